@@ -1,0 +1,256 @@
+-- relais schema, SQLite flavour. Timestamps are RFC 3339 text in UTC (sqlx chrono encoding).
+-- Keep in step with ../postgres/0001_initial.sql: the same tables, columns and constraint names.
+
+create table newsletters (
+    id integer primary key,
+    slug text not null constraint newsletters_slug_key unique,
+    name text not null,
+    created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+insert into newsletters (slug, name) values
+    ('coopdev-info', 'Coopdev'' info'),
+    ('echos-du-reseau', 'Les Échos du Réseau');
+
+-- Feed sources mirror sources.toml (the file stays the truth for slug, name, url, tags);
+-- the table keeps what the file cannot: fetch state and the URL after permanent redirects.
+create table sources (
+    id integer primary key,
+    slug text not null constraint sources_slug_key unique,
+    name text not null,
+    url text not null,
+    effective_url text,
+    newsletter_id integer not null references newsletters (id),
+    enabled integer not null default 1,
+    state text not null default 'ok'
+        constraint sources_state_check check (state in ('ok', 'failing', 'disabled')),
+    etag text,
+    last_modified text,
+    body_hash text,
+    last_fetched_at text,
+    last_success_at text,
+    last_unconditional_at text,
+    last_error text,
+    consecutive_failures integer not null default 0,
+    failing_since text,
+    next_poll_at text,
+    created_at text not null,
+    updated_at text not null
+);
+
+create table items (
+    id integer primary key,
+    source_id integer not null references sources (id) on delete cascade,
+    dedup_key text not null,
+    guid text,
+    url text,
+    title text not null,
+    summary text not null default '',
+    content_hash text not null,
+    published_at text,
+    deadline text,
+    status text not null default 'new'
+        constraint items_status_check check (status in ('new', 'selected', 'dismissed', 'published')),
+    changed integer not null default 0,
+    fetched_at text not null,
+    updated_at text not null,
+    constraint items_source_dedup_key unique (source_id, dedup_key)
+);
+create index items_status_fetched on items (status, fetched_at);
+
+create table item_tags (
+    item_id integer not null references items (id) on delete cascade,
+    kind text not null constraint item_tags_kind_check check (kind in ('theme', 'country')),
+    value text not null,
+    constraint item_tags_pkey primary key (item_id, kind, value)
+);
+
+create table users (
+    id integer primary key,
+    email text not null constraint users_email_key unique,
+    password_hash text not null,
+    role text not null constraint users_role_check check (role in ('admin', 'editor')),
+    created_at text not null
+);
+
+create table members (
+    id integer primary key,
+    email text not null constraint members_email_key unique,
+    org_name text not null,
+    college text,
+    departement text,
+    created_at text not null
+);
+
+create table ads (
+    id integer primary key,
+    member_id integer not null references members (id),
+    title text not null,
+    body text not null,
+    category text not null constraint ads_category_check check (category in (
+        'don-materiel', 'recherche-materiel', 'transport-partage', 'mission-volontariat',
+        'recherche-partenaires', 'evenement', 'autre')),
+    departement text,
+    state text not null default 'pending'
+        constraint ads_state_check check (state in ('pending', 'approved', 'rejected', 'withdrawn', 'expired')),
+    reject_reason text,
+    expires_on text not null,
+    created_at text not null,
+    approved_at text,
+    moderated_by integer references users (id)
+);
+create index ads_state_expires on ads (state, expires_on);
+
+create table api_tokens (
+    id integer primary key,
+    token_hash text not null constraint api_tokens_token_hash_key unique,
+    user_id integer references users (id) on delete cascade,
+    member_id integer references members (id) on delete cascade,
+    created_at text not null,
+    last_used_at text,
+    revoked_at text,
+    constraint api_tokens_owner_check check ((user_id is null) <> (member_id is null))
+);
+
+create table issues (
+    id integer primary key,
+    newsletter_id integer not null references newsletters (id),
+    subject text not null,
+    intro text not null default '',
+    status text not null default 'draft'
+        constraint issues_status_check check (status in ('draft', 'approved', 'sending', 'sent')),
+    created_at text not null,
+    approved_at text,
+    sent_at text
+);
+
+create table issue_entries (
+    id integer primary key,
+    issue_id integer not null references issues (id) on delete cascade,
+    section text not null,
+    position integer not null,
+    item_id integer references items (id),
+    ad_id integer references ads (id),
+    title text,
+    summary text,
+    constraint issue_entries_kind_check check ((item_id is null) <> (ad_id is null)),
+    constraint issue_entries_item_key unique (issue_id, item_id),
+    constraint issue_entries_ad_key unique (issue_id, ad_id)
+);
+
+-- Email addresses are stored normalised (see domain::EmailAddress), so this unique
+-- constraint is uniqueness after normalisation.
+create table subscribers (
+    id integer primary key,
+    email text not null constraint subscribers_email_key unique,
+    name text not null default '',
+    status text not null default 'pending'
+        constraint subscribers_status_check check (status in ('pending', 'active', 'bounced', 'complained')),
+    college text,
+    confirmation_sent_at text,
+    created_at text not null,
+    updated_at text not null
+);
+
+create table subscriptions (
+    subscriber_id integer not null references subscribers (id) on delete cascade,
+    newsletter_id integer not null references newsletters (id),
+    status text not null
+        constraint subscriptions_status_check check (status in ('pending', 'active', 'unsubscribed')),
+    created_at text not null,
+    confirmed_at text,
+    unsubscribed_at text,
+    constraint subscriptions_pkey primary key (subscriber_id, newsletter_id)
+);
+
+create table subscriber_interests (
+    subscriber_id integer not null references subscribers (id) on delete cascade,
+    kind text not null
+        constraint subscriber_interests_kind_check check (kind in ('theme', 'country', 'departement')),
+    value text not null,
+    constraint subscriber_interests_pkey primary key (subscriber_id, kind, value)
+);
+
+-- Proof of consent and of its withdrawal. Rows outlive the subscriber (erasure nulls the link
+-- and keeps only the address hash).
+create table consents (
+    id integer primary key,
+    subscriber_id integer references subscribers (id) on delete set null,
+    email_hash text not null,
+    newsletter_id integer references newsletters (id),
+    action text not null
+        constraint consents_action_check check (action in ('subscribe', 'confirm', 'unsubscribe', 'erase')),
+    method text not null
+        constraint consents_method_check check (method in ('form', 'import', 'staff', 'one-click', 'preferences')),
+    ip text,
+    text_version text,
+    created_at text not null,
+    confirmed_at text
+);
+create index consents_subscriber on consents (subscriber_id);
+
+create table suppressions (
+    email_hash text primary key,
+    reason text not null
+        constraint suppressions_reason_check check (reason in ('hard-bounce', 'complaint', 'erased', 'staff')),
+    created_at text not null
+);
+
+create table segments (
+    id integer primary key,
+    slug text not null constraint segments_slug_key unique,
+    newsletter_id integer not null references newsletters (id),
+    created_at text not null
+);
+
+create table segment_filters (
+    segment_id integer not null references segments (id) on delete cascade,
+    kind text not null
+        constraint segment_filters_kind_check check (kind in ('theme', 'country', 'departement', 'college')),
+    value text not null,
+    constraint segment_filters_pkey primary key (segment_id, kind, value)
+);
+
+-- One dispatch per issue and audience: segment_key is the segment slug, or '' for the whole title.
+create table dispatches (
+    id integer primary key,
+    issue_id integer not null references issues (id),
+    segment_id integer references segments (id),
+    segment_key text not null,
+    created_at text not null,
+    completed_at text,
+    constraint dispatches_issue_segment_key unique (issue_id, segment_key)
+);
+
+-- The ledger is the queue: one row per recipient, frozen at fan-out.
+create table deliveries (
+    id integer primary key,
+    dispatch_id integer not null references dispatches (id),
+    subscriber_id integer not null references subscribers (id) on delete cascade,
+    email text not null,
+    state text not null default 'queued'
+        constraint deliveries_state_check check (state in
+            ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'skipped')),
+    attempts integer not null default 0,
+    next_attempt_at text not null,
+    lease_owner text,
+    lease_expires_at text,
+    message_id text not null constraint deliveries_message_id_key unique,
+    last_reply text,
+    sent_at text,
+    created_at text not null,
+    updated_at text not null,
+    constraint deliveries_dispatch_subscriber_key unique (dispatch_id, subscriber_id)
+);
+create index deliveries_claim on deliveries (state, next_attempt_at);
+
+-- Scheduler leadership and cron bookkeeping.
+create table leases (
+    name text primary key,
+    holder text not null,
+    expires_at text not null
+);
+
+create table job_runs (
+    job text primary key,
+    last_run_at text not null
+);

@@ -1,0 +1,185 @@
+//! Wiring and lifecycle: open the store, load templates, build the stages, and for `serve`
+//! run the web server, the scheduler and the sender workers until a signal, then stop them in
+//! order (stop taking work, finish what is in hand, close the database).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::audience::{Links, Signer};
+use crate::config::{Config, Sources};
+use crate::dispatch::transport::Transport;
+use crate::dispatch::{DispatchSettings, Dispatcher};
+use crate::render::Renderer;
+use crate::store::Store;
+use crate::watch::Watcher;
+
+pub struct App {
+    pub config: Config,
+    pub sources: Sources,
+    pub store: Store,
+    pub renderer: Arc<Renderer>,
+    pub links: Links,
+    pub dispatcher: Dispatcher,
+    pub watcher: Watcher,
+    pub pages: crate::web::Pages,
+}
+
+impl App {
+    /// Everything a command needs, checked before anything runs: sources, templates,
+    /// database (migrated), secret, DKIM key.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let sources = Sources::load(&config.sources_path)?;
+        let renderer = Arc::new(Renderer::load(&config.templates_dir).context("templates")?);
+        let pages = crate::web::Pages::load(&config.templates_dir, &config.postal_address)
+            .context("templates")?;
+        let store = Store::open(&config.database_url).await?;
+        store.sync_sources(&sources.sources).await?;
+        let secret = match &config.secret {
+            Some(s) => s.clone(),
+            None => load_or_create_secret(&config.data_dir)?,
+        };
+        let links = Links {
+            base: config.base_url.clone(),
+            signer: Signer::new(&secret),
+        };
+        let transport = match &config.smtp {
+            Some(settings) => Transport::Smtp {
+                settings: settings.clone(),
+                reply_timeout: config.smtp_timeout,
+            },
+            None => Transport::Outbox(config.outbox_dir.clone()),
+        };
+        let dkim = match &config.dkim {
+            Some(d) => {
+                let pem = std::fs::read_to_string(&d.key_path)
+                    .with_context(|| format!("cannot read DKIM key {}", d.key_path.display()))?;
+                Some(crate::dispatch::message::dkim_config(
+                    &pem,
+                    &d.selector,
+                    &d.domain,
+                )?)
+            }
+            None => None,
+        };
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            renderer.clone(),
+            transport,
+            links.clone(),
+            DispatchSettings {
+                from: config.from.parse().context("from")?,
+                transactional_from: config
+                    .transactional_from
+                    .parse()
+                    .context("transactional_from")?,
+                mail_domain: config.mail_domain(),
+                connections: config.smtp_connections,
+                retry_schedule: config.retry_schedule.clone(),
+                give_up_after: config.give_up_after,
+                dkim,
+                organisation: config.organisation.clone(),
+                postal_address: config.postal_address.clone(),
+            },
+        );
+        let watcher = Watcher::new(
+            store.clone(),
+            &sources,
+            config.fetch_max_body,
+            config.fetch_concurrency,
+        )?;
+        Ok(App {
+            config,
+            sources,
+            store,
+            renderer,
+            links,
+            dispatcher,
+            watcher,
+            pages,
+        })
+    }
+
+    /// The daemon: web server, scheduler (feed polling, sending) until Ctrl-C or SIGTERM.
+    pub async fn serve(self: Arc<Self>) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
+        let recovered = self.store.recover_expired_leases().await?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "deliveries interrupted by a previous stop are now 'unknown'"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(self.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.config.listen))?;
+        tracing::info!(
+            listen = %self.config.listen,
+            transport = %self.dispatcher.transport().describe(),
+            "relais is serving"
+        );
+        let scheduler = tokio::spawn(crate::schedule::run(self.clone(), cancel.clone()));
+        let web_cancel = cancel.clone();
+        let server = axum::serve(
+            listener,
+            crate::web::router(self.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { web_cancel.cancelled().await });
+        let signal_cancel = cancel.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing work in hand");
+            signal_cancel.cancel();
+        });
+        server.await.context("web server")?;
+        cancel.cancel();
+        scheduler.await.context("scheduler task")??;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// The signing key when none is configured: generated once, kept in `data/secret`.
+fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        let secret = secret.trim().to_string();
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "{} is too short to be a secret",
+            path.display()
+        );
+        return Ok(secret);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    Ok(secret)
+}

@@ -1,0 +1,766 @@
+//! The command line: argument definitions and one function per command. Commands call stage
+//! functions; output is for people on stderr and for scripts on stdout (`--json`: one JSON
+//! object per line).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::audience::import;
+use crate::desk::{self, EntrySource};
+use crate::domain::{self, EmailAddress, Newsletter};
+use crate::render::Recipient;
+use crate::store::{ImportOutcome, ItemFilter, SegmentFilter};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "relais",
+    version,
+    about = "Veille, lettres d'information et envois d'Occitanie Coopération"
+)]
+pub struct Cli {
+    /// Configuration file (default: $RELAIS_CONFIG, else ./relais.toml if present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object per line on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations.
+    Migrate,
+    /// Run the daemon: web server, scheduler, feed polling, sender workers.
+    Serve,
+    /// Poll the named sources (or all enabled ones) now.
+    Fetch {
+        #[arg(long = "source", value_name = "SLUG")]
+        sources: Vec<String>,
+    },
+    /// Show each source and its health.
+    Sources,
+    /// List watch items, newest first.
+    Items {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Compose, render and send issues.
+    #[command(subcommand)]
+    Issue(IssueCommand),
+    /// Import or export subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Saved audiences.
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+    /// Member organisations.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Create a draft issue; prints its id.
+    Create {
+        newsletter: String,
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Put a watch item or an ad into an issue.
+    Add {
+        issue: i64,
+        #[command(flatten)]
+        what: AddWhat,
+        #[arg(long)]
+        section: Option<String>,
+    },
+    /// Print the issue as a subscriber would receive it.
+    Render {
+        issue: i64,
+        #[arg(long, value_enum, default_value_t = Format::Html)]
+        format: Format,
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Freeze the audience and queue the dispatch (resumes an existing one).
+    Send {
+        issue: i64,
+        #[arg(long)]
+        segment: Option<String>,
+        /// Deliver in this process until nothing is left to try now.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Counts of deliveries by state.
+    Status { issue: i64 },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct AddWhat {
+    #[arg(long)]
+    item: Option<i64>,
+    #[arg(long)]
+    ad: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Html,
+    Text,
+    Mjml,
+    Eml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Import a CSV file (columns email, name, newsletters, themes, countries, departements, college).
+    Import { file: PathBuf },
+    /// Export every subscriber with interests and consent records (CSV, or --json).
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Save a segment: values of one option match any; different options must all match.
+    Add {
+        slug: String,
+        #[arg(long)]
+        newsletter: String,
+        #[arg(long = "theme")]
+        themes: Vec<String>,
+        #[arg(long = "country")]
+        countries: Vec<String>,
+        #[arg(long = "departement")]
+        departements: Vec<String>,
+        #[arg(long = "college")]
+        colleges: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Register a member organisation; prints its id.
+    Add {
+        email: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        college: Option<String>,
+        #[arg(long)]
+        departement: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a staff account; the password is read from stdin.
+    Add {
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Migrate => {
+            // Opening the app already applied them.
+            eprintln!("migrations appliquées");
+            Ok(())
+        }
+        Command::Serve => Arc::new(app).serve().await,
+        Command::Fetch { sources } => fetch(&app, &sources, json).await,
+        Command::Sources => list_sources(&app, json).await,
+        Command::Items {
+            source,
+            status,
+            limit,
+        } => list_items(&app, source, status, limit, json).await,
+        Command::Issue(cmd) => issue(&app, cmd, json).await,
+        Command::Subscribers(SubscribersCommand::Import { file }) => {
+            import_subscribers(&app, &file, json).await
+        }
+        Command::Subscribers(SubscribersCommand::Export) => export_subscribers(&app, json).await,
+        Command::Segment(SegmentCommand::Add {
+            slug,
+            newsletter,
+            themes,
+            countries,
+            departements,
+            colleges,
+        }) => {
+            add_segment(
+                &app,
+                &slug,
+                &newsletter,
+                themes,
+                countries,
+                departements,
+                colleges,
+            )
+            .await
+        }
+        Command::Member(MemberCommand::Add {
+            email,
+            org,
+            college,
+            departement,
+        }) => {
+            let email = EmailAddress::parse(&email)
+                .map_err(|e| anyhow::anyhow!("adresse refusée : {e}"))?;
+            if let Some(c) = college.as_deref().filter(|c| !domain::COLLEGES.contains(c)) {
+                bail!(
+                    "collège inconnu « {c} » (possibles : {})",
+                    domain::COLLEGES.join(", ")
+                );
+            }
+            if let Some(d) = departement
+                .as_deref()
+                .filter(|d| !domain::DEPARTEMENTS.contains(d))
+            {
+                bail!("département inconnu « {d} »");
+            }
+            let id = app
+                .store
+                .add_member(
+                    email.as_str(),
+                    &org,
+                    college.as_deref(),
+                    departement.as_deref(),
+                )
+                .await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::User(UserCommand::Add { email, role }) => add_user(&app, &email, &role).await,
+    }
+}
+
+async fn fetch(app: &App, sources: &[String], json: bool) -> anyhow::Result<()> {
+    let known = app.store.list_sources().await?;
+    for slug in sources {
+        if !known.iter().any(|s| &s.slug == slug) {
+            bail!("source inconnue « {slug} »");
+        }
+    }
+    let tty = std::io::stderr().is_terminal();
+    if tty {
+        eprintln!(
+            "relève de {} source(s)…",
+            if sources.is_empty() {
+                known.iter().filter(|s| s.enabled).count()
+            } else {
+                sources.len()
+            }
+        );
+    }
+    let summary = app.watcher.poll_now(sources).await?;
+    for f in &summary.failing {
+        eprintln!("{} : {}", f.source, f.error.as_deref().unwrap_or(""));
+    }
+    if json {
+        print_json(&summary)?;
+    } else {
+        eprintln!(
+            "{} source(s) relevée(s) : {} nouveau(x), {} mis à jour, {} inchangé(s), {} en échec",
+            summary.polled,
+            summary.new,
+            summary.updated,
+            summary.unchanged,
+            summary.failing.len()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SourceLine<'a> {
+    slug: &'a str,
+    name: &'a str,
+    url: &'a str,
+    configured_url: &'a str,
+    enabled: bool,
+    state: &'a str,
+    last_fetched_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_success_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_error: Option<&'a str>,
+    consecutive_failures: i64,
+    next_poll_at: Option<chrono::DateTime<chrono::Utc>>,
+    item_count: i64,
+}
+
+async fn list_sources(app: &App, json: bool) -> anyhow::Result<()> {
+    let rows = app.store.list_sources().await?;
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        if json {
+            serde_json::to_writer(
+                &mut out,
+                &SourceLine {
+                    slug: &r.slug,
+                    name: &r.name,
+                    url: r.url_in_use(),
+                    configured_url: &r.url,
+                    enabled: r.enabled,
+                    state: &r.state,
+                    last_fetched_at: r.last_fetched_at,
+                    last_success_at: r.last_success_at,
+                    last_error: r.last_error.as_deref(),
+                    consecutive_failures: r.consecutive_failures,
+                    next_poll_at: r.next_poll_at,
+                    item_count: r.item_count,
+                },
+            )?;
+            writeln!(out)?;
+        } else {
+            let state = if r.enabled {
+                r.state.as_str()
+            } else {
+                "retirée"
+            };
+            let last = r
+                .last_fetched_at
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "jamais".into());
+            writeln!(
+                out,
+                "{:<32} {:<9} {:>5} éléments  dernière relève {}{}",
+                r.slug,
+                state,
+                r.item_count,
+                last,
+                r.last_error
+                    .as_deref()
+                    .map(|e| format!("  ({e})"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn list_items(
+    app: &App,
+    source: Option<String>,
+    status: Option<String>,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<()> {
+    if let Some(s) = status
+        .as_deref()
+        .filter(|s| domain::ItemStatus::parse(s).is_none())
+    {
+        bail!("statut inconnu « {s} » (new, selected, dismissed, published)");
+    }
+    let items = app
+        .store
+        .list_items(&ItemFilter {
+            source,
+            status,
+            limit: limit.max(0),
+        })
+        .await?;
+    let mut out = std::io::stdout().lock();
+    for i in &items {
+        if json {
+            serde_json::to_writer(&mut out, i)?;
+            writeln!(out)?;
+        } else {
+            let date = i
+                .published_at
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "—".into());
+            writeln!(
+                out,
+                "{:>6}  {}  {:<10} {:<20} {}",
+                i.id, date, i.status, i.source, i.title
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        IssueCommand::Create {
+            newsletter,
+            subject,
+        } => {
+            let today = chrono::Utc::now()
+                .with_timezone(&app.config.timezone)
+                .date_naive();
+            let id = desk::create_issue(&app.store, &newsletter, subject.as_deref(), today).await?;
+            println!("{id}");
+        }
+        IssueCommand::Add {
+            issue,
+            what,
+            section,
+        } => {
+            let entry = match (what.item, what.ad) {
+                (Some(id), _) => EntrySource::Item(id),
+                (_, Some(id)) => EntrySource::Ad(id),
+                _ => bail!("--item ou --ad"),
+            };
+            let id = desk::add_to_issue(&app.store, issue, entry, section.as_deref()).await?;
+            if json {
+                print_json(&serde_json::json!({ "entry": id, "issue": issue }))?;
+            }
+        }
+        IssueCommand::Render { issue, format, to } => {
+            render(app, issue, format, to.as_deref()).await?
+        }
+        IssueCommand::Send {
+            issue,
+            segment,
+            wait,
+        } => send(app, issue, segment.as_deref(), wait, json).await?,
+        IssueCommand::Status { issue } => {
+            app.store
+                .issue(issue)
+                .await
+                .map_err(|_| anyhow::anyhow!("numéro {issue} introuvable"))?;
+            let counts = app.store.delivery_counts(issue).await?;
+            if json {
+                print_json(&counts)?;
+            } else {
+                println!(
+                    "en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",
+                    counts.queued, counts.sending, counts.sent, counts.deferred, counts.failed, counts.unknown, counts.skipped
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> anyhow::Result<()> {
+    let issue = app
+        .store
+        .issue(issue_id)
+        .await
+        .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
+    let view = desk::issue_view(
+        &app.store,
+        &app.links,
+        issue_id,
+        &app.config.organisation,
+        &app.config.postal_address,
+    )
+    .await?;
+    let rendered = app.renderer.render_issue(&view)?;
+    let newsletter = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
+    let newsletter_id = app.store.newsletter_id(newsletter.slug).await?;
+    // A subscriber gets their own links; any other address gets working preview links.
+    let recipient = match to {
+        Some(raw) => {
+            let email =
+                EmailAddress::parse(raw).map_err(|e| anyhow::anyhow!("adresse refusée : {e}"))?;
+            app.store
+                .subscriber_by_email(email.as_str())
+                .await?
+                .map(|(id, name)| (id, name, email.to_string()))
+                .map(Ok)
+                .unwrap_or_else(|| Ok::<_, anyhow::Error>((0, String::new(), email.to_string())))?
+        }
+        None => (0, String::new(), String::new()),
+    };
+    let (unsubscribe_url, preferences_url) = if recipient.0 > 0 {
+        (
+            app.links.unsubscribe(recipient.0, newsletter_id),
+            app.links.preferences(recipient.0),
+        )
+    } else {
+        (app.links.page("/"), app.links.page("/"))
+    };
+    let (html, text) = rendered.personalise(&Recipient {
+        name: &recipient.1,
+        unsubscribe_url: &unsubscribe_url,
+        preferences_url: &preferences_url,
+    });
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Html => out.write_all(html.as_bytes())?,
+        Format::Text => out.write_all(text.as_bytes())?,
+        Format::Mjml => out.write_all(rendered.mjml.as_bytes())?,
+        Format::Eml => {
+            let to = if recipient.2.is_empty() {
+                bail!("--format eml demande --to EMAIL")
+            } else {
+                recipient.2.clone()
+            };
+            let message_id = format!(
+                "<relais.preview.{issue_id}.{}@{}>",
+                hex::encode(rand::random::<[u8; 6]>()),
+                app.config.mail_domain()
+            );
+            let from: lettre::message::Mailbox = app.config.from.parse()?;
+            let message = crate::dispatch::message::build_message(
+                crate::dispatch::message::Envelope {
+                    from: &from,
+                    to: &to,
+                    subject: &rendered.subject,
+                    message_id: &message_id,
+                    list_id: &newsletter.list_id(&app.config.mail_domain()),
+                    unsubscribe_url: &unsubscribe_url,
+                    html,
+                    text,
+                },
+                None,
+            )?;
+            out.write_all(&message.formatted())?;
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    app: &App,
+    issue_id: i64,
+    segment: Option<&str>,
+    wait: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (dispatch, added) = app.dispatcher.queue(issue_id, segment).await?;
+    if !wait {
+        let counts = app.store.delivery_counts(issue_id).await?;
+        if json {
+            print_json(
+                &serde_json::json!({ "dispatch": dispatch.id, "added": added, "counts": counts }),
+            )?;
+        } else {
+            eprintln!("envoi {} en file : {} destinataire(s) ajouté(s), {} au total ; le démon s'en charge", dispatch.id, added, counts.total());
+        }
+        return Ok(());
+    }
+    let recovered = app.store.recover_expired_leases().await?;
+    if recovered > 0 {
+        eprintln!(
+            "{recovered} remise(s) interrompue(s) par un arrêt précédent marquée(s) incertaine(s)"
+        );
+    }
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    app.dispatcher
+        .deliver_due(Some(dispatch.id), &cancel)
+        .await?;
+    app.dispatcher.finish_if_done(&dispatch).await?;
+    let counts = app.store.delivery_counts(issue_id).await?;
+    let next = app.store.next_attempt(dispatch.id).await?;
+    if json {
+        print_json(
+            &serde_json::json!({ "dispatch": dispatch.id, "added": added, "counts": counts, "next_attempt_at": next }),
+        )?;
+    } else {
+        eprintln!(
+            "envoi {} : {} envoyé(s), {} différé(s), {} échec(s), {} incertain(s), {} écarté(s) sur {}",
+            dispatch.id, counts.sent, counts.deferred, counts.failed, counts.unknown, counts.skipped, counts.total()
+        );
+        if let Some(next) = next {
+            eprintln!(
+                "prochaine tentative : {}",
+                next.with_timezone(&app.config.timezone)
+                    .format("%Y-%m-%d %H:%M")
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn import_subscribers(app: &App, file: &PathBuf, json: bool) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .with_context(|| format!("{} illisible", file.display()))?;
+    let (good, mut rejected) =
+        import::parse_csv(bytes.as_slice()).with_context(|| format!("{}", file.display()))?;
+    let (mut added, mut updated, mut unchanged) = (0, 0, 0);
+    for (line, subscriber) in &good {
+        match app.store.import_subscriber(subscriber).await? {
+            ImportOutcome::Added => added += 1,
+            ImportOutcome::Updated => updated += 1,
+            ImportOutcome::Unchanged => unchanged += 1,
+            ImportOutcome::Suppressed => rejected.push(import::Rejected {
+                line: *line,
+                reason: "adresse désabonnée définitivement, effacée ou en erreur : non réimportée"
+                    .into(),
+            }),
+        }
+    }
+    rejected.sort_by_key(|r| r.line);
+    if json {
+        for r in &rejected {
+            print_json(&serde_json::json!({ "line": r.line, "reason": r.reason }))?;
+        }
+        print_json(
+            &serde_json::json!({ "added": added, "updated": updated, "unchanged": unchanged, "rejected": rejected.len() }),
+        )?;
+    } else {
+        for r in &rejected {
+            println!("ligne {} : {}", r.line, r.reason);
+        }
+        println!(
+            "{added} ajouté(s), {updated} mis à jour, {unchanged} inchangé(s), {} rejeté(s)",
+            rejected.len()
+        );
+    }
+    Ok(())
+}
+
+async fn export_subscribers(app: &App, json: bool) -> anyhow::Result<()> {
+    let all = app.store.export_subscribers().await?;
+    if json {
+        for s in &all {
+            print_json(s)?;
+        }
+        return Ok(());
+    }
+    let mut csv = csv::Writer::from_writer(std::io::stdout().lock());
+    csv.write_record([
+        "email",
+        "name",
+        "status",
+        "newsletters",
+        "themes",
+        "countries",
+        "departements",
+        "college",
+        "created_at",
+        "consents",
+    ])?;
+    for s in &all {
+        csv.write_record([
+            s.email.as_str(),
+            &s.name,
+            &s.status,
+            &s.newsletters.join(";"),
+            &s.themes.join(";"),
+            &s.countries.join(";"),
+            &s.departements.join(";"),
+            s.college.as_deref().unwrap_or(""),
+            &s.created_at.to_rfc3339(),
+            &serde_json::to_string(&s.consents)?,
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+async fn add_segment(
+    app: &App,
+    slug: &str,
+    newsletter: &str,
+    themes: Vec<String>,
+    countries: Vec<String>,
+    departements: Vec<String>,
+    colleges: Vec<String>,
+) -> anyhow::Result<()> {
+    if !domain::is_slug(slug) {
+        bail!("nom de segment invalide « {slug} » (lettres minuscules, chiffres et tirets)");
+    }
+    let n = Newsletter::find(newsletter)
+        .with_context(|| format!("lettre inconnue « {newsletter} »"))?;
+    let mut filters = Vec::new();
+    for t in themes {
+        if !domain::is_slug(&t) {
+            bail!("thème invalide « {t} »");
+        }
+        filters.push(SegmentFilter {
+            kind: "theme",
+            value: t,
+        });
+    }
+    for c in countries {
+        let code =
+            domain::parse_country(&c).with_context(|| format!("code pays invalide « {c} »"))?;
+        filters.push(SegmentFilter {
+            kind: "country",
+            value: code,
+        });
+    }
+    for d in departements {
+        if !domain::DEPARTEMENTS.contains(&d.as_str()) {
+            bail!("département inconnu « {d} »");
+        }
+        filters.push(SegmentFilter {
+            kind: "departement",
+            value: d,
+        });
+    }
+    for c in colleges {
+        if !domain::COLLEGES.contains(&c.as_str()) {
+            bail!("collège inconnu « {c} »");
+        }
+        filters.push(SegmentFilter {
+            kind: "college",
+            value: c,
+        });
+    }
+    match app.store.add_segment(slug, n.slug, &filters).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(())
+        }
+        Err(crate::store::StoreError::Conflict(_)) => bail!("le segment « {slug} » existe déjà"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("adresse refusée : {e}"))?;
+    if role != "admin" && role != "editor" {
+        bail!("rôle inconnu « {role} » (admin ou editor)");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("mot de passe illisible sur l'entrée standard")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 10 {
+        bail!("mot de passe trop court (10 caractères au moins)");
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hachage impossible : {e}"))?
+        .to_string();
+    match app.store.add_user(email.as_str(), &hash, role).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(())
+        }
+        Err(crate::store::StoreError::Conflict(_)) => bail!("un compte existe déjà pour {email}"),
+        Err(e) => Err(e.into()),
+    }
+}

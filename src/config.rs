@@ -1,0 +1,740 @@
+//! Configuration: `relais.toml` and `RELAIS_*` variables, then `sources.toml`.
+//! Raw values are read once in `main`, validated into these types and passed down; nothing else
+//! reads the environment. Every error names the file (or variable), the key and what is wrong.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::{self, parse_duration, parse_duration_list, Newsletter};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: `{key}`: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(origin: &str, key: &str, message: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub sources_path: PathBuf,
+    pub smtp: Option<SmtpSettings>,
+    pub outbox_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub base_url: Url,
+    pub secret: Option<String>,
+    pub data_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub dkim: Option<DkimSettings>,
+    pub smtp_connections: usize,
+    pub smtp_timeout: Duration,
+    pub retry_schedule: Vec<Duration>,
+    pub give_up_after: Duration,
+    pub from: String,
+    pub transactional_from: String,
+    pub organisation: String,
+    pub postal_address: String,
+    pub timezone: chrono_tz::Tz,
+    pub fetch_concurrency: usize,
+    pub fetch_max_body: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Wrapper,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    pub key_path: PathBuf,
+    pub selector: String,
+    pub domain: String,
+}
+
+/// The keys of `relais.toml`; each is also `RELAIS_<KEY>` in the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database_url: Option<String>,
+    sources: Option<String>,
+    smtp_url: Option<String>,
+    outbox_dir: Option<String>,
+    listen: Option<String>,
+    base_url: Option<String>,
+    secret: Option<String>,
+    data_dir: Option<String>,
+    templates_dir: Option<String>,
+    dkim_key: Option<String>,
+    dkim_selector: Option<String>,
+    dkim_domain: Option<String>,
+    smtp_connections: Option<toml::Value>,
+    smtp_timeout: Option<String>,
+    retry_schedule: Option<String>,
+    give_up_after: Option<String>,
+    from: Option<String>,
+    transactional_from: Option<String>,
+    organisation: Option<String>,
+    postal_address: Option<String>,
+    timezone: Option<String>,
+    fetch_concurrency: Option<toml::Value>,
+    fetch_max_body: Option<toml::Value>,
+}
+
+const KEYS: &[&str] = &[
+    "database_url",
+    "sources",
+    "smtp_url",
+    "outbox_dir",
+    "listen",
+    "base_url",
+    "secret",
+    "data_dir",
+    "templates_dir",
+    "dkim_key",
+    "dkim_selector",
+    "dkim_domain",
+    "smtp_connections",
+    "smtp_timeout",
+    "retry_schedule",
+    "give_up_after",
+    "from",
+    "transactional_from",
+    "organisation",
+    "postal_address",
+    "timezone",
+    "fetch_concurrency",
+    "fetch_max_body",
+];
+
+/// Where one value came from, so errors point at the right place.
+struct Value {
+    text: String,
+    origin: String,
+}
+
+impl Config {
+    /// Reads the configuration file (explicit path, `RELAIS_CONFIG`, or `relais.toml` if it
+    /// exists) and the environment, and validates the result.
+    pub fn load(
+        explicit: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("RELAIS_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("relais.toml")).filter(|p| p.exists()));
+        let (raw, file_name) = match &path {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(&name, "(file)", format!("cannot read: {e}")))?;
+                let raw: RawConfig = toml::from_str(&text)
+                    .map_err(|e| ConfigError::new(&name, &key_of_toml_error(&e), e.message()))?;
+                (raw, name)
+            }
+            None => (RawConfig::default(), "relais.toml".to_string()),
+        };
+        Self::validate(raw, &file_name, env)
+    }
+
+    fn validate(
+        raw: RawConfig,
+        file: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let file_values = raw_values(raw);
+        let value = |key: &str| -> Option<Value> {
+            let var = format!("RELAIS_{}", key.to_ascii_uppercase());
+            if let Some(text) = env.get(&var).filter(|v| !v.is_empty()) {
+                return Some(Value {
+                    text: text.clone(),
+                    origin: var,
+                });
+            }
+            file_values.get(key).map(|text| Value {
+                text: text.clone(),
+                origin: file.to_string(),
+            })
+        };
+        let text_or = |key: &str, default: &str| -> String {
+            value(key)
+                .map(|v| v.text)
+                .unwrap_or_else(|| default.to_string())
+        };
+        let fail = |v: &Value, key: &str, msg: String| ConfigError::new(&v.origin, key, msg);
+
+        let data_dir = PathBuf::from(text_or("data_dir", "data"));
+        let database_url = match value("database_url") {
+            Some(v)
+                if v.text.starts_with("sqlite:")
+                    || v.text.starts_with("postgres://")
+                    || v.text.starts_with("postgresql://") =>
+            {
+                v.text
+            }
+            Some(v) => {
+                return Err(fail(
+                    &v,
+                    "database_url",
+                    "expected sqlite://PATH or postgres://… "
+                        .trim_end()
+                        .to_string(),
+                ))
+            }
+            None => format!("sqlite://{}", data_dir.join("relais.db").display()),
+        };
+
+        let smtp = match value("smtp_url") {
+            Some(v) => Some(parse_smtp_url(&v.text).map_err(|m| fail(&v, "smtp_url", m))?),
+            None => None,
+        };
+
+        let listen = match value("listen") {
+            Some(v) => v.text.parse().map_err(|_| {
+                fail(
+                    &v,
+                    "listen",
+                    format!("`{}` is not an address such as 127.0.0.1:8080", v.text),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let base_url = match value("base_url") {
+            Some(v) => {
+                let url = Url::parse(&v.text)
+                    .map_err(|e| fail(&v, "base_url", format!("not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(fail(&v, "base_url", "expected an http or https URL".into()));
+                }
+                url
+            }
+            None => Url::parse("http://127.0.0.1:8080").expect("valid default"),
+        };
+
+        let dkim = match (
+            value("dkim_key"),
+            value("dkim_selector"),
+            value("dkim_domain"),
+        ) {
+            (None, None, None) => None,
+            (Some(key), Some(selector), Some(domain)) => {
+                let key_path = PathBuf::from(&key.text);
+                if !key_path.is_file() {
+                    return Err(fail(&key, "dkim_key", format!("no file at {}", key.text)));
+                }
+                Some(DkimSettings {
+                    key_path,
+                    selector: selector.text,
+                    domain: domain.text,
+                })
+            }
+            (key, selector, domain) => {
+                let given = key.or(selector).or(domain).expect("one is set");
+                return Err(fail(
+                    &given,
+                    "dkim_key",
+                    "dkim_key, dkim_selector and dkim_domain go together".into(),
+                ));
+            }
+        };
+
+        let positive = |key: &str, default: usize, max: usize| -> Result<usize, ConfigError> {
+            match value(key) {
+                Some(v) => match v.text.parse::<usize>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(fail(
+                        &v,
+                        key,
+                        format!("expected a whole number from 1 to {max}"),
+                    )),
+                },
+                None => Ok(default),
+            }
+        };
+        let duration = |key: &str, default: &str| -> Result<Duration, ConfigError> {
+            let v = value(key).unwrap_or(Value {
+                text: default.into(),
+                origin: file.into(),
+            });
+            parse_duration(&v.text).map_err(|m| fail(&v, key, m))
+        };
+
+        let retry_schedule = {
+            let v = value("retry_schedule").unwrap_or(Value {
+                text: "30s,5m,15m,30m,1h".into(),
+                origin: file.into(),
+            });
+            parse_duration_list(&v.text).map_err(|m| fail(&v, "retry_schedule", m))?
+        };
+
+        let timezone = {
+            let v = value("timezone").unwrap_or(Value {
+                text: "Europe/Paris".into(),
+                origin: file.into(),
+            });
+            v.text
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| fail(&v, "timezone", format!("unknown time zone `{}`", v.text)))?
+        };
+
+        let mailbox = |key: &str, default: &str| -> Result<String, ConfigError> {
+            let v = value(key).unwrap_or(Value {
+                text: default.into(),
+                origin: file.into(),
+            });
+            v.text.parse::<lettre::message::Mailbox>().map_err(|e| {
+                fail(
+                    &v,
+                    key,
+                    format!("not a mailbox such as \"Nom <a@b.fr>\": {e}"),
+                )
+            })?;
+            Ok(v.text)
+        };
+
+        Ok(Config {
+            database_url,
+            sources_path: PathBuf::from(text_or("sources", "sources.toml")),
+            smtp,
+            outbox_dir: value("outbox_dir")
+                .map(|v| PathBuf::from(v.text))
+                .unwrap_or_else(|| data_dir.join("outbox")),
+            listen,
+            base_url,
+            secret: value("secret").map(|v| v.text),
+            templates_dir: PathBuf::from(text_or("templates_dir", "templates")),
+            data_dir,
+            dkim,
+            smtp_connections: positive("smtp_connections", 4, 64)?,
+            smtp_timeout: duration("smtp_timeout", "10m")?,
+            retry_schedule,
+            give_up_after: duration("give_up_after", "3d")?,
+            from: mailbox(
+                "from",
+                "Occitanie Coopération <lettres@occitanie-cooperation.fr>",
+            )?,
+            transactional_from: mailbox(
+                "transactional_from",
+                "Occitanie Coopération <ne-pas-repondre@occitanie-cooperation.fr>",
+            )?,
+            organisation: text_or("organisation", "Occitanie Coopération"),
+            postal_address: text_or(
+                "postal_address",
+                "Occitanie Coopération, 15 rue Rivals, 31000 Toulouse, France",
+            ),
+            timezone,
+            fetch_concurrency: positive("fetch_concurrency", 16, 256)?,
+            fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,
+        })
+    }
+
+    /// Domain used in Message-IDs and List-Ids: the domain of the From address.
+    pub fn mail_domain(&self) -> String {
+        self.from
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('>').trim().to_string())
+            .unwrap_or_else(|| "localhost".into())
+    }
+}
+
+fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
+    let number = |v: Option<toml::Value>| {
+        v.map(|v| match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        })
+    };
+    let pairs = [
+        ("database_url", raw.database_url),
+        ("sources", raw.sources),
+        ("smtp_url", raw.smtp_url),
+        ("outbox_dir", raw.outbox_dir),
+        ("listen", raw.listen),
+        ("base_url", raw.base_url),
+        ("secret", raw.secret),
+        ("data_dir", raw.data_dir),
+        ("templates_dir", raw.templates_dir),
+        ("dkim_key", raw.dkim_key),
+        ("dkim_selector", raw.dkim_selector),
+        ("dkim_domain", raw.dkim_domain),
+        ("smtp_connections", number(raw.smtp_connections)),
+        ("smtp_timeout", raw.smtp_timeout),
+        ("retry_schedule", raw.retry_schedule),
+        ("give_up_after", raw.give_up_after),
+        ("from", raw.from),
+        ("transactional_from", raw.transactional_from),
+        ("organisation", raw.organisation),
+        ("postal_address", raw.postal_address),
+        ("timezone", raw.timezone),
+        ("fetch_concurrency", number(raw.fetch_concurrency)),
+        ("fetch_max_body", number(raw.fetch_max_body)),
+    ];
+    debug_assert_eq!(pairs.len(), KEYS.len());
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// toml's messages name the key in prose; pull it out so the error has the usual shape.
+fn key_of_toml_error(e: &toml::de::Error) -> String {
+    let msg = e.message();
+    let first_quoted = msg.split('`').nth(1);
+    match first_quoted {
+        Some(key) if msg.starts_with("unknown field") => key.to_string(),
+        _ => KEYS
+            .iter()
+            .find(|k| msg.contains(&format!("`{k}`")))
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "(syntax)".into()),
+    }
+}
+
+fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    let mut tls = match url.scheme() {
+        "smtp" => SmtpTls::None,
+        "smtps" => SmtpTls::Wrapper,
+        other => return Err(format!("unsupported scheme `{other}` (use smtp or smtps)")),
+    };
+    for (k, v) in url.query_pairs() {
+        match (k.as_ref(), v.as_ref()) {
+            ("tls", "required") if tls == SmtpTls::None => tls = SmtpTls::StartTls,
+            ("tls", "none") => {}
+            _ => return Err(format!("unknown option `{k}={v}` (only tls=required)")),
+        }
+    }
+    let host = url.host_str().ok_or("the URL has no host")?.to_string();
+    let port = url
+        .port()
+        .unwrap_or(if tls == SmtpTls::Wrapper { 465 } else { 25 });
+    let credentials = (!url.username().is_empty()).then(|| {
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(s.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect::<String>()
+        };
+        (decode(url.username()), decode(url.password().unwrap_or("")))
+    });
+    Ok(SmtpSettings {
+        host,
+        port,
+        tls,
+        credentials,
+    })
+}
+
+/// One feed as configured in `sources.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub slug: String,
+    pub name: String,
+    pub url: Url,
+    pub newsletter: &'static str,
+    pub themes: Vec<String>,
+    pub countries: Vec<String>,
+    pub every: Duration,
+    pub enabled: bool,
+    pub allow_private: bool,
+}
+
+/// A keyword rule: any of `keywords` in an item's title or summary adds the theme or country.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagRule {
+    pub kind: &'static str,
+    pub value: String,
+    pub keywords: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub sources: Vec<SourceConfig>,
+    pub rules: Vec<TagRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    #[serde(default)]
+    source: Vec<RawSource>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    slug: String,
+    name: String,
+    url: String,
+    newsletter: Option<String>,
+    #[serde(default)]
+    themes: Vec<String>,
+    #[serde(default)]
+    countries: Vec<String>,
+    every: Option<String>,
+    enabled: Option<bool>,
+    allow_private: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    theme: Option<String>,
+    country: Option<String>,
+    keywords: Vec<String>,
+}
+
+impl Sources {
+    /// Reads and validates `sources.toml`. A missing file is an error: the daemon has nothing
+    /// to watch and the operator should know why.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&name, "(file)", format!("cannot read: {e}")))?;
+        Self::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let raw: RawSources = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            ConfigError::new(name, &format!("line {at}"), e.message().to_string())
+        })?;
+        let mut seen = HashSet::new();
+        let mut sources = Vec::with_capacity(raw.source.len());
+        for (i, s) in raw.source.into_iter().enumerate() {
+            let at = |key: &str| format!("source[{}] ({}).{key}", i + 1, s.slug);
+            let err = |key: &str, m: String| ConfigError::new(name, &at(key), m);
+            if !domain::is_slug(&s.slug) {
+                return Err(err("slug", "must match [a-z0-9-]+".into()));
+            }
+            if !seen.insert(s.slug.clone()) {
+                return Err(err("slug", "is used by another source".into()));
+            }
+            if s.name.trim().is_empty() {
+                return Err(err("name", "must not be empty".into()));
+            }
+            let url = Url::parse(&s.url).map_err(|e| err("url", format!("not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(err("url", "only http and https feeds are fetched".into()));
+            }
+            let newsletter = match s.newsletter.as_deref() {
+                None => "coopdev-info",
+                Some(slug) => Newsletter::find(slug)
+                    .map(|n| n.slug)
+                    .ok_or_else(|| err("newsletter", format!("unknown title `{slug}`")))?,
+            };
+            for t in &s.themes {
+                if !domain::is_slug(t) {
+                    return Err(err("themes", format!("`{t}` is not a theme slug")));
+                }
+            }
+            let countries = s
+                .countries
+                .iter()
+                .map(|c| {
+                    domain::parse_country(c).ok_or_else(|| {
+                        err("countries", format!("`{c}` is not an ISO alpha-2 code"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let every =
+                parse_duration(s.every.as_deref().unwrap_or("1h")).map_err(|m| err("every", m))?;
+            sources.push(SourceConfig {
+                slug: s.slug.clone(),
+                name: s.name.clone(),
+                url,
+                newsletter,
+                themes: s.themes.clone(),
+                countries,
+                every,
+                enabled: s.enabled.unwrap_or(true),
+                allow_private: s.allow_private.unwrap_or(false),
+            });
+        }
+        let rules = raw
+            .rule
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let key = |k: &str| format!("rule[{}].{k}", i + 1);
+                let (kind, value) = match (r.theme, r.country) {
+                    (Some(t), None) if domain::is_slug(&t) => ("theme", t),
+                    (None, Some(c)) => (
+                        "country",
+                        domain::parse_country(&c).ok_or_else(|| {
+                            ConfigError::new(
+                                name,
+                                &key("country"),
+                                format!("`{c}` is not an ISO alpha-2 code"),
+                            )
+                        })?,
+                    ),
+                    _ => {
+                        return Err(ConfigError::new(
+                            name,
+                            &key("theme"),
+                            "give exactly one of theme (a slug) or country",
+                        ))
+                    }
+                };
+                if r.keywords.iter().all(|k| k.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        name,
+                        &key("keywords"),
+                        "needs at least one word",
+                    ));
+                }
+                Ok(TagRule {
+                    kind,
+                    value,
+                    keywords: r.keywords,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sources { sources, rules })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_any_file() {
+        let c = Config::validate(RawConfig::default(), "relais.toml", &env(&[])).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/relais.db");
+        assert_eq!(c.outbox_dir, PathBuf::from("data/outbox"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.smtp.is_none());
+        assert_eq!(c.mail_domain(), "occitanie-cooperation.fr");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let raw: RawConfig = toml::from_str("listen = \"127.0.0.1:9000\"").unwrap();
+        let c =
+            Config::validate(raw, "relais.toml", &env(&[("RELAIS_LISTEN", "0.0.0.0:80")])).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:80");
+    }
+
+    #[test]
+    fn errors_name_origin_key_and_problem() {
+        let e = Config::validate(
+            RawConfig::default(),
+            "relais.toml",
+            &env(&[("RELAIS_SMTP_URL", "http://mail")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "RELAIS_SMTP_URL: `smtp_url`: unsupported scheme `http` (use smtp or smtps)"
+        );
+        let raw: RawConfig = toml::from_str("smtp_connections = 0").unwrap();
+        let e = Config::validate(raw, "conf/relais.toml", &env(&[])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("conf/relais.toml: `smtp_connections`:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let e = toml::from_str::<RawConfig>("smtp_ulr = \"x\"").unwrap_err();
+        assert!(e.message().contains("unknown field"));
+        assert_eq!(key_of_toml_error(&e), "smtp_ulr");
+    }
+
+    #[test]
+    fn smtp_urls_carry_tls_mode_and_credentials() {
+        let s = parse_smtp_url("smtp://user%40x:p%2Fw@mail.example.org:587?tls=required").unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.tls),
+            ("mail.example.org", 587, SmtpTls::StartTls)
+        );
+        assert_eq!(s.credentials, Some(("user@x".into(), "p/w".into())));
+        assert_eq!(parse_smtp_url("smtps://relay").unwrap().port, 465);
+        assert!(parse_smtp_url("smtp://relay?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn sources_are_validated_with_their_position() {
+        let ok = Sources::parse(
+            "[[source]]\nslug = \"afd\"\nname = \"AFD\"\nurl = \"https://afd.fr/rss\"\nthemes = [\"financement\"]\ncountries = [\"sn\"]\nevery = \"6h\"\n",
+            "sources.toml",
+        )
+        .unwrap();
+        let s = &ok.sources[0];
+        assert_eq!(
+            (s.newsletter, s.every.as_secs(), s.countries[0].as_str()),
+            ("coopdev-info", 21_600, "SN")
+        );
+
+        let dup = "[[source]]\nslug = \"a\"\nname = \"A\"\nurl = \"https://a.fr\"\n".repeat(2);
+        let e = Sources::parse(&dup, "sources.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "sources.toml: `source[2] (a).slug`: is used by another source"
+        );
+
+        let e = Sources::parse(
+            "[[source]]\nslug = \"a\"\nname = \"A\"\nurl = \"ftp://a.fr\"\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("source[1] (a).url"), "{e}");
+
+        let e = Sources::parse(
+            "[[source]]\nslug = \"a\"\nname = \"A\"\nurl = \"https://a.fr\"\ncolour = 1\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("line 5") && e.to_string().contains("colour"),
+            "{e}"
+        );
+    }
+}

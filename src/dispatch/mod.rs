@@ -1,0 +1,343 @@
+//! Dispatch: freeze an issue's audience into the delivery ledger, then sender workers claim
+//! small batches, send outside any transaction and record each outcome. The only user of
+//! lettre. Suppression and unsubscribes are checked again just before each send.
+
+pub mod message;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use lettre::address::Address;
+use lettre::message::Mailbox;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::audience::Links;
+use crate::desk;
+use crate::domain::Newsletter;
+use crate::render::{Recipient, RenderedIssue, Renderer};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, DispatchRow, Store};
+use transport::{Connection, SendResult, Transport};
+
+const BATCH: i64 = 20;
+/// A claimed row whose worker vanished is recovered after this long.
+const LEASE: Duration = Duration::from_secs(30 * 60);
+
+pub struct DispatchSettings {
+    pub from: Mailbox,
+    pub transactional_from: Mailbox,
+    pub mail_domain: String,
+    pub connections: usize,
+    pub retry_schedule: Vec<Duration>,
+    pub give_up_after: Duration,
+    pub dkim: Option<lettre::message::dkim::DkimConfig>,
+    pub organisation: String,
+    pub postal_address: String,
+}
+
+pub struct Dispatcher {
+    store: Store,
+    renderer: Arc<Renderer>,
+    transport: Transport,
+    links: Links,
+    settings: DispatchSettings,
+    /// Rendered once per dispatch, shared by every recipient of it.
+    rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
+    owner: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassStats {
+    pub claimed: usize,
+    pub sent: usize,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        renderer: Arc<Renderer>,
+        transport: Transport,
+        links: Links,
+        settings: DispatchSettings,
+    ) -> Self {
+        let owner = format!("{}-{}", std::process::id(), rand::random::<u32>());
+        Self {
+            store,
+            renderer,
+            transport,
+            links,
+            settings,
+            rendered: Mutex::new(HashMap::new()),
+            owner,
+        }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Finds or creates the dispatch of this issue to this audience and freezes its
+    /// recipients. Returns the dispatch and how many recipients were added now.
+    pub async fn queue(
+        &self,
+        issue_id: i64,
+        segment: Option<&str>,
+    ) -> anyhow::Result<(DispatchRow, u64)> {
+        let issue = self
+            .store
+            .issue(issue_id)
+            .await
+            .context("issue introuvable")?;
+        let segment = match segment {
+            Some(slug) => {
+                let (id, newsletter) = self
+                    .store
+                    .segment(slug)
+                    .await
+                    .with_context(|| format!("segment « {slug} » introuvable"))?;
+                anyhow::ensure!(
+                    newsletter == issue.newsletter,
+                    "le segment « {slug} » appartient à {newsletter}, pas à {}",
+                    issue.newsletter
+                );
+                Some((id, slug))
+            }
+            None => None,
+        };
+        let (dispatch, _) = self
+            .store
+            .find_or_create_dispatch(issue_id, segment)
+            .await?;
+        let added = self
+            .store
+            .freeze_audience(&dispatch, &self.settings.mail_domain)
+            .await?;
+        if issue.status != "sent" {
+            self.store.set_issue_status(issue_id, "sending").await?;
+        }
+        Ok((dispatch, added))
+    }
+
+    /// Runs `connections` workers until no delivery is due (or `cancel` fires). With a
+    /// dispatch id, only that dispatch is worked on.
+    pub async fn deliver_due(
+        &self,
+        only: Option<i64>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<PassStats> {
+        let workers = (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel));
+        let results = futures::future::join_all(workers).await;
+        let mut total = PassStats::default();
+        for r in results {
+            let s = r?;
+            total.claimed += s.claimed;
+            total.sent += s.sent;
+        }
+        Ok(total)
+    }
+
+    async fn work(
+        &self,
+        only: Option<i64>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<PassStats> {
+        let mut connection = self.transport.connection();
+        let mut stats = PassStats::default();
+        while !cancel.is_cancelled() {
+            let batch = self
+                .store
+                .claim_deliveries(only, &self.owner, BATCH, LEASE)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for delivery in batch {
+                stats.claimed += 1;
+                let outcome = self.deliver(&mut connection, &delivery).await;
+                if matches!(outcome, DeliveryOutcome::Sent { .. }) {
+                    stats.sent += 1;
+                }
+                self.store
+                    .record_delivery(delivery.id, &self.owner, &outcome)
+                    .await?;
+            }
+        }
+        connection.close().await;
+        Ok(stats)
+    }
+
+    async fn deliver(&self, connection: &mut Connection, d: &ClaimedDelivery) -> DeliveryOutcome {
+        match self.try_deliver(connection, d).await {
+            Ok(outcome) => outcome,
+            // Our own failure (database, rendering): nothing left the building, try later.
+            Err(e) => {
+                tracing::error!(delivery = d.id, "delivery failed before sending: {e:#}");
+                self.deferred(d, format!("erreur interne : {e}"))
+            }
+        }
+    }
+
+    async fn try_deliver(
+        &self,
+        connection: &mut Connection,
+        d: &ClaimedDelivery,
+    ) -> anyhow::Result<DeliveryOutcome> {
+        let dispatch = self.store.dispatch(d.dispatch_id).await?;
+        if !self
+            .store
+            .is_receiving(d.subscriber_id, dispatch.newsletter_id)
+            .await?
+        {
+            return Ok(DeliveryOutcome::Skipped {
+                reason: "désabonné ou adresse bloquée avant l'envoi".into(),
+            });
+        }
+        let rendered = self.rendered_issue(&dispatch).await?;
+        let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
+        let name = self.store.subscriber_name(d.subscriber_id).await?;
+        let unsubscribe_url = self
+            .links
+            .unsubscribe(d.subscriber_id, dispatch.newsletter_id);
+        let preferences_url = self.links.preferences(d.subscriber_id);
+        let (html, text) = rendered.personalise(&Recipient {
+            name: &name,
+            unsubscribe_url: &unsubscribe_url,
+            preferences_url: &preferences_url,
+        });
+        let to: Address = match d.email.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                return Ok(DeliveryOutcome::Failed {
+                    reply: format!("adresse invalide : {e}"),
+                })
+            }
+        };
+        let list_id = newsletter.list_id(&self.settings.mail_domain);
+        let built = message::build_message(
+            message::Envelope {
+                from: &self.settings.from,
+                to: &d.email,
+                subject: &rendered.subject,
+                message_id: &d.message_id,
+                list_id: &list_id,
+                unsubscribe_url: &unsubscribe_url,
+                html,
+                text,
+            },
+            self.settings.dkim.as_ref(),
+        )?;
+        let bytes = built.formatted();
+        let result = connection
+            .send(&self.settings.from.email, &to, &d.message_id, &bytes)
+            .await;
+        Ok(match result {
+            SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
+            SendResult::Transient(reply) => self.deferred(d, reply),
+            SendResult::Ambiguous(reply) => DeliveryOutcome::Unknown { reply },
+            SendResult::Permanent { reply, enhanced } => {
+                // 5.1.x: the address does not exist; anything else (5.7.x policy…) is about
+                // us or the message, and must not suppress the subscriber.
+                if enhanced.as_deref().is_some_and(|c| c.starts_with("5.1.")) {
+                    self.store.mark_bounced(d.subscriber_id).await?;
+                }
+                DeliveryOutcome::Failed { reply }
+            }
+        })
+    }
+
+    /// The next wait from the retry schedule (the last step repeats), or failure once the
+    /// delivery is older than the give-up age.
+    fn deferred(&self, d: &ClaimedDelivery, reply: String) -> DeliveryOutcome {
+        let age = (Utc::now() - d.created_at).to_std().unwrap_or_default();
+        if age >= self.settings.give_up_after {
+            return DeliveryOutcome::Failed {
+                reply: format!("abandon après {} tentatives : {reply}", d.attempts),
+            };
+        }
+        let schedule = &self.settings.retry_schedule;
+        let step = (d.attempts.max(1) as usize - 1).min(schedule.len().saturating_sub(1));
+        let wait = schedule
+            .get(step)
+            .copied()
+            .unwrap_or(Duration::from_secs(300));
+        let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        DeliveryOutcome::Deferred { reply, retry_at }
+    }
+
+    async fn rendered_issue(&self, dispatch: &DispatchRow) -> anyhow::Result<Arc<RenderedIssue>> {
+        let mut cache = self.rendered.lock().await;
+        if let Some(r) = cache.get(&dispatch.id) {
+            return Ok(r.clone());
+        }
+        let view = desk::issue_view(
+            &self.store,
+            &self.links,
+            dispatch.issue_id,
+            &self.settings.organisation,
+            &self.settings.postal_address,
+        )
+        .await?;
+        let rendered = Arc::new(self.renderer.render_issue(&view)?);
+        cache.insert(dispatch.id, rendered.clone());
+        Ok(rendered)
+    }
+
+    /// The double opt-in message, from the transactional address (not the newsletters').
+    pub async fn send_confirmation(&self, to: &str, link: &str) -> anyhow::Result<()> {
+        let text = format!(
+            "Bonjour,\n\nPour confirmer votre abonnement aux lettres d'{org}, ouvrez ce lien (valable 7 jours) :\n{link}\n\n\
+             Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.\n\n{org}\n{address}\n",
+            org = self.settings.organisation,
+            address = self.settings.postal_address,
+        );
+        let html = format!(
+            "<p>Bonjour,</p><p>Pour confirmer votre abonnement aux lettres d'{org}, cliquez sur ce lien (valable 7 jours) :</p>\
+             <p><a href=\"{link}\">Confirmer mon abonnement</a></p>\
+             <p>Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.</p>\
+             <p>{org}<br>{address}</p>",
+            org = html_escape::encode_text(&self.settings.organisation),
+            address = html_escape::encode_text(&self.settings.postal_address),
+            link = html_escape::encode_double_quoted_attribute(link),
+        );
+        let message_id = format!(
+            "<relais.confirm.{}@{}>",
+            hex::encode(rand::random::<[u8; 12]>()),
+            self.settings.mail_domain
+        );
+        let message = lettre::Message::builder()
+            .from(self.settings.transactional_from.clone())
+            .to(to.parse()?)
+            .subject("Confirmez votre abonnement")
+            .date_now()
+            .message_id(Some(message_id.clone()))
+            .multipart(
+                lettre::message::MultiPart::alternative()
+                    .singlepart(lettre::message::SinglePart::plain(text))
+                    .singlepart(lettre::message::SinglePart::html(html)),
+            )?;
+        let bytes = message.formatted();
+        let mut connection = self.transport.connection();
+        let result = connection
+            .send(
+                &self.settings.transactional_from.email,
+                &to.parse()?,
+                &message_id,
+                &bytes,
+            )
+            .await;
+        connection.close().await;
+        match result {
+            SendResult::Accepted(_) => Ok(()),
+            other => anyhow::bail!("confirmation not accepted: {other:?}"),
+        }
+    }
+
+    /// Marks the dispatch done when nothing is left to try.
+    pub async fn finish_if_done(&self, dispatch: &DispatchRow) -> anyhow::Result<bool> {
+        Ok(self.store.complete_dispatch_if_done(dispatch).await?)
+    }
+}

@@ -1,0 +1,264 @@
+//! Transports: SMTP (one connection per sender worker, driven step by step so that a lost
+//! reply to the final dot is told apart from an earlier failure) or an outbox folder of
+//! `.eml` files. The only user of lettre's SMTP client.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::address::Address;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::time::timeout;
+
+use crate::config::{SmtpSettings, SmtpTls};
+
+/// How one attempt ended, from the transport's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// 2xx after the final dot.
+    Accepted(String),
+    /// 4xx, or a failure before the message was complete: safe to try again later.
+    Transient(String),
+    /// 5xx: `enhanced` is the RFC 3463 code when the server gave one (5.1.1…).
+    Permanent {
+        reply: String,
+        enhanced: Option<String>,
+    },
+    /// The message was sent but no reply came: it may have been accepted.
+    Ambiguous(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Smtp {
+        settings: SmtpSettings,
+        reply_timeout: Duration,
+    },
+    Outbox(PathBuf),
+}
+
+impl Transport {
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Smtp { settings, .. } => format!("SMTP {}:{}", settings.host, settings.port),
+            Transport::Outbox(dir) => format!("outbox folder {}", dir.display()),
+        }
+    }
+
+    pub fn connection(&self) -> Connection {
+        Connection {
+            transport: self.clone(),
+            smtp: None,
+        }
+    }
+}
+
+/// A worker's own link to the transport; SMTP connections are opened on first use, reused
+/// across messages, and dropped after any error.
+pub struct Connection {
+    transport: Transport,
+    smtp: Option<AsyncSmtpConnection>,
+}
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Connection {
+    /// Sends one message. `message_id` names the outbox file, so a retry overwrites it.
+    pub async fn send(
+        &mut self,
+        from: &Address,
+        to: &Address,
+        message_id: &str,
+        bytes: &[u8],
+    ) -> SendResult {
+        match self.transport.clone() {
+            Transport::Outbox(dir) => write_outbox(&dir, message_id, bytes).await,
+            Transport::Smtp {
+                settings,
+                reply_timeout,
+            } => {
+                let result = self
+                    .send_smtp(&settings, reply_timeout, from, to, bytes)
+                    .await;
+                if !matches!(result, SendResult::Accepted(_)) {
+                    self.reset().await;
+                }
+                result
+            }
+        }
+    }
+
+    pub async fn close(&mut self) {
+        if let Some(mut conn) = self.smtp.take() {
+            let _ = timeout(Duration::from_secs(5), conn.quit()).await;
+        }
+    }
+
+    /// After a refused command the session may go on with RSET; after anything else the
+    /// connection is dropped.
+    async fn reset(&mut self) {
+        if let Some(conn) = self.smtp.as_mut() {
+            let ok = matches!(
+                timeout(Duration::from_secs(30), conn.command(Rset)).await,
+                Ok(Ok(_))
+            );
+            if !ok || conn.has_broken() {
+                if let Some(mut conn) = self.smtp.take() {
+                    conn.abort().await;
+                }
+            }
+        }
+    }
+
+    async fn connect(settings: &SmtpSettings) -> Result<AsyncSmtpConnection, String> {
+        let hello = ClientId::default();
+        let tls =
+            |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("TLS : {e}"));
+        let wrapper = match settings.tls {
+            SmtpTls::Wrapper => Some(tls(&settings.host)?),
+            _ => None,
+        };
+        let mut conn = AsyncSmtpConnection::connect_tokio1(
+            (settings.host.as_str(), settings.port),
+            Some(Duration::from_secs(30)),
+            &hello,
+            wrapper,
+            None,
+        )
+        .await
+        .map_err(|e| format!("connexion SMTP impossible : {e}"))?;
+        if settings.tls == SmtpTls::StartTls {
+            conn.starttls(tls(&settings.host)?, &hello)
+                .await
+                .map_err(|e| format!("STARTTLS : {e}"))?;
+        }
+        if let Some((user, pass)) = &settings.credentials {
+            conn.auth(
+                &[Mechanism::Plain, Mechanism::Login],
+                &Credentials::new(user.clone(), pass.clone()),
+            )
+            .await
+            .map_err(|e| format!("authentification SMTP refusée : {e}"))?;
+        }
+        Ok(conn)
+    }
+
+    async fn send_smtp(
+        &mut self,
+        settings: &SmtpSettings,
+        reply_timeout: Duration,
+        from: &Address,
+        to: &Address,
+        bytes: &[u8],
+    ) -> SendResult {
+        if self.smtp.is_none() {
+            match Self::connect(settings).await {
+                Ok(conn) => self.smtp = Some(conn),
+                Err(e) => return SendResult::Transient(e),
+            }
+        }
+        let conn = self.smtp.as_mut().expect("connected above");
+        let steps: [(&str, String); 3] = [
+            ("MAIL", Mail::new(Some(from.clone()), vec![]).to_string()),
+            ("RCPT", Rcpt::new(to.clone(), vec![]).to_string()),
+            ("DATA", Data.to_string()),
+        ];
+        let command_timeout = reply_timeout.min(COMMAND_TIMEOUT);
+        for (name, command) in steps {
+            match timeout(command_timeout, conn.command(command)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return classify_refusal(&e, name),
+                Err(_) => {
+                    return SendResult::Transient(format!("{name} : pas de réponse du serveur"))
+                }
+            }
+        }
+        // From here on the server may have the whole message: only an explicit reply is an
+        // answer; silence or a dropped connection is ambiguous.
+        match timeout(reply_timeout, conn.message(bytes)).await {
+            Ok(Ok(response)) => SendResult::Accepted(format!(
+                "{} {}",
+                response.code(),
+                response.message().collect::<Vec<_>>().join(" ")
+            )),
+            Ok(Err(e)) if e.status().is_some() => classify_refusal(&e, "fin du message"),
+            Ok(Err(e)) => {
+                SendResult::Ambiguous(format!("connexion perdue après l'envoi du message : {e}"))
+            }
+            Err(_) => SendResult::Ambiguous(format!(
+                "pas de réponse {} s après l'envoi du message",
+                reply_timeout.as_secs()
+            )),
+        }
+    }
+}
+
+fn classify_refusal(e: &lettre::transport::smtp::Error, step: &str) -> SendResult {
+    let reply = format!("{step} : {e}");
+    if e.is_permanent() {
+        SendResult::Permanent {
+            enhanced: enhanced_code(&e.to_string()),
+            reply,
+        }
+    } else {
+        SendResult::Transient(reply)
+    }
+}
+
+/// The first RFC 3463 status (`5.1.1`) in a reply text.
+pub fn enhanced_code(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+async fn write_outbox(dir: &std::path::Path, message_id: &str, bytes: &[u8]) -> SendResult {
+    let name: String = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{name}.eml"));
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = async {
+        tokio::fs::create_dir_all(dir).await?;
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, &path).await
+    };
+    match write.await {
+        Ok(()) => SendResult::Accepted(format!("écrit dans {}", path.display())),
+        Err(e) => {
+            SendResult::Transient(format!("écriture impossible dans {} : {e}", dir.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_codes_are_found_in_reply_texts() {
+        assert_eq!(
+            enhanced_code("permanent error (550): 5.1.1 user unknown").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(enhanced_code("550 5.7.1 policy").as_deref(), Some("5.7.1"));
+        assert_eq!(enhanced_code("500 Error: command failed"), None);
+    }
+}

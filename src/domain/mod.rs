@@ -1,0 +1,74 @@
+//! Pure types and rules of the domain. No I/O here: parsing, validation and policies only.
+
+mod duration;
+mod email;
+mod newsletter;
+mod status;
+
+pub use duration::{parse_duration, parse_duration_list};
+pub use email::{EmailAddress, EmailError};
+pub use newsletter::{Newsletter, Section, KNOWN_NEWSLETTERS};
+pub use status::{AdCategory, DeliveryState, IssueStatus, ItemStatus, SourceState};
+
+/// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.
+pub const THEMES: &[&str] = &[
+    "sante",
+    "eau-assainissement",
+    "education-citoyennete",
+    "jeunesse-volontariat",
+    "formation",
+    "financement",
+    "migrations-accueil",
+    "agriculture",
+    "economie-mecenat",
+    "urgence",
+];
+
+/// The 13 départements of Occitanie, as INSEE codes.
+pub const DEPARTEMENTS: &[&str] = &[
+    "09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82",
+];
+
+/// Kinds of member organisation (collèges).
+pub const COLLEGES: &[&str] = &[
+    "collectivite",
+    "entreprise",
+    "association",
+    "recherche",
+    "etablissement-public",
+];
+
+/// An ISO 3166-1 alpha-2 code: two ASCII letters, stored upper case.
+pub fn parse_country(raw: &str) -> Option<String> {
+    let code = raw.trim();
+    (code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| code.to_ascii_uppercase())
+}
+
+/// A slug as used for sources, segments and themes: `[a-z0-9-]+`.
+pub fn is_slug(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_are_two_letters_upper_cased() {
+        assert_eq!(parse_country(" sn "), Some("SN".into()));
+        assert_eq!(parse_country("SEN"), None);
+        assert_eq!(parse_country("S1"), None);
+    }
+
+    #[test]
+    fn slugs_are_lower_case_ascii_with_dashes() {
+        assert!(is_slug("coopdev-info"));
+        assert!(!is_slug("Coopdev"));
+        assert!(!is_slug(""));
+        assert!(!is_slug("a b"));
+    }
+}

@@ -1,0 +1,44 @@
+//! The `relais` binary: parse the command line, read the configuration once, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use relais::app::App;
+use relais::cli::{self, Cli, Command};
+use relais::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!("relais={default_level},warn"))
+            }),
+        )
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("relais: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("RELAIS_"))
+        .collect();
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    let app = App::open(config).await?;
+    cli::run(cli, app).await
+}

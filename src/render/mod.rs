@@ -1,0 +1,176 @@
+//! Rendering: handlebars fills the MJML layout of a title, mrml compiles it to HTML, and a
+//! text template makes the plain-text part from the same data. Pure: strings in, strings out.
+//!
+//! An issue is rendered once with placeholders for what differs per recipient; `personalise`
+//! substitutes them into the compiled HTML and text, so sending never re-renders.
+
+mod model;
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use handlebars::Handlebars;
+
+pub use model::{french_date, EntryView, IssueView, OrgView, SectionView};
+
+pub fn model_org(name: &str, postal_address: &str) -> OrgView {
+    OrgView {
+        name: name.to_string(),
+        postal_address: postal_address.to_string(),
+    }
+}
+
+/// Per-recipient values, as they appear in rendered output before substitution.
+pub const PLACEHOLDER_UNSUBSCRIBE: &str = "__RELAIS_UNSUBSCRIBE_URL__";
+pub const PLACEHOLDER_PREFERENCES: &str = "__RELAIS_PREFERENCES_URL__";
+pub const PLACEHOLDER_GREETING: &str = "__RELAIS_GREETING__";
+
+/// The compiled issue, shared by every recipient of one variant.
+#[derive(Debug, Clone)]
+pub struct RenderedIssue {
+    pub subject: String,
+    pub mjml: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// What changes from one recipient to the next.
+#[derive(Debug, Clone)]
+pub struct Recipient<'a> {
+    pub name: &'a str,
+    pub unsubscribe_url: &'a str,
+    pub preferences_url: &'a str,
+}
+
+impl RenderedIssue {
+    /// (html, text) for one recipient.
+    pub fn personalise(&self, r: &Recipient<'_>) -> (String, String) {
+        let greeting = |escape: bool| match r.name.trim() {
+            "" => "Vous".to_string(),
+            name if escape => format!("Bonjour {}, vous", html_escape::encode_text(name)),
+            name => format!("Bonjour {name}, vous"),
+        };
+        let fill = |s: &str, escape: bool| {
+            s.replace(PLACEHOLDER_UNSUBSCRIBE, r.unsubscribe_url)
+                .replace(PLACEHOLDER_PREFERENCES, r.preferences_url)
+                .replace(PLACEHOLDER_GREETING, &greeting(escape))
+        };
+        (fill(&self.html, true), fill(&self.text, false))
+    }
+}
+
+pub struct Renderer {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {template}: {message}")]
+    Template { template: String, message: String },
+    #[error("MJML of {template}: {message}")]
+    Mjml { template: String, message: String },
+}
+
+impl Renderer {
+    /// Loads every template under `dir` and checks each newsletter layout by rendering sample
+    /// data through mrml, so a broken template stops the start-up instead of a send.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+
+        let partials = dir.join("partials");
+        for entry in std::fs::read_dir(&partials)
+            .with_context(|| format!("cannot read {}", partials.display()))?
+        {
+            let path = entry?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".mjml.hbs"))
+            else {
+                continue;
+            };
+            let source = read_template(&path)?;
+            html.register_partial(name, source)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
+        for n in crate::domain::KNOWN_NEWSLETTERS {
+            let path = dir.join("newsletters").join(format!("{}.mjml.hbs", n.slug));
+            html.register_template_string(n.slug, read_template(&path)?)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
+        let path = dir.join("newsletters/text.txt.hbs");
+        text.register_template_string("text", read_template(&path)?)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+
+        let renderer = Renderer { html, text };
+        for n in crate::domain::KNOWN_NEWSLETTERS {
+            renderer
+                .render_issue(&IssueView::sample(n))
+                .with_context(|| format!("template check failed for {}", n.slug))?;
+        }
+        Ok(renderer)
+    }
+
+    pub fn render_issue(&self, view: &IssueView) -> Result<RenderedIssue, RenderError> {
+        let slug = view.newsletter.slug;
+        let mjml = self
+            .html
+            .render(slug, view)
+            .map_err(|e| RenderError::Template {
+                template: format!("newsletters/{slug}.mjml.hbs"),
+                message: e.to_string(),
+            })?;
+        let html = compile_mjml(&mjml).map_err(|message| RenderError::Mjml {
+            template: format!("newsletters/{slug}.mjml.hbs"),
+            message,
+        })?;
+        let text = self
+            .text
+            .render("text", view)
+            .map_err(|e| RenderError::Template {
+                template: "newsletters/text.txt.hbs".into(),
+                message: e.to_string(),
+            })?;
+        Ok(RenderedIssue {
+            subject: view.subject.clone(),
+            mjml,
+            html,
+            text: tidy_text(&text),
+        })
+    }
+}
+
+fn read_template(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // mrml fails on CRLF inside mj-head: normalise before anything sees the text.
+    Ok(text.replace("\r\n", "\n"))
+}
+
+pub fn compile_mjml(mjml: &str) -> Result<String, String> {
+    let parsed = mrml::parse(mjml).map_err(|e| e.to_string())?;
+    parsed
+        .element
+        .render(&mrml::prelude::render::RenderOptions::default())
+        .map_err(|e| e.to_string())
+}
+
+/// At most one blank line in a row; templates are easier to read with more.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines() {
+        let line = line.trim_end();
+        blank = if line.is_empty() { blank + 1 } else { 0 };
+        if blank <= 1 {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.trim_start_matches('\n').to_string()
+}

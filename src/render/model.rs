@@ -1,0 +1,271 @@
+//! The data a layout sees. Built from stored rows; serialised for handlebars.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
+use crate::domain::{AdCategory, Newsletter};
+use crate::store::{EntryRow, IssueRow};
+
+const EXCERPT_CHARS: usize = 280;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueView {
+    #[serde(serialize_with = "newsletter_fields")]
+    pub newsletter: &'static Newsletter,
+    pub subject: String,
+    pub intro: String,
+    pub preheader: String,
+    pub sections: Vec<SectionView>,
+    pub org: OrgView,
+    pub urls: UrlsView,
+    pub recipient: RecipientView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionView {
+    pub key: String,
+    pub heading: String,
+    pub entries: Vec<EntryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryView {
+    pub title: String,
+    pub url: Option<String>,
+    pub meta: Option<String>,
+    pub excerpt: String,
+    pub is_ad: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgView {
+    pub name: String,
+    pub postal_address: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UrlsView {
+    pub unsubscribe: String,
+    pub preferences: String,
+    pub web: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientView {
+    pub greeting: String,
+}
+
+fn newsletter_fields<S: serde::Serializer>(
+    n: &&'static Newsletter,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("Newsletter", 3)?;
+    st.serialize_field("slug", n.slug)?;
+    st.serialize_field("name", n.name)?;
+    st.serialize_field("tagline", n.tagline)?;
+    st.end()
+}
+
+impl IssueView {
+    /// The view of a stored issue, with per-recipient placeholders (`web_url` is the issue's
+    /// public page). Sections follow the title's order; empty ones are left out.
+    pub fn build(
+        newsletter: &'static Newsletter,
+        issue: &IssueRow,
+        entries: &[EntryRow],
+        org: OrgView,
+        web_url: String,
+    ) -> Self {
+        let mut sections: Vec<SectionView> = newsletter
+            .sections
+            .iter()
+            .map(|s| SectionView {
+                key: s.key.into(),
+                heading: s.heading.into(),
+                entries: vec![],
+            })
+            .collect();
+        for e in entries {
+            let view = EntryView::from_row(e);
+            match sections.iter_mut().find(|s| s.key == e.section) {
+                Some(section) => section.entries.push(view),
+                None => sections.push(SectionView {
+                    key: e.section.clone(),
+                    heading: e.section.clone(),
+                    entries: vec![view],
+                }),
+            }
+        }
+        sections.retain(|s| !s.entries.is_empty());
+        let preheader = if issue.intro.trim().is_empty() {
+            sections
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.title.as_str()))
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" · ")
+        } else {
+            truncate(&issue.intro, 140)
+        };
+        IssueView {
+            newsletter,
+            subject: issue.subject.clone(),
+            intro: issue.intro.clone(),
+            preheader,
+            sections,
+            org,
+            urls: UrlsView {
+                unsubscribe: PLACEHOLDER_UNSUBSCRIBE.into(),
+                preferences: PLACEHOLDER_PREFERENCES.into(),
+                web: web_url,
+            },
+            recipient: RecipientView {
+                greeting: PLACEHOLDER_GREETING.into(),
+            },
+        }
+    }
+
+    /// Small data that exercises every part of a layout (start-up template check).
+    pub fn sample(newsletter: &'static Newsletter) -> Self {
+        let entry = |is_ad| EntryView {
+            title: "Exemple".into(),
+            url: Some("https://example.org/".into()),
+            meta: Some("Source · 1 janvier 2026".into()),
+            excerpt: "Texte d'exemple.".into(),
+            is_ad,
+        };
+        IssueView {
+            newsletter,
+            subject: "Numéro d'exemple".into(),
+            intro: "Introduction.".into(),
+            preheader: "Exemple".into(),
+            sections: newsletter
+                .sections
+                .iter()
+                .map(|s| SectionView {
+                    key: s.key.into(),
+                    heading: s.heading.into(),
+                    entries: vec![entry(false), entry(true)],
+                })
+                .collect(),
+            org: OrgView {
+                name: "Occitanie Coopération".into(),
+                postal_address: "Adresse".into(),
+            },
+            urls: UrlsView {
+                unsubscribe: "https://example.org/u".into(),
+                preferences: "https://example.org/p".into(),
+                web: "https://example.org/w".into(),
+            },
+            recipient: RecipientView {
+                greeting: "Vous".into(),
+            },
+        }
+    }
+}
+
+impl EntryView {
+    fn from_row(e: &EntryRow) -> Self {
+        let is_ad = e.ad_id.is_some();
+        let mut meta = Vec::new();
+        if is_ad {
+            if let Some(c) = e.category.as_deref().and_then(AdCategory::parse) {
+                meta.push(c.label().to_string());
+            }
+            if let Some(org) = &e.org_name {
+                meta.push(org.clone());
+            }
+            if let Some(d) = &e.departement {
+                meta.push(format!("Département {d}"));
+            }
+            if let Some(d) = e.expires_on {
+                meta.push(format!("jusqu'au {}", french_date(d)));
+            }
+        } else {
+            if let Some(source) = &e.source_name {
+                meta.push(source.clone());
+            }
+            if let Some(p) = e.published_at {
+                meta.push(french_date(date_of(p)));
+            }
+            if let Some(d) = e.deadline {
+                meta.push(format!("Date limite : {}", french_date(d)));
+            }
+        }
+        EntryView {
+            title: e.title.clone(),
+            url: e.url.clone(),
+            meta: (!meta.is_empty()).then(|| meta.join(" · ")),
+            excerpt: truncate(&plain_text(&e.summary), EXCERPT_CHARS),
+            is_ad,
+        }
+    }
+}
+
+fn date_of(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&chrono_tz::Europe::Paris).date_naive()
+}
+
+pub fn french_date(d: NaiveDate) -> String {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+}
+
+/// Text of sanitised HTML: tags dropped, entities decoded, whitespace collapsed.
+pub fn plain_text(html: &str) -> String {
+    let spaced = html.replace('<', " <");
+    let stripped = ammonia::Builder::empty().clean(&spaced).to_string();
+    html_escape::decode_html_entities(&stripped)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At most `max` characters, cut at a word boundary, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rsplit_once(' ').map(|(head, _)| head).unwrap_or(&cut);
+    format!("{}…", cut.trim_end_matches([',', ';', ':', '.', ' ']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_in_french() {
+        assert_eq!(
+            french_date(NaiveDate::from_ymd_opt(2026, 8, 3).unwrap()),
+            "3 août 2026"
+        );
+    }
+
+    #[test]
+    fn excerpts_are_plain_and_cut_between_words() {
+        assert_eq!(
+            plain_text("<p>Un&nbsp;<b>appel</b></p><p>ouvert</p>"),
+            "Un appel ouvert"
+        );
+        assert_eq!(truncate("un deux trois quatre", 10), "un deux…");
+        assert_eq!(truncate("court", 10), "court");
+    }
+}

@@ -1,0 +1,322 @@
+//! Dispatches and the delivery ledger, which is also the send queue.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{now, ts, with_pool, Pool, Result, Store, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DispatchRow {
+    pub id: i64,
+    pub issue_id: i64,
+    pub segment_id: Option<i64>,
+    pub newsletter_id: i64,
+    pub newsletter: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub dispatch_id: i64,
+    pub subscriber_id: i64,
+    pub email: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How one attempt ended, as recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Sent {
+        reply: String,
+    },
+    Deferred {
+        reply: String,
+        retry_at: DateTime<Utc>,
+    },
+    Failed {
+        reply: String,
+    },
+    Unknown {
+        reply: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryCounts {
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub deferred: i64,
+    pub failed: i64,
+    pub unknown: i64,
+    pub skipped: i64,
+}
+
+impl DeliveryCounts {
+    pub fn total(&self) -> i64 {
+        self.queued
+            + self.sending
+            + self.sent
+            + self.deferred
+            + self.failed
+            + self.unknown
+            + self.skipped
+    }
+}
+
+impl Store {
+    /// The dispatch of this issue to this audience, created on first use. `segment_key` is
+    /// the segment slug or '' for the whole title; the unique constraint makes a second
+    /// `send` find the first dispatch instead of starting another.
+    pub async fn find_or_create_dispatch(
+        &self,
+        issue_id: i64,
+        segment: Option<(i64, &str)>,
+    ) -> Result<(DispatchRow, bool)> {
+        let key = segment.map(|s| s.1).unwrap_or("");
+        let inserted = with_pool!(self, |p| {
+            sqlx::query(
+                "insert into dispatches (issue_id, segment_id, segment_key, created_at) \
+                 values ($1, $2, $3, $4) on conflict (issue_id, segment_key) do nothing",
+            )
+            .bind(issue_id)
+            .bind(segment.map(|s| s.0))
+            .bind(key)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        let row: Option<DispatchRow> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
+                 from dispatches d join issues i on i.id = d.issue_id \
+                 join newsletters n on n.id = i.newsletter_id \
+                 where d.issue_id = $1 and d.segment_key = $2",
+            )
+            .bind(issue_id)
+            .bind(key)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok((row.ok_or(StoreError::NotFound)?, inserted > 0))
+    }
+
+    pub async fn dispatch(&self, id: i64) -> Result<DispatchRow> {
+        let row = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
+                 from dispatches d join issues i on i.id = d.issue_id \
+                 join newsletters n on n.id = i.newsletter_id where d.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await
+        })?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Freezes the audience: one queued row per active subscriber of the title (and of the
+    /// segment, when there is one). Safe to run again: existing rows are left alone.
+    /// A segment matches when, for every kind of filter it has, the subscriber has one of
+    /// its values. Message-IDs are fixed here, so a retry reuses the same one.
+    pub async fn freeze_audience(&self, dispatch: &DispatchRow, mail_domain: &str) -> Result<u64> {
+        let at = now();
+        let prefix = format!("<relais.{}.", dispatch.id);
+        let suffix = format!("@{mail_domain}>");
+        let done = with_pool!(self, |p| {
+            sqlx::query(
+                "insert into deliveries (dispatch_id, subscriber_id, email, state, next_attempt_at, \
+                   message_id, created_at, updated_at) \
+                 select $1, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
+                 from subscribers s join subscriptions u on u.subscriber_id = s.id \
+                 where u.newsletter_id = $5 and u.status = 'active' and s.status = 'active' \
+                 and not exists (select 1 from segment_filters f where f.segment_id = $6 and ( \
+                   (f.kind = 'college' and not exists (select 1 from segment_filters g \
+                      where g.segment_id = $6 and g.kind = 'college' and g.value = s.college)) \
+                   or (f.kind <> 'college' and not exists (select 1 from segment_filters g \
+                      join subscriber_interests i on i.kind = g.kind and i.value = g.value \
+                      where g.segment_id = $6 and g.kind = f.kind and i.subscriber_id = s.id)))) \
+                 order by s.id \
+                 on conflict (dispatch_id, subscriber_id) do nothing",
+            )
+            .bind(dispatch.id)
+            .bind(at)
+            .bind(&prefix)
+            .bind(&suffix)
+            .bind(dispatch.newsletter_id)
+            .bind(dispatch.segment_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done)
+    }
+
+    /// Claims up to `limit` deliveries that are due, leasing them to `owner`. The claim is one
+    /// short statement; SMTP happens afterwards, outside any transaction.
+    pub async fn claim_deliveries(
+        &self,
+        dispatch_id: Option<i64>,
+        owner: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let at = now();
+        let expires =
+            at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
+        // Postgres lets concurrent workers skip each other's rows; SQLite serialises writers,
+        // so the same statement without the locking clause is already exclusive there.
+        let lock = match self.pool {
+            Pool::Postgres(_) => "for update skip locked",
+            Pool::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "update deliveries set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
+               attempts = attempts + 1, updated_at = $3 \
+             where id in (select id from deliveries where state in ('queued', 'deferred') \
+               and next_attempt_at <= $3 and ($4 is null or dispatch_id = $4) \
+               order by id limit $5 {lock}) \
+             returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"
+        );
+        let mut rows: Vec<ClaimedDelivery> = with_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(owner)
+                .bind(expires)
+                .bind(at)
+                .bind(dispatch_id)
+                .bind(limit)
+                .fetch_all(p)
+                .await
+        })?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// Records how an attempt ended. Only the lease holder may do so.
+    pub async fn record_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<()> {
+        let at = now();
+        let (state, reply, next): (&str, &str, Option<DateTime<Utc>>) = match outcome {
+            DeliveryOutcome::Sent { reply } => ("sent", reply, None),
+            DeliveryOutcome::Deferred { reply, retry_at } => ("deferred", reply, Some(*retry_at)),
+            DeliveryOutcome::Failed { reply } => ("failed", reply, None),
+            DeliveryOutcome::Unknown { reply } => ("unknown", reply, None),
+            DeliveryOutcome::Skipped { reason } => ("skipped", reason, None),
+        };
+        with_pool!(self, |p| {
+            sqlx::query(
+                "update deliveries set state = $3, last_reply = $4, \
+                 next_attempt_at = coalesce($5, next_attempt_at), \
+                 sent_at = case when $3 = 'sent' then $6 else sent_at end, \
+                 lease_owner = null, lease_expires_at = null, updated_at = $6 \
+                 where id = $1 and lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(state)
+            .bind(reply)
+            .bind(next.map(ts))
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Rows left in `sending` by a process that died: the message may have gone out, so they
+    /// become `unknown` (never resent blindly). Returns how many were recovered.
+    pub async fn recover_expired_leases(&self) -> Result<u64> {
+        let at = now();
+        let done = with_pool!(self, |p| {
+            sqlx::query(
+                "update deliveries set state = 'unknown', \
+                 last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
+                 lease_owner = null, lease_expires_at = null, updated_at = $1 \
+                 where state = 'sending' and lease_expires_at < $1",
+            )
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done)
+    }
+
+    pub async fn delivery_counts(&self, issue_id: i64) -> Result<DeliveryCounts> {
+        let rows: Vec<(String, i64)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select d.state, count(*) from deliveries d join dispatches x on x.id = d.dispatch_id \
+                 where x.issue_id = $1 group by d.state",
+            )
+            .bind(issue_id)
+            .fetch_all(p)
+            .await
+        })?;
+        let mut c = DeliveryCounts::default();
+        for (state, n) in rows {
+            match state.as_str() {
+                "queued" => c.queued = n,
+                "sending" => c.sending = n,
+                "sent" => c.sent = n,
+                "deferred" => c.deferred = n,
+                "failed" => c.failed = n,
+                "unknown" => c.unknown = n,
+                _ => c.skipped = n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// When the next deferred delivery of this dispatch falls due, if any remain to try.
+    pub async fn next_attempt(&self, dispatch_id: i64) -> Result<Option<DateTime<Utc>>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "select min(next_attempt_at) from deliveries where dispatch_id = $1 \
+                 and state in ('queued', 'deferred')",
+            )
+            .bind(dispatch_id)
+            .fetch_one(p)
+            .await
+        })?)
+    }
+
+    /// Marks the dispatch complete once nothing is left to try, and its issue sent.
+    pub async fn complete_dispatch_if_done(&self, dispatch: &DispatchRow) -> Result<bool> {
+        let open: i64 = with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "select count(*) from deliveries where dispatch_id = $1 \
+                 and state in ('queued', 'deferred', 'sending')",
+            )
+            .bind(dispatch.id)
+            .fetch_one(p)
+            .await
+        })?;
+        if open > 0 {
+            return Ok(false);
+        }
+        with_pool!(self, |p| {
+            sqlx::query(
+                "update dispatches set completed_at = coalesce(completed_at, $2) where id = $1",
+            )
+            .bind(dispatch.id)
+            .bind(now())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        self.set_issue_status(dispatch.issue_id, "sent").await?;
+        Ok(true)
+    }
+}

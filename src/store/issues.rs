@@ -1,0 +1,135 @@
+//! Issues of a newsletter and their entries (watch items or ads, in sections).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{now, with_pool, Result, Store, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct IssueRow {
+    pub id: i64,
+    pub newsletter: String,
+    pub subject: String,
+    pub intro: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One entry as the renderer needs it: the item's or ad's own text unless the editor
+/// overrode it for this issue.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EntryRow {
+    pub id: i64,
+    pub section: String,
+    pub position: i64,
+    pub item_id: Option<i64>,
+    pub ad_id: Option<i64>,
+    pub title: String,
+    pub summary: String,
+    pub url: Option<String>,
+    pub source_name: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub deadline: Option<NaiveDate>,
+    pub category: Option<String>,
+    pub org_name: Option<String>,
+    pub departement: Option<String>,
+    pub expires_on: Option<NaiveDate>,
+}
+
+impl Store {
+    pub async fn create_issue(&self, newsletter: &str, subject: &str) -> Result<i64> {
+        let id: i64 = with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "insert into issues (newsletter_id, subject, created_at) \
+                 select id, $2, $3 from newsletters where slug = $1 returning id",
+            )
+            .bind(newsletter)
+            .bind(subject)
+            .bind(now())
+            .fetch_optional(p)
+            .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        Ok(id)
+    }
+
+    pub async fn issue(&self, id: i64) -> Result<IssueRow> {
+        let row = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                 from issues i join newsletters n on n.id = i.newsletter_id where i.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await
+        })?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Appends an entry at the end of its section. Adding the same item or ad twice is a
+    /// conflict, not a second copy.
+    pub async fn add_entry(
+        &self,
+        issue_id: i64,
+        section: &str,
+        item_id: Option<i64>,
+        ad_id: Option<i64>,
+    ) -> Result<i64> {
+        let id = with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "insert into issue_entries (issue_id, section, position, item_id, ad_id) \
+                 values ($1, $2, (select coalesce(max(position), 0) + 1 from issue_entries \
+                   where issue_id = $1 and section = $2), $3, $4) returning id",
+            )
+            .bind(issue_id)
+            .bind(section)
+            .bind(item_id)
+            .bind(ad_id)
+            .fetch_one(p)
+            .await
+        })
+        .map_err(StoreError::from_write)?;
+        Ok(id)
+    }
+
+    /// Entries in section order as stored, then position.
+    pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<EntryRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select e.id, e.section, e.position, e.item_id, e.ad_id, \
+                   coalesce(e.title, i.title, a.title) as title, \
+                   coalesce(e.summary, i.summary, a.body) as summary, \
+                   i.url, s.name as source_name, i.published_at, i.deadline, \
+                   a.category, m.org_name, a.departement, a.expires_on \
+                 from issue_entries e \
+                 left join items i on i.id = e.item_id \
+                 left join sources s on s.id = i.source_id \
+                 left join ads a on a.id = e.ad_id \
+                 left join members m on m.id = a.member_id \
+                 where e.issue_id = $1 order by e.section, e.position",
+            )
+            .bind(issue_id)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    pub async fn set_issue_status(&self, id: i64, status: &str) -> Result<()> {
+        let at = now();
+        with_pool!(self, |p| {
+            sqlx::query(
+                "update issues set status = $2, \
+                 approved_at = case when $2 = 'approved' then $3 else approved_at end, \
+                 sent_at = case when $2 = 'sent' then coalesce(sent_at, $3) else sent_at end \
+                 where id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! Watch items and their tags.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{now, ts, with_pool, Result, Store, StoreError};
+
+/// An entry after cleaning, ready to store.
+#[derive(Debug, Clone, Default)]
+pub struct NewItem {
+    pub dedup_key: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub content_hash: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub deadline: Option<NaiveDate>,
+    pub themes: Vec<String>,
+    pub countries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Inserted(i64),
+    Updated(i64),
+    Unchanged(i64),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ItemRow {
+    pub id: i64,
+    pub source: String,
+    pub source_name: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub deadline: Option<NaiveDate>,
+    pub status: String,
+    pub changed: bool,
+    pub fetched_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub themes: Vec<String>,
+    #[sqlx(skip)]
+    pub countries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub source: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+const SELECT: &str = "select i.id, s.slug as source, s.name as source_name, i.guid, i.url, \
+    i.title, i.summary, i.published_at, i.deadline, i.status, i.changed, i.fetched_at \
+    from items i join sources s on s.id = i.source_id";
+
+impl Store {
+    /// Inserts a new item, updates one whose content changed (and flags it for editors), or
+    /// leaves it alone. The (source, dedup key) constraint makes a concurrent double insert fail
+    /// instead of duplicating.
+    pub async fn upsert_item(&self, source_id: i64, item: &NewItem) -> Result<UpsertOutcome> {
+        let at = now();
+        let outcome = with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let existing: Option<(i64, String)> = sqlx::query_as(
+                "select id, content_hash from items where source_id = $1 and dedup_key = $2",
+            )
+            .bind(source_id)
+            .bind(&item.dedup_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let outcome = match existing {
+                Some((id, hash)) if hash == item.content_hash => UpsertOutcome::Unchanged(id),
+                Some((id, _)) => {
+                    sqlx::query(
+                        "update items set guid = $2, url = $3, title = $4, summary = $5, \
+                         content_hash = $6, published_at = coalesce($7, published_at), \
+                         deadline = coalesce($8, deadline), changed = $9, updated_at = $10 where id = $1",
+                    )
+                    .bind(id)
+                    .bind(&item.guid)
+                    .bind(&item.url)
+                    .bind(&item.title)
+                    .bind(&item.summary)
+                    .bind(&item.content_hash)
+                    .bind(item.published_at.map(ts))
+                    .bind(item.deadline)
+                    .bind(true)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    UpsertOutcome::Updated(id)
+                }
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "insert into items (source_id, dedup_key, guid, url, title, summary, \
+                         content_hash, published_at, deadline, fetched_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) returning id",
+                    )
+                    .bind(source_id)
+                    .bind(&item.dedup_key)
+                    .bind(&item.guid)
+                    .bind(&item.url)
+                    .bind(&item.title)
+                    .bind(&item.summary)
+                    .bind(&item.content_hash)
+                    .bind(item.published_at.map(ts))
+                    .bind(item.deadline)
+                    .bind(at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    UpsertOutcome::Inserted(id)
+                }
+            };
+            if !matches!(outcome, UpsertOutcome::Unchanged(_)) {
+                let id = match outcome {
+                    UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) | UpsertOutcome::Unchanged(id) => id,
+                };
+                let tags = item.themes.iter().map(|t| ("theme", t))
+                    .chain(item.countries.iter().map(|c| ("country", c)));
+                for (kind, value) in tags {
+                    sqlx::query(
+                        "insert into item_tags (item_id, kind, value) values ($1, $2, $3) \
+                         on conflict do nothing",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(outcome)
+        })
+        .map_err(StoreError::from_write)?;
+        Ok(outcome)
+    }
+
+    /// Newest first.
+    pub async fn list_items(&self, filter: &ItemFilter) -> Result<Vec<ItemRow>> {
+        let sql = format!(
+            "{SELECT} where ($1 is null or s.slug = $1) and ($2 is null or i.status = $2) \
+             order by coalesce(i.published_at, i.fetched_at) desc, i.id desc limit $3"
+        );
+        let mut rows: Vec<ItemRow> = with_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(&filter.source)
+                .bind(&filter.status)
+                .bind(filter.limit)
+                .fetch_all(p)
+                .await
+        })?;
+        self.attach_tags(&mut rows).await?;
+        Ok(rows)
+    }
+
+    pub async fn item(&self, id: i64) -> Result<ItemRow> {
+        let sql = format!("{SELECT} where i.id = $1");
+        let row: Option<ItemRow> = with_pool!(self, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        let mut rows = vec![row.ok_or(StoreError::NotFound)?];
+        self.attach_tags(&mut rows).await?;
+        Ok(rows.remove(0))
+    }
+
+    pub async fn set_item_status(&self, id: i64, status: &str) -> Result<()> {
+        let done = with_pool!(self, |p| {
+            sqlx::query("update items set status = $2, changed = $3, updated_at = $4 where id = $1")
+                .bind(id)
+                .bind(status)
+                .bind(false)
+                .bind(now())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn attach_tags(&self, rows: &mut [ItemRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        // Ids are integers from the database itself, so inlining them is safe.
+        let sql = format!(
+            "select item_id, kind, value from item_tags where item_id in ({}) order by value",
+            ids.join(",")
+        );
+        let tags: Vec<(i64, String, String)> =
+            with_pool!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+        for row in rows.iter_mut() {
+            for (_, kind, value) in tags.iter().filter(|t| t.0 == row.id) {
+                match kind.as_str() {
+                    "theme" => row.themes.push(value.clone()),
+                    _ => row.countries.push(value.clone()),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! Storage: the only module that speaks SQL. One `Store` over SQLite or PostgreSQL, chosen by
+//! the URL scheme; each backend has its own migrations. Queries are written once with `$N`
+//! placeholders (both drivers accept them) and run against whichever pool is open; the few
+//! statements whose dialects differ say so where they are.
+
+mod audience;
+mod deliveries;
+mod issues;
+mod items;
+mod members;
+mod schedule;
+mod sources;
+mod subscribe;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use audience::{ImportOutcome, NewSubscriber, SegmentFilter, SubscriberExport};
+pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
+pub use issues::{EntryRow, IssueRow};
+pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
+pub use sources::{FetchFailure, FetchSuccess, SourceRow};
+pub use subscribe::FormOutcome;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists ({0})")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps unique-constraint violations to `Conflict`, naming the constraint.
+    fn from_write(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                let name = db
+                    .constraint()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| db.message().to_string());
+                return StoreError::Conflict(name);
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool is open. Inside, `$p` is a concrete
+/// `&SqlitePool` or `&PgPool`, so every query is type-checked for both backends.
+macro_rules! with_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Opens the database named by the URL (`sqlite://PATH` creates the file and its folder)
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("invalid SQLite URL {url}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open {url}"))?;
+            Pool::Sqlite(pool)
+        } else {
+            let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            Pool::Postgres(pool)
+        };
+        let store = Store { pool };
+        store.migrate().await.context("cannot apply migrations")?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// Answers when the database does (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, |p| sqlx::query("select 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, |p| p.close().await)
+    }
+
+    pub async fn newsletter_id(&self, slug: &str) -> Result<i64> {
+        let id: Option<i64> = with_pool!(self, |p| {
+            sqlx::query_scalar("select id from newsletters where slug = $1")
+                .bind(slug)
+                .fetch_optional(p)
+                .await
+        })?;
+        id.ok_or(StoreError::NotFound)
+    }
+}
+
+/// The clock used for every stored timestamp. Whole seconds: SQLite keeps timestamps as
+/// RFC 3339 text, which compares in time order only when every value has the same shape.
+pub fn now() -> DateTime<Utc> {
+    ts(Utc::now())
+}
+
+/// A timestamp as stored: truncated to the second (see [`now`]).
+pub fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}

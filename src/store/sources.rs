@@ -1,0 +1,181 @@
+//! Feed sources and their fetch state.
+
+use chrono::{DateTime, Utc};
+
+use super::{now, ts, with_pool, Result, Store, StoreError};
+use crate::config::SourceConfig;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SourceRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub url: String,
+    pub effective_url: Option<String>,
+    pub enabled: bool,
+    pub state: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body_hash: Option<String>,
+    pub last_fetched_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_unconditional_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub next_poll_at: Option<DateTime<Utc>>,
+    pub item_count: i64,
+}
+
+impl SourceRow {
+    /// The URL to fetch: the configured one, or where it permanently moved.
+    pub fn url_in_use(&self) -> &str {
+        self.effective_url.as_deref().unwrap_or(&self.url)
+    }
+}
+
+const SELECT: &str = "select s.id, s.slug, s.name, s.url, s.effective_url, s.enabled, s.state, \
+    s.etag, s.last_modified, s.body_hash, s.last_fetched_at, s.last_success_at, \
+    s.last_unconditional_at, s.last_error, s.consecutive_failures, s.failing_since, \
+    s.next_poll_at, (select count(*) from items i where i.source_id = s.id) as item_count \
+    from sources s";
+
+/// What a successful poll leaves behind.
+#[derive(Debug, Clone, Default)]
+pub struct FetchSuccess {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body_hash: Option<String>,
+    /// Set when every redirect hop was permanent.
+    pub moved_to: Option<String>,
+    pub unconditional: bool,
+    pub next_poll_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchFailure {
+    pub error: String,
+    pub next_poll_at: DateTime<Utc>,
+    /// Gone for good (410) or failing for too long.
+    pub disable: bool,
+}
+
+impl Store {
+    /// Brings the table in line with `sources.toml`: new slugs are added, known ones get the
+    /// file's name, URL and title. A changed URL forgets the old redirect and validators.
+    /// Sources no longer in the file are disabled, never deleted (their items stay).
+    pub async fn sync_sources(&self, sources: &[SourceConfig]) -> Result<()> {
+        let at = now();
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("update sources set enabled = $1, updated_at = $2")
+                .bind(false)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            for s in sources {
+                sqlx::query(
+                    "insert into sources (slug, name, url, newsletter_id, enabled, created_at, updated_at) \
+                     values ($1, $2, $3, (select id from newsletters where slug = $4), $5, $6, $6) \
+                     on conflict (slug) do update set name = excluded.name, \
+                       newsletter_id = excluded.newsletter_id, enabled = excluded.enabled, \
+                       effective_url = case when sources.url = excluded.url then sources.effective_url end, \
+                       etag = case when sources.url = excluded.url then sources.etag end, \
+                       last_modified = case when sources.url = excluded.url then sources.last_modified end, \
+                       url = excluded.url, updated_at = excluded.updated_at",
+                )
+                .bind(&s.slug)
+                .bind(&s.name)
+                .bind(s.url.as_str())
+                .bind(s.newsletter)
+                .bind(s.enabled)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn list_sources(&self) -> Result<Vec<SourceRow>> {
+        let sql = format!("{SELECT} order by s.slug");
+        Ok(with_pool!(self, |p| sqlx::query_as(&sql)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    pub async fn source_by_slug(&self, slug: &str) -> Result<SourceRow> {
+        let sql = format!("{SELECT} where s.slug = $1");
+        let row = with_pool!(self, |p| sqlx::query_as(&sql)
+            .bind(slug)
+            .fetch_optional(p)
+            .await)?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Enabled, not disabled, and due now (or never polled).
+    pub async fn due_sources(&self, at: DateTime<Utc>) -> Result<Vec<SourceRow>> {
+        let sql = format!(
+            "{SELECT} where s.enabled = $1 and s.state <> 'disabled' \
+             and (s.next_poll_at is null or s.next_poll_at <= $2) order by s.next_poll_at, s.id"
+        );
+        Ok(with_pool!(self, |p| sqlx::query_as(&sql)
+            .bind(true)
+            .bind(ts(at))
+            .fetch_all(p)
+            .await)?)
+    }
+
+    pub async fn record_fetch_success(&self, id: i64, ok: &FetchSuccess) -> Result<()> {
+        let at = now();
+        with_pool!(self, |p| {
+            sqlx::query(
+                "update sources set state = 'ok', etag = $2, last_modified = $3, \
+                 body_hash = coalesce($4, body_hash), effective_url = coalesce($5, effective_url), \
+                 last_fetched_at = $6, last_success_at = $6, \
+                 last_unconditional_at = case when $7 then $6 else last_unconditional_at end, \
+                 last_error = null, consecutive_failures = 0, failing_since = null, \
+                 next_poll_at = $8, updated_at = $6 where id = $1",
+            )
+            .bind(id)
+            .bind(&ok.etag)
+            .bind(&ok.last_modified)
+            .bind(&ok.body_hash)
+            .bind(&ok.moved_to)
+            .bind(at)
+            .bind(ok.unconditional)
+            .bind(ts(ok.next_poll_at))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn record_fetch_failure(&self, id: i64, failure: &FetchFailure) -> Result<()> {
+        let at = now();
+        let state = if failure.disable {
+            "disabled"
+        } else {
+            "failing"
+        };
+        with_pool!(self, |p| {
+            sqlx::query(
+                "update sources set state = $2, last_error = $3, last_fetched_at = $4, \
+                 consecutive_failures = consecutive_failures + 1, \
+                 failing_since = coalesce(failing_since, $4), next_poll_at = $5, updated_at = $4 \
+                 where id = $1",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(&failure.error)
+            .bind(at)
+            .bind(ts(failure.next_poll_at))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Subscriptions through the public form: pending until confirmed (double opt-in).
+
+use chrono::{DateTime, Utc};
+
+use super::{now, with_pool, NewSubscriber, Result, Store};
+use crate::domain::EmailAddress;
+
+/// What the form did, for the caller only: the visitor always sees the same page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormOutcome {
+    /// Send a confirmation to this subscriber.
+    Confirm { subscriber_id: i64 },
+    /// Nothing to send: already subscribed, suppressed, or a confirmation went out recently.
+    Quiet,
+}
+
+impl Store {
+    /// Records a pending subscription with its consent (when, from where, which text) and
+    /// says whether a confirmation should be sent: at most one per address per `spacing`.
+    /// Titles the person is already active on are left alone.
+    pub async fn subscribe_from_form(
+        &self,
+        s: &NewSubscriber,
+        ip: Option<&str>,
+        text_version: &str,
+        spacing: chrono::Duration,
+    ) -> Result<FormOutcome> {
+        let Some(email) = s.email.as_ref() else {
+            return Ok(FormOutcome::Quiet);
+        };
+        if self.is_suppressed(&email.hash()).await? {
+            return Ok(FormOutcome::Quiet);
+        }
+        let at = now();
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let existing: Option<(i64, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "select id, status, confirmation_sent_at from subscribers where email = $1",
+            )
+            .bind(email.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (id, last_sent) = match existing {
+                Some((_, status, _)) if status == "bounced" || status == "complained" => {
+                    return Ok(FormOutcome::Quiet)
+                }
+                Some((id, _, last_sent)) => (id, last_sent),
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "insert into subscribers (email, name, status, college, created_at, updated_at) \
+                         values ($1, $2, 'pending', $3, $4, $4) returning id",
+                    )
+                    .bind(email.as_str())
+                    .bind(&s.name)
+                    .bind(&s.college)
+                    .bind(at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    for (kind, values) in [
+                        ("theme", &s.themes),
+                        ("country", &s.countries),
+                        ("departement", &s.departements),
+                    ] {
+                        for value in values {
+                            sqlx::query("insert into subscriber_interests (subscriber_id, kind, value) values ($1, $2, $3)")
+                                .bind(id)
+                                .bind(kind)
+                                .bind(value)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    (id, None)
+                }
+            };
+            let mut wants_confirmation = false;
+            for slug in &s.newsletters {
+                // A new or previously ended subscription becomes pending; an active one stays.
+                let changed = sqlx::query(
+                    "insert into subscriptions (subscriber_id, newsletter_id, status, created_at) \
+                     select $1, id, 'pending', $3 from newsletters where slug = $2 \
+                     on conflict (subscriber_id, newsletter_id) do update set status = 'pending', \
+                       confirmed_at = null, unsubscribed_at = null, created_at = excluded.created_at \
+                     where subscriptions.status <> 'active'",
+                )
+                .bind(id)
+                .bind(slug)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() > 0 {
+                    wants_confirmation = true;
+                    sqlx::query(
+                        "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, ip, text_version, created_at) \
+                         select $1, $2, id, 'subscribe', 'form', $4, $5, $6 from newsletters where slug = $3",
+                    )
+                    .bind(id)
+                    .bind(email.hash())
+                    .bind(slug)
+                    .bind(ip)
+                    .bind(text_version)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            let recently = last_sent.is_some_and(|t| at - t < spacing);
+            let outcome = if wants_confirmation && !recently {
+                sqlx::query("update subscribers set confirmation_sent_at = $2 where id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                FormOutcome::Confirm { subscriber_id: id }
+            } else {
+                FormOutcome::Quiet
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    /// Confirms every pending subscription of the subscriber. Returns the titles confirmed
+    /// now (empty when already done: confirming twice is harmless).
+    pub async fn confirm_subscriber(&self, subscriber_id: i64) -> Result<Vec<String>> {
+        let at = now();
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let titles: Vec<(i64, String)> = sqlx::query_as(
+                "select n.id, n.slug from subscriptions s join newsletters n on n.id = s.newsletter_id \
+                 where s.subscriber_id = $1 and s.status = 'pending' order by n.slug",
+            )
+            .bind(subscriber_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !titles.is_empty() {
+                sqlx::query("update subscriptions set status = 'active', confirmed_at = $2 where subscriber_id = $1 and status = 'pending'")
+                    .bind(subscriber_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update subscribers set status = 'active', updated_at = $2 where id = $1 and status = 'pending'")
+                    .bind(subscriber_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                // The consent is proven now: stamp the pending form records and log the step.
+                sqlx::query(
+                    "update consents set confirmed_at = $2 where subscriber_id = $1 and action = 'subscribe' \
+                     and confirmed_at is null",
+                )
+                .bind(subscriber_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                let email: String =
+                    sqlx::query_scalar("select email from subscribers where id = $1")
+                        .bind(subscriber_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let hash = EmailAddress::parse(&email)
+                    .map(|e| e.hash())
+                    .unwrap_or_default();
+                for (newsletter_id, _) in &titles {
+                    sqlx::query(
+                        "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, created_at, confirmed_at) \
+                         values ($1, $2, $3, 'confirm', 'form', $4, $4)",
+                    )
+                    .bind(subscriber_id)
+                    .bind(&hash)
+                    .bind(newsletter_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(titles.into_iter().map(|t| t.1).collect())
+        })
+    }
+
+    pub async fn subscriber_email(&self, subscriber_id: i64) -> Result<String> {
+        let email: Option<String> = with_pool!(self, |p| {
+            sqlx::query_scalar("select email from subscribers where id = $1")
+                .bind(subscriber_id)
+                .fetch_optional(p)
+                .await
+        })?;
+        email.ok_or(super::StoreError::NotFound)
+    }
+}

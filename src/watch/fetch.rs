@@ -1,0 +1,344 @@
+//! HTTP side of feed polling: conditional GET, redirects followed by hand, a body cap, and
+//! refusal of private addresses unless the source allows them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{StatusCode, Url};
+
+pub const USER_AGENT: &str = concat!(
+    "relais/",
+    env!("CARGO_PKG_VERSION"),
+    " (veille d'Occitanie Coopération; +https://www.oc-cooperation.org)"
+);
+
+const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
+    application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
+
+const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("adresse refusée : {0} est une adresse privée ou locale")]
+    PrivateAddress(String),
+    #[error("trop de redirections (plus de {MAX_REDIRECTS})")]
+    TooManyRedirects,
+    #[error("redirection sans adresse valide")]
+    BadRedirect,
+    #[error("le serveur a répondu {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("réponse trop volumineuse (plus de {0} octets)")]
+    TooLarge(usize),
+    #[error("réponse vide : ce n'est pas un flux")]
+    Empty,
+    #[error("erreur réseau : {0}")]
+    Network(String),
+}
+
+impl FetchError {
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Validators remembered from the last successful fetch.
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Fetched {
+    NotModified {
+        validators: Validators,
+    },
+    Body {
+        bytes: Vec<u8>,
+        final_url: Url,
+        content_type: Option<String>,
+        validators: Validators,
+        /// Where the source lives now, when every hop was a permanent redirect.
+        moved_to: Option<Url>,
+        cache_hint: Option<Duration>,
+    },
+}
+
+/// Two HTTP clients that differ in one thing: whether names may resolve to private addresses.
+#[derive(Clone)]
+pub struct Fetcher {
+    public: reqwest::Client,
+    private: reqwest::Client,
+    max_body: usize,
+}
+
+impl Fetcher {
+    pub fn new(max_body: usize) -> anyhow::Result<Self> {
+        let build = |allow_private: bool| {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+                .dns_resolver(Arc::new(PublicResolver { allow_private }))
+                .build()
+        };
+        Ok(Self {
+            public: build(false)?,
+            private: build(true)?,
+            max_body,
+        })
+    }
+
+    pub async fn fetch(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        allow_private: bool,
+    ) -> Result<Fetched, FetchError> {
+        let client = if allow_private {
+            &self.private
+        } else {
+            &self.public
+        };
+        let mut current = url.clone();
+        let mut all_permanent = true;
+        for _ in 0..=MAX_REDIRECTS {
+            check_literal_host(&current, allow_private)?;
+            let mut request = client.get(current.clone()).header(header::ACCEPT, ACCEPT);
+            if let Some(etag) = &validators.etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(lm) = &validators.last_modified {
+                request = request.header(header::IF_MODIFIED_SINCE, lm);
+            }
+            let response = request.send().await.map_err(network_error)?;
+            let status = response.status();
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                all_permanent &= matches!(
+                    status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+                );
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| current.join(l).ok())
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or(FetchError::BadRedirect)?;
+                current = location;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let new_validators = Validators {
+                etag: header_text(&headers, header::ETAG).or_else(|| validators.etag.clone()),
+                last_modified: header_text(&headers, header::LAST_MODIFIED)
+                    .or_else(|| validators.last_modified.clone()),
+            };
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified {
+                    validators: new_validators,
+                });
+            }
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    status: status.as_u16(),
+                    retry_after: retry_after(&headers),
+                });
+            }
+            let bytes = read_capped(response, self.max_body).await?;
+            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                return Err(FetchError::Empty);
+            }
+            let moved_to = (all_permanent && current != *url).then(|| current.clone());
+            return Ok(Fetched::Body {
+                bytes,
+                final_url: current,
+                content_type: header_text(&headers, header::CONTENT_TYPE),
+                validators: new_validators,
+                moved_to,
+                cache_hint: max_age(&headers),
+            });
+        }
+        Err(FetchError::TooManyRedirects)
+    }
+}
+
+/// Reads the (already decompressed) body, stopping as soon as it passes the cap.
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
+    if response.content_length().is_some_and(|n| n as usize > cap) {
+        return Err(FetchError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(network_error)?;
+        if body.len() + chunk.len() > cap {
+            return Err(FetchError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn network_error(e: reqwest::Error) -> FetchError {
+    // The resolver's refusal travels inside reqwest's error chain; surface it as itself.
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            return FetchError::PrivateAddress(refused.0.clone());
+        }
+        source = err.source();
+    }
+    let what = if e.is_timeout() {
+        "délai dépassé".to_string()
+    } else if e.is_connect() {
+        "connexion impossible".to_string()
+    } else {
+        e.without_url().to_string()
+    };
+    FetchError::Network(what)
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let cc = headers.get(header::CACHE_CONTROL)?.to_str().ok()?;
+    cc.split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// True for loopback, private, link-local, unspecified and similar non-public addresses.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64) // 100.64/10
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+fn check_literal_host(url: &Url, allow_private: bool) -> Result<(), FetchError> {
+    if allow_private {
+        return Ok(());
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    if is_private(ip) {
+        return Err(FetchError::PrivateAddress(ip.to_string()));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves only to private addresses", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves names at connection time (so every redirect is checked too) and drops private
+/// addresses unless the source allows them.
+struct PublicResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || !is_private(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2a00:1450:4007::1"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn cache_headers_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CACHE_CONTROL,
+            "public, max-age=600".parse().unwrap(),
+        );
+        h.insert(header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(max_age(&h), Some(Duration::from_secs(600)));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+    }
+}

@@ -1,0 +1,306 @@
+//! Feed ingestion: fetch, parse, clean, deduplicate, tag, store. Never sends email.
+//! `poll_source` is the one-step function; `poll_due` runs a pass over due sources with a
+//! global concurrency limit.
+
+pub mod clean;
+pub mod dedup;
+pub mod fetch;
+pub mod parse;
+pub mod tag;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use url::Url;
+
+use crate::config::{SourceConfig, Sources};
+use crate::store::{self, FetchFailure, FetchSuccess, NewItem, SourceRow, Store, UpsertOutcome};
+use fetch::{FetchError, Fetched, Fetcher, Validators};
+
+const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Servers that lie about validators get one unconditional fetch this often.
+const UNCONDITIONAL_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(12);
+const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// What one poll of one source did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PollReport {
+    pub source: String,
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Plain words, for the operator and the editors.
+    pub error: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PassSummary {
+    pub polled: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failing: Vec<PollReport>,
+}
+
+pub struct Watcher {
+    store: Store,
+    fetcher: Fetcher,
+    sources: HashMap<String, SourceConfig>,
+    rules: Vec<crate::config::TagRule>,
+    concurrency: usize,
+}
+
+impl Watcher {
+    pub fn new(
+        store: Store,
+        sources: &Sources,
+        max_body: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            fetcher: Fetcher::new(max_body)?,
+            sources: sources
+                .sources
+                .iter()
+                .map(|s| (s.slug.clone(), s.clone()))
+                .collect(),
+            rules: sources.rules.clone(),
+            concurrency,
+        })
+    }
+
+    /// Polls the named sources now (or every enabled source when `only` is empty), whatever
+    /// their schedule says.
+    pub async fn poll_now(&self, only: &[String]) -> store::Result<PassSummary> {
+        let rows = self.store.list_sources().await?;
+        let chosen: Vec<SourceRow> = rows
+            .into_iter()
+            .filter(|r| {
+                if only.is_empty() {
+                    r.enabled && r.state != "disabled"
+                } else {
+                    only.contains(&r.slug)
+                }
+            })
+            .collect();
+        Ok(self.poll_all(chosen).await)
+    }
+
+    /// Polls the sources whose next poll time has come.
+    pub async fn poll_due(&self, at: DateTime<Utc>) -> store::Result<PassSummary> {
+        let rows = self.store.due_sources(at).await?;
+        Ok(self.poll_all(rows).await)
+    }
+
+    async fn poll_all(&self, rows: Vec<SourceRow>) -> PassSummary {
+        let reports: Vec<PollReport> = futures::stream::iter(rows)
+            .map(|row| self.poll_source(row))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut summary = PassSummary {
+            polled: reports.len(),
+            ..Default::default()
+        };
+        for r in reports {
+            summary.new += r.new;
+            summary.updated += r.updated;
+            summary.unchanged += r.unchanged;
+            if r.error.is_some() {
+                summary.failing.push(r);
+            }
+        }
+        summary.failing.sort_by(|a, b| a.source.cmp(&b.source));
+        summary
+    }
+
+    /// Fetches one source, stores its entries, and schedules its next poll.
+    pub async fn poll_source(&self, row: SourceRow) -> PollReport {
+        let mut report = PollReport {
+            source: row.slug.clone(),
+            new: 0,
+            updated: 0,
+            unchanged: 0,
+            error: None,
+            disabled: false,
+        };
+        let Some(config) = self.sources.get(&row.slug) else {
+            report.error = Some("source absente de sources.toml".into());
+            return report;
+        };
+        match self.fetch_and_store(&row, config, &mut report).await {
+            Ok(success) => {
+                if let Err(e) = self.store.record_fetch_success(row.id, &success).await {
+                    report.error = Some(format!("enregistrement impossible : {e}"));
+                }
+            }
+            Err(failure) => {
+                report.error = Some(failure.error.clone());
+                report.disabled = failure.disable;
+                if let Err(e) = self.store.record_fetch_failure(row.id, &failure).await {
+                    tracing::error!(source = %row.slug, "cannot record failure: {e}");
+                }
+            }
+        }
+        report
+    }
+
+    async fn fetch_and_store(
+        &self,
+        row: &SourceRow,
+        config: &SourceConfig,
+        report: &mut PollReport,
+    ) -> Result<FetchSuccess, FetchFailure> {
+        let now = Utc::now();
+        let unconditional = row
+            .last_unconditional_at
+            .is_none_or(|t| now - t > UNCONDITIONAL_EVERY);
+        let validators = if unconditional {
+            Validators::default()
+        } else {
+            Validators {
+                etag: row.etag.clone(),
+                last_modified: row.last_modified.clone(),
+            }
+        };
+        let url = Url::parse(row.url_in_use())
+            .map_err(|e| self.failure(row, format!("adresse invalide : {e}"), None, false))?;
+        let fetched = self
+            .fetcher
+            .fetch(&url, &validators, config.allow_private)
+            .await
+            .map_err(|e| {
+                let gone = matches!(e, FetchError::Status { status: 410, .. });
+                self.failure(row, e.to_string(), e.retry_after(), gone)
+            })?;
+        let (bytes, final_url, validators, moved_to, hint) = match fetched {
+            Fetched::NotModified { validators } => {
+                return Ok(FetchSuccess {
+                    etag: validators.etag,
+                    last_modified: validators.last_modified,
+                    body_hash: None,
+                    moved_to: None,
+                    unconditional,
+                    next_poll_at: next_poll(config.every, None),
+                });
+            }
+            Fetched::Body {
+                bytes,
+                final_url,
+                validators,
+                moved_to,
+                cache_hint,
+                ..
+            } => (bytes, final_url, validators, moved_to, cache_hint),
+        };
+        let body_hash = dedup::sha256_hex(&String::from_utf8_lossy(&bytes));
+        let success = FetchSuccess {
+            etag: validators.etag,
+            last_modified: validators.last_modified,
+            body_hash: Some(body_hash.clone()),
+            moved_to: moved_to.map(|u| u.to_string()),
+            unconditional,
+            next_poll_at: next_poll(config.every, hint),
+        };
+        if row.body_hash.as_deref() == Some(body_hash.as_str()) {
+            return Ok(success);
+        }
+        let entries = parse::parse_feed(&bytes, &final_url)
+            .map_err(|e| self.failure(row, e.to_string(), None, false))?;
+        let keys = dedup::dedup_keys(
+            &entries
+                .iter()
+                .map(|e| {
+                    (
+                        e.guid.as_deref(),
+                        e.link.as_deref(),
+                        e.title.as_str(),
+                        e.summary.as_str(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+        for (entry, key) in entries.iter().zip(keys) {
+            let title = clean::clean_title(&entry.title);
+            let summary = clean::clean_summary(&entry.summary, &final_url);
+            let url = entry.link.clone();
+            let (themes, countries) =
+                tag::tags_for(config, &self.rules, &title, &clean::clean_title(&summary));
+            let item = NewItem {
+                dedup_key: key,
+                guid: entry.guid.clone(),
+                content_hash: dedup::content_hash(&title, &summary, url.as_deref()),
+                url,
+                title: if title.is_empty() {
+                    "(sans titre)".into()
+                } else {
+                    title
+                },
+                summary,
+                published_at: entry.published,
+                deadline: None,
+                themes,
+                countries,
+            };
+            match self.store.upsert_item(row.id, &item).await {
+                Ok(UpsertOutcome::Inserted(_)) => report.new += 1,
+                Ok(UpsertOutcome::Updated(_)) => report.updated += 1,
+                Ok(UpsertOutcome::Unchanged(_)) => report.unchanged += 1,
+                Err(e) => {
+                    return Err(self.failure(
+                        row,
+                        format!("enregistrement impossible : {e}"),
+                        None,
+                        false,
+                    ))
+                }
+            }
+        }
+        Ok(success)
+    }
+
+    /// Backoff doubles with each consecutive failure, from the source's interval up to a day;
+    /// Retry-After wins when longer. A source failing for 30 days is disabled.
+    fn failure(
+        &self,
+        row: &SourceRow,
+        error: String,
+        retry_after: Option<Duration>,
+        gone: bool,
+    ) -> FetchFailure {
+        let failures = row.consecutive_failures.clamp(0, 16) as u32;
+        let base = MIN_INTERVAL.saturating_mul(2u32.saturating_pow(failures));
+        let wait = retry_after.map_or(base, |r| r.max(base));
+        let too_long = row
+            .failing_since
+            .is_some_and(|since| Utc::now() - since > GIVE_UP_AFTER);
+        let error = if too_long && !gone {
+            format!("{error} ; en échec depuis plus de 30 jours, source désactivée")
+        } else {
+            error
+        };
+        FetchFailure {
+            error,
+            next_poll_at: jittered(wait),
+            disable: gone || too_long,
+        }
+    }
+}
+
+/// The next poll after a success: the source's interval or the server's cache lifetime,
+/// whichever is longer, kept between 5 minutes and a day.
+fn next_poll(every: Duration, hint: Option<Duration>) -> DateTime<Utc> {
+    jittered(hint.map_or(every, |h| h.max(every)))
+}
+
+fn jittered(wait: Duration) -> DateTime<Utc> {
+    let wait = wait.clamp(MIN_INTERVAL, MAX_INTERVAL);
+    let jitter = rand::thread_rng().gen_range(0.0..0.1) * wait.as_secs_f64();
+    Utc::now() + chrono::Duration::milliseconds(((wait.as_secs_f64() + jitter) * 1000.0) as i64)
+}

@@ -1,0 +1,76 @@
+//! Server-rendered pages: handlebars templates under `templates/web`, wrapped in one layout.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use handlebars::Handlebars;
+use serde::Serialize;
+
+pub struct Pages {
+    registry: Handlebars<'static>,
+    org: String,
+}
+
+#[derive(Serialize)]
+pub struct Action {
+    pub url: String,
+    pub label: String,
+}
+
+#[derive(Serialize)]
+struct Notice<'a> {
+    heading: &'a str,
+    paragraphs: &'a [&'a str],
+    action: Option<Action>,
+}
+
+impl Pages {
+    pub fn load(dir: &Path, org: &str) -> anyhow::Result<Self> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        for name in ["layout", "home", "notice"] {
+            let path = dir.join("web").join(format!("{name}.html.hbs"));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            registry
+                .register_template_string(name, text)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
+        Ok(Self {
+            registry,
+            org: org.to_string(),
+        })
+    }
+
+    /// A page: `template` rendered with `data`, inside the layout.
+    pub fn render<T: Serialize>(
+        &self,
+        template: &str,
+        title: &str,
+        data: &T,
+    ) -> anyhow::Result<String> {
+        let content = self.registry.render(template, data)?;
+        Ok(self.registry.render(
+            "layout",
+            &serde_json::json!({ "title": title, "content": content, "org": self.org }),
+        )?)
+    }
+
+    /// A short page with a heading, some paragraphs and optionally one button.
+    pub fn notice(
+        &self,
+        heading: &str,
+        paragraphs: &[&str],
+        action: Option<Action>,
+    ) -> anyhow::Result<String> {
+        self.render(
+            "notice",
+            heading,
+            &Notice {
+                heading,
+                paragraphs,
+                action,
+            },
+        )
+    }
+}

@@ -1,0 +1,275 @@
+//! Public pages: the subscribe form, confirmation, one-click unsubscribe, issues on the web.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use super::pages::Action;
+use super::{AppState, WebError};
+use crate::audience::{self, Scope, TokenError};
+use crate::domain::{self, KNOWN_NEWSLETTERS};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/subscribe", post(subscribe))
+        .route("/confirmer/{token}", get(confirm_page).post(confirm))
+        .route(
+            "/desinscription/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route("/lettres/{newsletter}/{id}", get(issue_page))
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: String,
+    label: String,
+}
+
+fn theme_label(slug: &str) -> String {
+    match slug {
+        "sante" => "Santé",
+        "eau-assainissement" => "Eau et assainissement",
+        "education-citoyennete" => "Éducation à la citoyenneté (ECSI)",
+        "jeunesse-volontariat" => "Jeunesse et volontariat",
+        "formation" => "Formation",
+        "financement" => "Financements",
+        "migrations-accueil" => "Migrations et accueil",
+        "agriculture" => "Agriculture",
+        "economie-mecenat" => "Économie et mécénat",
+        "urgence" => "Urgence",
+        other => other,
+    }
+    .to_string()
+}
+
+fn college_label(slug: &str) -> String {
+    match slug {
+        "collectivite" => "Collectivité territoriale",
+        "entreprise" => "Entreprise",
+        "association" => "Association",
+        "recherche" => "Recherche et enseignement",
+        "etablissement-public" => "Établissement public",
+        other => other,
+    }
+    .to_string()
+}
+
+async fn home(State(app): State<AppState>) -> Result<Html<String>, WebError> {
+    let newsletters: Vec<_> = KNOWN_NEWSLETTERS
+        .iter()
+        .map(|n| serde_json::json!({ "slug": n.slug, "name": n.name, "tagline": n.tagline }))
+        .collect();
+    let themes: Vec<Choice> = domain::THEMES
+        .iter()
+        .map(|t| Choice {
+            value: t.to_string(),
+            label: theme_label(t),
+        })
+        .collect();
+    let colleges: Vec<Choice> = domain::COLLEGES
+        .iter()
+        .map(|c| Choice {
+            value: c.to_string(),
+            label: college_label(c),
+        })
+        .collect();
+    let data = serde_json::json!({
+        "newsletters": newsletters,
+        "themes": themes,
+        "departements": domain::DEPARTEMENTS,
+        "colleges": colleges,
+    });
+    Ok(Html(app.pages.render("home", "S'abonner", &data)?))
+}
+
+/// The version of the form text a consent refers to; bump it when the wording changes.
+pub const FORM_TEXT_VERSION: &str = "formulaire-2026-11";
+
+async fn subscribe(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let same_answer = || -> Result<Response, WebError> {
+        Ok(Html(app.pages.notice(
+            "Vérifiez votre boîte de réception",
+            &["Si l'adresse indiquée peut recevoir nos lettres, un courriel de confirmation vient de lui être envoyé. Cliquez sur le lien qu'il contient pour confirmer votre abonnement ; il reste valable 7 jours.",
+              "Rien reçu ? Regardez dans les indésirables."],
+            None,
+        )?).into_response())
+    };
+    // Robots fill the hidden field; they get the same page and nothing happens.
+    if fields
+        .iter()
+        .any(|(k, v)| k == "website" && !v.trim().is_empty())
+    {
+        return same_answer();
+    }
+    let request = match audience::form::parse_subscription(&fields) {
+        Ok(r) => r,
+        Err(why) => return Err(WebError::BadRequest(why)),
+    };
+    let ip = peer.ip().to_string();
+    let outcome = app
+        .store
+        .subscribe_from_form(
+            &request,
+            Some(&ip),
+            FORM_TEXT_VERSION,
+            chrono::Duration::hours(24),
+        )
+        .await?;
+    if let crate::store::FormOutcome::Confirm { subscriber_id } = outcome {
+        let email = request
+            .email
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let link = app.links.confirm(subscriber_id);
+        if let Err(e) = app.dispatcher.send_confirmation(&email, &link).await {
+            tracing::error!("confirmation email not sent: {e:#}");
+        }
+    }
+    same_answer()
+}
+
+fn token_problem(app: &AppState, e: TokenError) -> Result<Response, WebError> {
+    let text = match e {
+        TokenError::Expired => "Ce lien a expiré. Vous pouvez refaire votre demande depuis la page d'accueil.",
+        TokenError::Invalid => "Ce lien n'est pas valide : il a peut-être été coupé ou modifié. Copiez-le en entier depuis le courriel reçu.",
+    };
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Html(app.pages.notice("Lien non valide", &[text], None)?),
+    )
+        .into_response())
+}
+
+/// A GET never changes anything: link scanners and prefetchers follow links.
+async fn confirm_page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    if let Err(e) = app
+        .links
+        .signer
+        .verify(Scope::Confirm, &token, chrono::Utc::now())
+    {
+        return token_problem(&app, e);
+    }
+    let action = Action {
+        url: format!("/confirmer/{token}"),
+        label: "Confirmer mon abonnement".into(),
+    };
+    Ok(Html(app.pages.notice(
+        "Confirmer votre abonnement",
+        &["Un dernier clic pour recevoir nos lettres."],
+        Some(action),
+    )?)
+    .into_response())
+}
+
+async fn confirm(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let claims = match app
+        .links
+        .signer
+        .verify(Scope::Confirm, &token, chrono::Utc::now())
+    {
+        Ok(c) => c,
+        Err(e) => return token_problem(&app, e),
+    };
+    app.store.confirm_subscriber(claims.subscriber_id).await?;
+    Ok(Html(app.pages.notice(
+        "Abonnement confirmé",
+        &["Merci ! Vous recevrez nos prochaines lettres."],
+        None,
+    )?)
+    .into_response())
+}
+
+async fn unsubscribe_page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    if let Err(e) = app
+        .links
+        .signer
+        .verify(Scope::Unsubscribe, &token, chrono::Utc::now())
+    {
+        return token_problem(&app, e);
+    }
+    let action = Action {
+        url: format!("/desinscription/{token}"),
+        label: "Me désabonner".into(),
+    };
+    Ok(Html(app.pages.notice(
+        "Se désabonner",
+        &["Vous ne recevrez plus cette lettre. Confirmez en cliquant sur le bouton."],
+        Some(action),
+    )?)
+    .into_response())
+}
+
+/// RFC 8058 one-click: 200 with no redirect and no cookie, idempotent, effective at once.
+/// The body (`List-Unsubscribe=One-Click`, or a browser's empty form) is not needed: the
+/// signed token is the whole authorisation.
+async fn unsubscribe(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let claims = match app
+        .links
+        .signer
+        .verify(Scope::Unsubscribe, &token, chrono::Utc::now())
+    {
+        Ok(c) => c,
+        Err(e) => return token_problem(&app, e),
+    };
+    app.store
+        .unsubscribe(claims.subscriber_id, claims.newsletter_id, "one-click")
+        .await?;
+    Ok(Html(app.pages.notice(
+        "Vous êtes désabonné·e",
+        &["Votre désabonnement est pris en compte immédiatement."],
+        None,
+    )?)
+    .into_response())
+}
+
+/// The web version of a sent issue, without personal links.
+async fn issue_page(
+    State(app): State<AppState>,
+    Path((newsletter, id)): Path<(String, i64)>,
+) -> Result<Response, WebError> {
+    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
+    if issue.newsletter != newsletter || issue.status != "sent" {
+        return Err(WebError::NotFound);
+    }
+    let view = crate::desk::issue_view(
+        &app.store,
+        &app.links,
+        id,
+        &app.config.organisation,
+        &app.config.postal_address,
+    )
+    .await?;
+    let rendered = app.renderer.render_issue(&view)?;
+    let home = app.links.page("/");
+    let (html, _) = rendered.personalise(&crate::render::Recipient {
+        name: "",
+        unsubscribe_url: &home,
+        preferences_url: &home,
+    });
+    Ok(Html(html).into_response())
+}
