@@ -24,6 +24,9 @@ pub enum ImportError {
     UnknownColumn(String),
 }
 
+/// Good lines (with their line number) and rejected ones.
+pub type Parsed = (Vec<(u64, NewSubscriber)>, Vec<Rejected>);
+
 const COLUMNS: &[&str] = &[
     "email",
     "name",
@@ -35,9 +38,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// Parses the whole file first: a file that cannot be read at all changes nothing.
-pub fn parse_csv(
-    reader: impl Read,
-) -> Result<(Vec<(u64, NewSubscriber)>, Vec<Rejected>), ImportError> {
+pub fn parse_csv(reader: impl Read) -> Result<Parsed, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)

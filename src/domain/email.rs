@@ -127,7 +127,7 @@ mod tests {
         let long = format!(
             "{}@{}.org",
             "a".repeat(64),
-            "b".repeat(63).repeat(1) + "." + &"c".repeat(63) + "." + &"d".repeat(63)
+            "b".repeat(63) + "." + &"c".repeat(63) + "." + &"d".repeat(63)
         );
         assert_eq!(EmailAddress::parse(&long), Err(EmailError::TooLong));
     }

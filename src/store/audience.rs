@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{now, with_pool, Result, Store, StoreError};
+use super::{now, with_pool, BeginWrite, Result, Store, StoreError};
 use crate::domain::EmailAddress;
 
 /// A subscriber as given by an import line or a form.
@@ -96,7 +96,7 @@ impl Store {
         let at = now();
         let wanted_interests = interests(s);
         let outcome = with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let existing: Option<(i64, String, Option<String>, String)> = sqlx::query_as(
                 "select id, name, college, status from subscribers where email = $1",
             )
@@ -290,7 +290,7 @@ impl Store {
     ) -> Result<bool> {
         let at = now();
         let done = with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let done = sqlx::query(
                 "update subscriptions set status = 'unsubscribed', unsubscribed_at = $3 \
                  where subscriber_id = $1 and newsletter_id = $2 and status <> 'unsubscribed'",
@@ -364,7 +364,7 @@ impl Store {
     ) -> Result<i64> {
         let at = now();
         let id = with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
                 "insert into segments (slug, newsletter_id, created_at) \
                  select $1, id, $3 from newsletters where slug = $2 returning id",

@@ -125,7 +125,8 @@ impl Store {
     /// Freezes the audience: one queued row per active subscriber of the title (and of the
     /// segment, when there is one). Safe to run again: existing rows are left alone.
     /// A segment matches when, for every kind of filter it has, the subscriber has one of
-    /// its values. Message-IDs are fixed here, so a retry reuses the same one.
+    /// its values. Whoever already has this issue through another dispatch is left out: an
+    /// issue reaches a person once. Message-IDs are fixed here, so a retry reuses the same one.
     pub async fn freeze_audience(&self, dispatch: &DispatchRow, mail_domain: &str) -> Result<u64> {
         let at = now();
         let prefix = format!("<relais.{}.", dispatch.id);
@@ -143,6 +144,8 @@ impl Store {
                    or (f.kind <> 'college' and not exists (select 1 from segment_filters g \
                       join subscriber_interests i on i.kind = g.kind and i.value = g.value \
                       where g.segment_id = $6 and g.kind = f.kind and i.subscriber_id = s.id)))) \
+                 and not exists (select 1 from deliveries o join dispatches x on x.id = o.dispatch_id \
+                   where x.issue_id = $7 and o.subscriber_id = s.id and o.dispatch_id <> $1) \
                  order by s.id \
                  on conflict (dispatch_id, subscriber_id) do nothing",
             )
@@ -152,6 +155,7 @@ impl Store {
             .bind(&suffix)
             .bind(dispatch.newsletter_id)
             .bind(dispatch.segment_id)
+            .bind(dispatch.issue_id)
             .execute(p)
             .await
             .map(|r| r.rows_affected())

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{now, ts, with_pool, Result, Store, StoreError};
+use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
 
 /// An entry after cleaning, ready to store.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +64,7 @@ impl Store {
     pub async fn upsert_item(&self, source_id: i64, item: &NewItem) -> Result<UpsertOutcome> {
         let at = now();
         let outcome = with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let existing: Option<(i64, String)> = sqlx::query_as(
                 "select id, content_hash from items where source_id = $1 and dedup_key = $2",
             )

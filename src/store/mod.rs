@@ -79,6 +79,36 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Transactions that write. SQLite must take the write lock up front (`BEGIN IMMEDIATE`):
+/// a deferred transaction that reads, then writes, fails with SQLITE_BUSY_SNAPSHOT when
+/// another connection wrote in between, and no busy timeout helps with that.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>,
+    > + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, ts, with_pool, Result, Store, StoreError};
+use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
 use crate::config::SourceConfig;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -67,7 +67,7 @@ impl Store {
     pub async fn sync_sources(&self, sources: &[SourceConfig]) -> Result<()> {
         let at = now();
         with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query("update sources set enabled = $1, updated_at = $2")
                 .bind(false)
                 .bind(at)

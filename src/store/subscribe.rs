@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, with_pool, NewSubscriber, Result, Store};
+use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
 use crate::domain::EmailAddress;
 
 /// What the form did, for the caller only: the visitor always sees the same page.
@@ -33,7 +33,7 @@ impl Store {
         }
         let at = now();
         with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let existing: Option<(i64, String, Option<DateTime<Utc>>)> = sqlx::query_as(
                 "select id, status, confirmation_sent_at from subscribers where email = $1",
             )
@@ -125,7 +125,7 @@ impl Store {
     pub async fn confirm_subscriber(&self, subscriber_id: i64) -> Result<Vec<String>> {
         let at = now();
         with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let titles: Vec<(i64, String)> = sqlx::query_as(
                 "select n.id, n.slug from subscriptions s join newsletters n on n.id = s.newsletter_id \
                  where s.subscriber_id = $1 and s.status = 'pending' order by n.slug",

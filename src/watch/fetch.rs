@@ -59,18 +59,19 @@ pub struct Validators {
 
 #[derive(Debug)]
 pub enum Fetched {
-    NotModified {
-        validators: Validators,
-    },
-    Body {
-        bytes: Vec<u8>,
-        final_url: Url,
-        content_type: Option<String>,
-        validators: Validators,
-        /// Where the source lives now, when every hop was a permanent redirect.
-        moved_to: Option<Url>,
-        cache_hint: Option<Duration>,
-    },
+    NotModified { validators: Validators },
+    Body(Box<Body>),
+}
+
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub final_url: Url,
+    pub content_type: Option<String>,
+    pub validators: Validators,
+    /// Where the source lives now, when every hop was a permanent redirect.
+    pub moved_to: Option<Url>,
+    pub cache_hint: Option<Duration>,
 }
 
 /// Two HTTP clients that differ in one thing: whether names may resolve to private addresses.
@@ -160,14 +161,14 @@ impl Fetcher {
                 return Err(FetchError::Empty);
             }
             let moved_to = (all_permanent && current != *url).then(|| current.clone());
-            return Ok(Fetched::Body {
+            return Ok(Fetched::Body(Box::new(Body {
                 bytes,
                 final_url: current,
                 content_type: header_text(&headers, header::CONTENT_TYPE),
                 validators: new_validators,
                 moved_to,
                 cache_hint: max_age(&headers),
-            });
+            })));
         }
         Err(FetchError::TooManyRedirects)
     }

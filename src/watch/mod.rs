@@ -190,16 +190,18 @@ impl Watcher {
                     next_poll_at: next_poll(config.every, None),
                 });
             }
-            Fetched::Body {
-                bytes,
-                final_url,
-                validators,
-                moved_to,
-                cache_hint,
-                ..
-            } => (bytes, final_url, validators, moved_to, cache_hint),
+            Fetched::Body(body) => {
+                let body = *body;
+                (
+                    body.bytes,
+                    body.final_url,
+                    body.validators,
+                    body.moved_to,
+                    body.cache_hint,
+                )
+            }
         };
-        let body_hash = dedup::sha256_hex(&String::from_utf8_lossy(&bytes));
+        let body_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let success = FetchSuccess {
             etag: validators.etag,
             last_modified: validators.last_modified,

@@ -1,0 +1,163 @@
+//! The command line's promises: configuration errors, imports, exports, accounts.
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_name_the_file_the_key_and_the_problem() {
+    let mut env = TestEnv::new().await;
+    std::fs::write(env.path("relais.toml"), "smtp_connections = 0\n").unwrap();
+    let run = env.run(&["--config", "relais.toml", "migrate"]).await;
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("relais.toml: `smtp_connections`"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(
+        env.path("relais.toml"),
+        "listen = \"127.0.0.1:9\"\nsmtp_ulr = \"smtp://x\"\n",
+    )
+    .unwrap();
+    let run = env.run(&["--config", "relais.toml", "migrate"]).await;
+    assert!(
+        run.stderr.contains("`smtp_ulr`") && run.stderr.contains("unknown field"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::remove_file(env.path("relais.toml")).unwrap();
+    env.set("RELAIS_SMTP_URL", "http://mail.example.org");
+    let run = env.run(&["migrate"]).await;
+    assert!(
+        run.stderr
+            .contains("RELAIS_SMTP_URL: `smtp_url`: unsupported scheme"),
+        "{}",
+        run.stderr
+    );
+    env.env.remove("RELAIS_SMTP_URL");
+
+    env.write_sources(
+        "[[source]]\nslug = \"Bad Slug\"\nname = \"x\"\nurl = \"https://example.org/feed\"\n",
+    );
+    let run = env.run(&["migrate"]).await;
+    assert!(
+        run.stderr
+            .contains("sources.toml: `source[1] (Bad Slug).slug`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.path("data/relais.db").exists() || env.database_url.starts_with("postgres"),
+        "nothing starts half-configured"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_database_file_and_its_folder_are_created() {
+    let mut env = TestEnv::new().await;
+    if env.database_url.starts_with("postgres") {
+        return assert_eq!(env.run(&["migrate"]).await.ok().code, 0);
+    }
+    let nested = env.path("deep/er/relais.db");
+    env.set(
+        "RELAIS_DATABASE_URL",
+        format!("sqlite://{}", nested.display()),
+    );
+    env.run(&["migrate"]).await.ok();
+    assert!(nested.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_takes_good_lines_reports_bad_ones_and_is_idempotent() {
+    let env = TestEnv::new().await;
+    let csv = "email,name,newsletters,themes,countries,departements,college\n\
+               Marie@Example.org,Marie,coopdev-info,sante,SN;mg,31,association\n\
+               not-an-address,,,,,,\n\
+               paul@example.org,Paul,,,,99,\n\
+               \"lea@example.org\",Léa,echos-du-reseau,,,,recherche\n\
+               marie@example.org,Marie,coopdev-info,sante,SN;MG,31,association\n";
+    let run = env.import(csv).await.ok();
+    assert!(run.stdout.contains("ligne 3 :"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ligne 4 :") && run.stdout.contains("99"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("2 ajouté(s), 0 mis à jour, 1 inchangé(s), 2 rejeté(s)"),
+        "{}",
+        run.stdout
+    );
+    let again = env.import(csv).await.ok();
+    assert!(
+        again
+            .stdout
+            .contains("0 ajouté(s), 0 mis à jour, 3 inchangé(s), 2 rejeté(s)"),
+        "{}",
+        again.stdout
+    );
+
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(export.len(), 2);
+    let marie = &export[1];
+    assert_eq!(marie["email"], "marie@example.org");
+    assert_eq!(marie["countries"], serde_json::json!(["MG", "SN"]));
+    assert_eq!(marie["departements"], serde_json::json!(["31"]));
+    assert_eq!(marie["college"], "association");
+    assert_eq!(marie["consents"][0]["method"], "import");
+
+    let csv_export = env.run(&["subscribers", "export"]).await.ok().stdout;
+    assert!(csv_export.starts_with("email,name,status,newsletters"));
+
+    std::fs::write(env.path("nope.csv"), "name\nx\n").unwrap();
+    let run = env
+        .run(&[
+            "subscribers",
+            "import",
+            env.path("nope.csv").to_str().unwrap(),
+        ])
+        .await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("email"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_accounts_take_their_password_from_stdin() {
+    let env = TestEnv::new().await;
+    let run = env
+        .run_with_stdin(
+            &["user", "add", "redaction@example.org", "--role", "editor"],
+            "un mot de passe solide\n",
+        )
+        .await
+        .ok();
+    assert!(run.stdout.trim().parse::<i64>().is_ok());
+    let twice = env
+        .run_with_stdin(
+            &["user", "add", "redaction@example.org", "--role", "editor"],
+            "un mot de passe solide\n",
+        )
+        .await;
+    assert_ne!(twice.code, 0);
+    let weak = env
+        .run_with_stdin(
+            &["user", "add", "x@example.org", "--role", "admin"],
+            "court\n",
+        )
+        .await;
+    assert!(weak.stderr.contains("trop court"));
+    let role = env
+        .run_with_stdin(
+            &["user", "add", "y@example.org", "--role", "boss"],
+            "un mot de passe solide\n",
+        )
+        .await;
+    assert!(role.stderr.contains("rôle"));
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `relais` binary against real SQLite or PostgreSQL
+//! (RELAIS_TEST_DATABASE_URL), a loopback HTTP server for feeds and Postfix's smtp-sink.
+
+mod cli;
+mod helpers;
+mod pipeline;
+mod sending;
+mod web;

@@ -1,0 +1,252 @@
+//! The whole path: a feed on a local server, fetch, compose an issue, render, send over SMTP.
+
+use crate::helpers::*;
+
+const FEED: &str = include_str!("../fixtures/feeds/politiques.xml");
+
+pub async fn env_with_feed() -> (TestEnv, FeedServer) {
+    let server = FeedServer::start(vec![
+        ("/feed.xml", Route::feed(FEED)),
+        ("/gone.xml", Route::status(500)),
+    ])
+    .await;
+    let env = TestEnv::new().await;
+    env.write_sources(&format!(
+        "[[source]]\nslug = \"veille\"\nname = \"Veille test\"\nurl = \"{}\"\nthemes = [\"financement\"]\nallow_private = true\n\n\
+         [[source]]\nslug = \"en-panne\"\nname = \"Source en panne\"\nurl = \"{}\"\nallow_private = true\n\n\
+         [[rule]]\ncountry = \"SN\"\nkeywords = [\"Sénégal\"]\n",
+        server.url("/feed.xml"),
+        server.url("/gone.xml")
+    ));
+    (env, server)
+}
+
+/// Item ids by title fragment.
+async fn item_id(env: &TestEnv, title_part: &str) -> i64 {
+    let items = env.run(&["items", "--json"]).await.ok().json_lines();
+    items
+        .iter()
+        .find(|i| i["title"].as_str().unwrap().contains(title_part))
+        .unwrap_or_else(|| panic!("no item with {title_part}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_stores_clean_items_once_and_reports_failing_sources() {
+    let (env, server) = env_with_feed().await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(
+        run.stderr.contains("en-panne : le serveur a répondu 500"),
+        "{}",
+        run.stderr
+    );
+
+    let items = env.run(&["items", "--json"]).await.ok().json_lines();
+    assert_eq!(items.len(), 3);
+    let appel = items
+        .iter()
+        .find(|i| i["guid"] == "appel-eau-2027")
+        .unwrap();
+    assert_eq!(
+        appel["title"],
+        "Appel à projets « Eau et assainissement » 2027"
+    );
+    assert_eq!(
+        appel["url"],
+        format!("{}", server.url("/appels/eau-2027?utm_source=rss"))
+    );
+    let summary = appel["summary"].as_str().unwrap();
+    assert!(
+        !summary.contains("script") && !summary.contains("pixel.gif"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("href=\"{}\"", server.url("/senegal"))),
+        "{summary}"
+    );
+    assert_eq!(appel["countries"], serde_json::json!(["SN"]));
+    assert_eq!(appel["themes"], serde_json::json!(["financement"]));
+    assert_eq!(appel["status"], "new");
+    let rapport = items
+        .iter()
+        .find(|i| i["title"].as_str().unwrap().starts_with("Rapport"))
+        .unwrap();
+    assert_eq!(
+        rapport["title"],
+        "Rapport annuel sur l\u{2019}aide publique au développement"
+    );
+
+    // A second pass, of one source only, finds nothing new.
+    env.run(&["fetch", "--source", "veille"]).await.ok();
+    assert_eq!(
+        env.run(&["items", "--json"]).await.ok().json_lines().len(),
+        3
+    );
+    assert_eq!((server.hits("/feed.xml"), server.hits("/gone.xml")), (2, 1));
+    let unknown = env.run(&["fetch", "--source", "inconnue"]).await;
+    assert_ne!(unknown.code, 0);
+
+    let sources = env.run(&["sources", "--json"]).await.ok().json_lines();
+    let broken = sources.iter().find(|s| s["slug"] == "en-panne").unwrap();
+    assert_eq!(broken["state"], "failing");
+    assert!(broken["last_error"].as_str().unwrap().contains("500"));
+    let ok = sources.iter().find(|s| s["slug"] == "veille").unwrap();
+    assert_eq!(
+        (ok["state"].as_str(), ok["item_count"].as_i64()),
+        (Some("ok"), Some(3))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
+    let (mut env, _server) = env_with_feed().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["fetch"]).await.ok();
+    env.import(
+        "email,name,newsletters\nmarie@example.org,Marie Dupont,coopdev-info\npaul@example.org,,\nlea@example.org,Léa,echos-du-reseau\n",
+    )
+    .await
+    .ok();
+
+    let issue = env
+        .run(&[
+            "issue",
+            "create",
+            "coopdev-info",
+            "--subject",
+            "Veille de novembre",
+        ])
+        .await
+        .ok();
+    let issue = issue.stdout.trim().to_string();
+    assert!(
+        issue.parse::<i64>().is_ok(),
+        "issue create prints the id alone: {issue:?}"
+    );
+    let appel = item_id(&env, "Eau et assainissement").await.to_string();
+    let rapport = item_id(&env, "Rapport").await.to_string();
+    env.run(&[
+        "issue",
+        "add",
+        &issue,
+        "--item",
+        &appel,
+        "--section",
+        "appels-a-projets",
+    ])
+    .await
+    .ok();
+    env.run(&["issue", "add", &issue, "--item", &rapport])
+        .await
+        .ok();
+    let twice = env.run(&["issue", "add", &issue, "--item", &rapport]).await;
+    assert_ne!(twice.code, 0, "the same item cannot be added twice");
+
+    let text = env
+        .run(&["issue", "render", &issue, "--format", "text"])
+        .await
+        .ok()
+        .stdout;
+    assert!(text.contains("== Appels à projets =="), "{text}");
+    assert!(text.contains("Appel à projets « Eau et assainissement » 2027"));
+    let html = env.run(&["issue", "render", &issue]).await.ok().stdout;
+    assert!(html.contains("<!doctype html>") && html.contains("Politiques publiques"));
+    assert!(!html.contains("Agenda"), "empty sections disappear");
+
+    let run = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert!(run.stderr.contains("2 envoyé(s)"), "{}", run.stderr);
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["sent"], 2);
+    assert_eq!(status[0]["queued"], 0);
+
+    let messages = sink.messages();
+    let mut recipients: Vec<String> = messages
+        .iter()
+        .flat_map(|m| m.envelope_to.clone())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        vec!["marie@example.org", "paul@example.org"],
+        "one message per subscriber of the title"
+    );
+    for m in &messages {
+        assert_eq!(m.content_type, "multipart/alternative");
+        assert_eq!(m.header("To"), Some(m.envelope_to[0].as_str()));
+        assert_eq!(m.header("Subject"), Some("Veille de novembre"));
+        assert_eq!(
+            m.header("List-Unsubscribe-Post"),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert!(m.header("List-Id").unwrap().contains("<coopdev-info."));
+        assert!(m.unsubscribe_url().contains("/desinscription/"));
+        for single in ["From", "To", "Subject", "Date", "Message-ID"] {
+            assert_eq!(m.header_count(single), 1, "{single} appears once");
+        }
+        let text = m.part("text/plain").expect("a text part");
+        let html = m.part("text/html").expect("an HTML part");
+        assert!(text.contains("Rapport annuel"));
+        assert!(html.contains("Rapport annuel"));
+        assert!(
+            text.contains(&m.unsubscribe_url()),
+            "the text part writes the unsubscribe link out"
+        );
+    }
+    let marie = messages
+        .iter()
+        .find(|m| m.envelope_to[0] == "marie@example.org")
+        .unwrap();
+    assert!(marie
+        .part("text/plain")
+        .unwrap()
+        .contains("Bonjour Marie Dupont, vous recevez"));
+
+    // Sending again resumes the same dispatch: nobody gets a second copy.
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert_eq!(sink.messages().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_smtp_messages_go_to_the_outbox_folder() {
+    let (env, _server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    env.import("email\nmarie@example.org\n").await.ok();
+    let issue = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let item = item_id(&env, "Rencontre").await.to_string();
+    env.run(&[
+        "issue",
+        "add",
+        &issue,
+        "--item",
+        &item,
+        "--section",
+        "agenda",
+    ])
+    .await
+    .ok();
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let files: Vec<_> = std::fs::read_dir(env.path("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let message = Captured::parse(&std::fs::read(&files[0]).unwrap());
+    assert_eq!(message.header("To"), Some("marie@example.org"));
+    assert!(message
+        .part("text/plain")
+        .unwrap()
+        .contains("Rencontre des acteurs"));
+}

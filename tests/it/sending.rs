@@ -1,0 +1,280 @@
+//! Dispatch against smtp-sink: segments, refusals, lost replies, resuming.
+
+use crate::helpers::*;
+use crate::pipeline::env_with_feed;
+
+/// An environment with fetched items, subscribers and one issue holding one item.
+async fn env_with_issue(csv: &str) -> (TestEnv, FeedServer, String) {
+    let (env, server) = env_with_feed().await;
+    let fetch = env.run(&["fetch"]).await.ok();
+    assert!(fetch.stderr.contains("3 nouveau(x)"), "{}", fetch.stderr);
+    env.import(csv).await.ok();
+    let issue = env
+        .run(&["issue", "create", "coopdev-info", "--subject", "Essai"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let items = env
+        .run(&["items", "--json", "--source", "veille"])
+        .await
+        .ok()
+        .json_lines();
+    let item = items[0]["id"].to_string();
+    env.run(&["issue", "add", &issue, "--item", &item])
+        .await
+        .ok();
+    (env, server, issue)
+}
+
+fn recipients(sink: &SmtpSink) -> Vec<String> {
+    let mut r: Vec<String> = sink
+        .messages()
+        .iter()
+        .flat_map(|m| m.envelope_to.clone())
+        .collect();
+    r.sort();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_segment_send_reaches_exactly_the_matching_subscribers() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters,themes,countries,departements,college\n\
+         a@example.org,coopdev-info,sante,SN,31,association\n\
+         b@example.org,coopdev-info,sante;eau-assainissement,MG,34,collectivite\n\
+         c@example.org,coopdev-info,agriculture,SN,31,association\n\
+         d@example.org,echos-du-reseau,sante,SN,31,association\n\
+         e@example.org,coopdev-info,,,,\n",
+    )
+    .await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    // Any of the themes, and any of the countries: a (sante, SN) and b (sante, MG).
+    env.run(&[
+        "segment",
+        "add",
+        "sante-afrique",
+        "--newsletter",
+        "coopdev-info",
+        "--theme",
+        "sante",
+        "--theme",
+        "eau-assainissement",
+        "--country",
+        "SN",
+        "--country",
+        "MG",
+    ])
+    .await
+    .ok();
+    env.run(&[
+        "issue",
+        "send",
+        &issue,
+        "--segment",
+        "sante-afrique",
+        "--wait",
+    ])
+    .await
+    .ok();
+    assert_eq!(recipients(&sink), vec!["a@example.org", "b@example.org"]);
+
+    // A second segment of the same issue is a second dispatch; people who already had the
+    // issue through the first one are left out, and the first dispatch is not repeated.
+    env.run(&[
+        "segment",
+        "add",
+        "haute-garonne",
+        "--newsletter",
+        "coopdev-info",
+        "--departement",
+        "31",
+        "--college",
+        "association",
+    ])
+    .await
+    .ok();
+    env.run(&[
+        "issue",
+        "send",
+        &issue,
+        "--segment",
+        "haute-garonne",
+        "--wait",
+    ])
+    .await
+    .ok();
+    env.run(&[
+        "issue",
+        "send",
+        &issue,
+        "--segment",
+        "sante-afrique",
+        "--wait",
+    ])
+    .await
+    .ok();
+    assert_eq!(
+        recipients(&sink),
+        vec!["a@example.org", "b@example.org", "c@example.org"]
+    );
+
+    let unknown = env
+        .run(&["issue", "send", &issue, "--segment", "inconnu"])
+        .await;
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("inconnu"), "{}", unknown.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temporary_refusal_defers_and_the_retry_delivers_once() {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
+    let refusing = SmtpSink::start(&["-b", "451 4.7.1 try later", "-r", "RCPT"]).await;
+    env.set("RELAIS_SMTP_URL", refusing.url());
+    env.set("RELAIS_RETRY_SCHEDULE", "1s");
+    let run = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert!(run.stderr.contains("1 différé(s)"), "{}", run.stderr);
+    assert!(refusing.messages().is_empty());
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["deferred"], 1);
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert_eq!(recipients(&accepting), vec!["a@example.org"]);
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        (status[0]["sent"].as_i64(), status[0]["deferred"].as_i64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_mailbox_fails_and_is_never_mailed_again() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters\nghost@example.org,coopdev-info\nreal@example.org,coopdev-info\n",
+    )
+    .await;
+    // smtp-sink refuses every RCPT: both fail; only 5.1.1 means the address is gone.
+    let sink = SmtpSink::start(&["-B", "550 5.1.1 user unknown", "-f", "RCPT"]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["failed"], 2);
+
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert!(export.iter().all(|s| s["status"] == "bounced"));
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    let next = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let item = env
+        .run(&["items", "--json", "--limit", "1"])
+        .await
+        .ok()
+        .json_lines()[0]["id"]
+        .to_string();
+    env.run(&["issue", "add", &next, "--item", &item])
+        .await
+        .ok();
+    env.run(&["issue", "send", &next, "--wait"]).await.ok();
+    assert!(
+        accepting.messages().is_empty(),
+        "bounced addresses are suppressed"
+    );
+    let reimport = env
+        .import("email,newsletters\nghost@example.org,coopdev-info\n")
+        .await
+        .ok();
+    assert!(reimport.stdout.contains("ligne 2"), "{}", reimport.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_refusal_does_not_suppress_the_subscriber() {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
+    let sink = SmtpSink::start(&["-B", "550 5.7.1 message refused by policy", "-f", "."]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["failed"], 1);
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(export[0]["status"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reply_after_the_final_dot_is_unknown_and_never_resent() {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
+    // The server takes the whole message, then hangs up without answering.
+    let sink = SmtpSink::start(&["-q", "."]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["unknown"], 1);
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert!(
+        accepting.messages().is_empty(),
+        "an ambiguous delivery is not retried blindly"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_defers_everyone() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters\na@example.org,coopdev-info\nb@example.org,coopdev-info\n",
+    )
+    .await;
+    env.set(
+        "RELAIS_SMTP_URL",
+        format!("smtp://127.0.0.1:{}", free_port()),
+    );
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["deferred"], 2);
+}

@@ -1,0 +1,265 @@
+//! The daemon's HTTP side through the real server: health, the subscribe form and double
+//! opt-in, one-click unsubscribe.
+
+use crate::helpers::*;
+use crate::pipeline::env_with_feed;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_serves_health_metrics_and_the_subscribe_page() {
+    let mut env = TestEnv::new().await;
+    let daemon = env.serve().await;
+    let health = daemon
+        .client
+        .get(daemon.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = daemon
+        .client
+        .get(daemon.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("relais_scheduler_leader"), "{metrics}");
+    let home = daemon.client.get(daemon.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let page = home.text().await.unwrap();
+    assert!(page.contains("<html lang=\"fr\">"));
+    let page = html_escape::decode_html_entities(&page);
+    assert!(page.contains("action=\"/subscribe\"") && page.contains("name=\"website\""));
+    assert!(page.contains("Les Échos du Réseau") && page.contains("Coopdev' info"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_subscribes_confirms_by_the_emailed_link_and_receives_the_next_issue() {
+    let (mut env, _server) = env_with_feed().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    let daemon = env.serve().await;
+    let form = [
+        ("email", "Nadia@Example.org"),
+        ("name", "Nadia"),
+        ("newsletter", "coopdev-info"),
+        ("theme", "sante"),
+        ("website", ""),
+    ];
+    let answer = daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("Vérifiez votre boîte de réception"));
+
+    // The same request again is answered the same way, without a second email.
+    let again = daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(again, page);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "one confirmation per address per day");
+    assert_eq!(mails[0].envelope_to, vec!["nadia@example.org"]);
+    assert!(
+        mails[0]
+            .header("From")
+            .unwrap()
+            .contains("ne-pas-repondre@"),
+        "confirmations come from the transactional address"
+    );
+    let text = mails[0].part("text/plain").unwrap();
+    let link = find_url(text, &daemon.url("/confirmer/")).expect("a confirmation link");
+
+    // A GET (a link scanner) confirms nothing.
+    let get = daemon.client.get(&link).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(export[0]["status"], "pending");
+    assert_eq!(export[0]["newsletters"], serde_json::json!([]));
+
+    let post = daemon.client.post(&link).send().await.unwrap();
+    assert_eq!(post.status(), 200);
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(export[0]["email"], "nadia@example.org");
+    assert_eq!(export[0]["status"], "active");
+    assert_eq!(
+        export[0]["newsletters"],
+        serde_json::json!(["coopdev-info"])
+    );
+    assert_eq!(export[0]["themes"], serde_json::json!(["sante"]));
+    let consent = export[0]["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "subscribe")
+        .unwrap();
+    assert_eq!(consent["method"], "form");
+    assert_eq!(consent["ip"], "127.0.0.1");
+    assert!(consent["text_version"].is_string() && consent["confirmed_at"].is_string());
+
+    let tampered = format!("{}x", link);
+    let bad = daemon.client.post(&tampered).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("Lien non valide"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_honeypot_answers_the_same_and_does_nothing() {
+    let mut env = TestEnv::new().await;
+    let daemon = env.serve().await;
+    let form = [
+        ("email", "bot@example.org"),
+        ("newsletter", "coopdev-info"),
+        ("website", "http://spam"),
+    ];
+    let answer = daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("Vérifiez votre boîte de réception"));
+    let export = env.run(&["subscribers", "export", "--json"]).await.ok();
+    assert!(export.stdout.trim().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
+    let (mut env, _server) = env_with_feed().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    let daemon = env.serve().await;
+    env.run(&["fetch", "--source", "veille"]).await.ok();
+    env.import("email,newsletters\nmarie@example.org,coopdev-info;echos-du-reseau\npaul@example.org,coopdev-info\n").await.ok();
+    let item = env
+        .run(&["items", "--json", "--limit", "1"])
+        .await
+        .ok()
+        .json_lines()[0]["id"]
+        .to_string();
+    let first = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["issue", "add", &first, "--item", &item])
+        .await
+        .ok();
+    env.run(&["issue", "send", &first, "--wait"]).await.ok();
+    let marie = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.envelope_to[0] == "marie@example.org")
+        .unwrap();
+    let url = marie.unsubscribe_url();
+    assert!(url.starts_with(&daemon.base), "{url}");
+
+    // A GET shows a page and changes nothing.
+    let get = daemon.client.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    assert!(get.text().await.unwrap().contains("Me désabonner"));
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    let row = export
+        .iter()
+        .find(|s| s["email"] == "marie@example.org")
+        .unwrap();
+    assert_eq!(
+        row["newsletters"],
+        serde_json::json!(["coopdev-info", "echos-du-reseau"])
+    );
+
+    // What a mail provider sends (RFC 8058): 200, no redirect, no cookie; twice is fine.
+    for _ in 0..2 {
+        let post = daemon
+            .client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 200);
+        assert!(post.headers().get("set-cookie").is_none());
+    }
+    let export = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    let row = export
+        .iter()
+        .find(|s| s["email"] == "marie@example.org")
+        .unwrap();
+    assert_eq!(
+        row["newsletters"],
+        serde_json::json!(["echos-du-reseau"]),
+        "only the title of the message"
+    );
+    assert!(row["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["action"] == "unsubscribe" && c["method"] == "one-click"));
+
+    let second = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["issue", "add", &second, "--item", &item])
+        .await
+        .ok();
+    env.run(&["issue", "send", &second, "--wait"]).await.ok();
+    let to_marie = sink
+        .messages()
+        .iter()
+        .filter(|m| m.envelope_to[0] == "marie@example.org")
+        .count();
+    let to_paul = sink
+        .messages()
+        .iter()
+        .filter(|m| m.envelope_to[0] == "paul@example.org")
+        .count();
+    assert_eq!((to_marie, to_paul), (1, 2));
+
+    // A forged token changes nothing and says so.
+    let forged = url.replace("/desinscription/", "/desinscription/x");
+    let post = daemon.client.post(&forged).send().await.unwrap();
+    assert_eq!(post.status(), 400);
+}
