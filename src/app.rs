@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::{Links, Signer};
 use crate::config::{Config, Sources};
+use crate::dispatch::message::parse_mailbox;
 use crate::dispatch::transport::Transport;
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::render::Renderer;
@@ -70,11 +71,9 @@ impl App {
             transport,
             links.clone(),
             DispatchSettings {
-                from: config.from.parse().context("from")?,
-                transactional_from: config
-                    .transactional_from
-                    .parse()
-                    .context("transactional_from")?,
+                from: parse_mailbox(&config.from).map_err(anyhow::Error::msg)?,
+                transactional_from: parse_mailbox(&config.transactional_from)
+                    .map_err(anyhow::Error::msg)?,
                 mail_domain: config.mail_domain(),
                 connections: config.smtp_connections,
                 retry_schedule: config.retry_schedule.clone(),

@@ -514,26 +514,17 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
             } else {
                 recipient.2.clone()
             };
-            let message_id = format!(
-                "<relais.preview.{issue_id}.{}@{}>",
-                hex::encode(rand::random::<[u8; 6]>()),
-                app.config.mail_domain()
-            );
-            let from: lettre::message::Mailbox = app.config.from.parse()?;
-            let message = crate::dispatch::message::build_message(
-                crate::dispatch::message::Envelope {
-                    from: &from,
-                    to: &to,
-                    subject: &rendered.subject,
-                    message_id: &message_id,
-                    list_id: &newsletter.list_id(&app.config.mail_domain()),
-                    unsubscribe_url: &unsubscribe_url,
-                    html,
-                    text,
-                },
-                None,
+            let message_id = app.dispatcher.preview_message_id(issue_id);
+            let bytes = app.dispatcher.compose(
+                &to,
+                &rendered.subject,
+                &message_id,
+                newsletter,
+                &unsubscribe_url,
+                html,
+                text,
             )?;
-            out.write_all(&message.formatted())?;
+            out.write_all(&bytes)?;
         }
     }
     Ok(())

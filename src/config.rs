@@ -309,7 +309,7 @@ impl Config {
                 text: default.into(),
                 origin: file.into(),
             });
-            v.text.parse::<lettre::message::Mailbox>().map_err(|e| {
+            crate::dispatch::message::parse_mailbox(&v.text).map_err(|e| {
                 fail(
                     &v,
                     key,

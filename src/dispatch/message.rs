@@ -25,6 +25,11 @@ pub enum MessageError {
     Build(String),
 }
 
+/// Validates an address such as `Nom <a@b.fr>` (used by configuration checks).
+pub fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
+    raw.parse::<Mailbox>().map_err(|e| e.to_string())
+}
+
 fn header(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }

@@ -1,6 +1,7 @@
 //! Dispatch: freeze an issue's audience into the delivery ledger, then sender workers claim
 //! small batches, send outside any transaction and record each outcome. The only user of
 //! lettre. Suppression and unsubscribes are checked again just before each send.
+#![allow(clippy::disallowed_types)] // this module owns it
 
 pub mod message;
 pub mod transport;
@@ -216,21 +217,15 @@ impl Dispatcher {
                 })
             }
         };
-        let list_id = newsletter.list_id(&self.settings.mail_domain);
-        let built = message::build_message(
-            message::Envelope {
-                from: &self.settings.from,
-                to: &d.email,
-                subject: &rendered.subject,
-                message_id: &d.message_id,
-                list_id: &list_id,
-                unsubscribe_url: &unsubscribe_url,
-                html,
-                text,
-            },
-            self.settings.dkim.as_ref(),
+        let bytes = self.compose(
+            &d.email,
+            &rendered.subject,
+            &d.message_id,
+            newsletter,
+            &unsubscribe_url,
+            html,
+            text,
         )?;
-        let bytes = built.formatted();
         let result = connection
             .send(&self.settings.from.email, &to, &d.message_id, &bytes)
             .await;
@@ -284,6 +279,44 @@ impl Dispatcher {
         let rendered = Arc::new(self.renderer.render_issue(&view)?);
         cache.insert(dispatch.id, rendered.clone());
         Ok(rendered)
+    }
+
+    /// The whole MIME message of an issue for one recipient, signed when DKIM is configured.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compose(
+        &self,
+        to: &str,
+        subject: &str,
+        message_id: &str,
+        newsletter: &Newsletter,
+        unsubscribe_url: &str,
+        html: String,
+        text: String,
+    ) -> anyhow::Result<Vec<u8>> {
+        let list_id = newsletter.list_id(&self.settings.mail_domain);
+        let built = message::build_message(
+            message::Envelope {
+                from: &self.settings.from,
+                to,
+                subject,
+                message_id,
+                list_id: &list_id,
+                unsubscribe_url,
+                html,
+                text,
+            },
+            self.settings.dkim.as_ref(),
+        )?;
+        Ok(built.formatted())
+    }
+
+    /// A Message-ID for a preview, never one of a real delivery.
+    pub fn preview_message_id(&self, issue_id: i64) -> String {
+        format!(
+            "<relais.preview.{issue_id}.{}@{}>",
+            hex::encode(rand::random::<[u8; 6]>()),
+            self.settings.mail_domain
+        )
     }
 
     /// The double opt-in message, from the transactional address (not the newsletters').

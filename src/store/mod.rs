@@ -2,6 +2,7 @@
 //! the URL scheme; each backend has its own migrations. Queries are written once with `$N`
 //! placeholders (both drivers accept them) and run against whichever pool is open; the few
 //! statements whose dialects differ say so where they are.
+#![allow(clippy::disallowed_methods)] // this module owns it
 
 mod audience;
 mod deliveries;

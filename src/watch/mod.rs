@@ -1,6 +1,7 @@
 //! Feed ingestion: fetch, parse, clean, deduplicate, tag, store. Never sends email.
 //! `poll_source` is the one-step function; `poll_due` runs a pass over due sources with a
 //! global concurrency limit.
+#![allow(clippy::disallowed_methods)] // this module owns it
 
 pub mod clean;
 pub mod dedup;

@@ -1,5 +1,6 @@
 //! Shared test helpers: a fresh environment per test (its own database, folders, ports),
 //! the real `relais` binary, a loopback HTTP server for feeds, and Postfix's smtp-sink.
+#![allow(clippy::disallowed_methods)] // tests reach the database and HTTP directly
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};

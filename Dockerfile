@@ -1,0 +1,27 @@
+# relais: multi-stage build, slim runtime, non-root user, data in a volume.
+FROM rust:1-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+RUN cargo build --release --locked --bin relais
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --home-dir /app --uid 10001 relais
+WORKDIR /app
+COPY --from=build /src/target/release/relais /usr/local/bin/relais
+COPY templates ./templates
+COPY sources.toml ./sources.toml
+RUN mkdir -p /app/data && chown relais:relais /app/data
+USER relais
+VOLUME ["/app/data"]
+ENV RELAIS_LISTEN=0.0.0.0:8080 \
+    RELAIS_DATABASE_URL=sqlite:///app/data/relais.db \
+    RELAIS_DATA_DIR=/app/data \
+    RELAIS_OUTBOX_DIR=/app/data/outbox
+EXPOSE 8080
+ENTRYPOINT ["relais"]
+CMD ["serve"]

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs what the tests need (Postfix for
+# smtp-sink, PostgreSQL if absent), starts PostgreSQL when it is not running, then runs
+# formatting and lint checks, unit tests, and the integration tests on SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=(postfix)
+command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
+command -v psql >/dev/null || packages+=(postgresql-client)
+echo "== installing ${packages[*]}"
+sudo_if_needed apt-get update -qq
+sudo_if_needed apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+# smtp-sink is all the tests use from Postfix; the Postfix daemon itself may stay stopped.
+command -v smtp-sink >/dev/null || { echo "smtp-sink missing after installing postfix" >&2; exit 1; }
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "== starting PostgreSQL"
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  sudo_if_needed pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+# Password login works whatever pg_hba.conf says (trust or scram).
+sudo_if_needed su postgres -c "psql -qc \"alter user postgres password 'relais'\"" >/dev/null
+export RELAIS_TEST_DATABASE_URL="${RELAIS_TEST_DATABASE_URL:-postgres://postgres:relais@127.0.0.1:5432/postgres}"
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== tests on SQLite"
+RELAIS_TEST_DATABASE_URL= cargo test --locked
+
+echo "== integration tests on PostgreSQL ($RELAIS_TEST_DATABASE_URL)"
+cargo test --locked --test it
