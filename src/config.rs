@@ -738,3 +738,17 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    #[test]
+    fn the_shipped_source_list_is_valid_and_substantial() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sources.toml");
+        let sources = Sources::load(&path).unwrap();
+        assert!(sources.sources.len() >= 10, "{} sources", sources.sources.len());
+        assert!(sources.sources.iter().all(|s| s.url.scheme() == "https" && !s.allow_private));
+        assert!(sources.rules.iter().any(|r| r.kind == "country"));
+    }
+}

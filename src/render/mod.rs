@@ -174,3 +174,68 @@ fn tidy_text(text: &str) -> String {
     }
     out.trim_start_matches('\n').to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::KNOWN_NEWSLETTERS;
+
+    fn renderer() -> Renderer {
+        Renderer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap()
+    }
+
+    fn big_issue(n: &'static crate::domain::Newsletter, items: usize) -> IssueView {
+        let mut view = IssueView::sample(n);
+        let entry = |i: usize| EntryView {
+            title: format!("Appel à projets numéro {i} pour la coopération décentralisée en Afrique de l'Ouest"),
+            url: Some(format!("https://www.example.org/appels/{i}?utm_source=relais")),
+            meta: Some("Agence française de développement · 23 novembre 2026 · Date limite : 15 janvier 2027".into()),
+            excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
+            is_ad: i % 5 == 0,
+        };
+        let per_section = items / view.sections.len();
+        for (s, section) in view.sections.iter_mut().enumerate() {
+            section.entries = (0..per_section).map(|i| entry(s * per_section + i)).collect();
+        }
+        view
+    }
+
+    #[test]
+    fn both_titles_render_to_html_and_text_with_their_sections() {
+        let r = renderer();
+        for n in KNOWN_NEWSLETTERS {
+            let out = r.render_issue(&IssueView::sample(n)).unwrap();
+            assert!(out.html.starts_with("<!doctype html>"), "{}", n.slug);
+            for s in n.sections {
+                assert!(out.text.contains(&format!("== {} ==", s.heading)), "{} lacks {}", n.slug, s.heading);
+            }
+            assert!(out.html.contains(n.name.replace('\'', "&#x27;").as_str()) || out.html.contains(n.name));
+        }
+    }
+
+    #[test]
+    fn a_thirty_item_issue_stays_under_gmail_clipping_size() {
+        let r = renderer();
+        for n in KNOWN_NEWSLETTERS {
+            let out = r.render_issue(&big_issue(n, 32)).unwrap();
+            assert!(out.html.len() < 102 * 1024, "{}: {} bytes", n.slug, out.html.len());
+        }
+    }
+
+    #[test]
+    fn personalising_fills_every_placeholder_and_escapes_names() {
+        let r = renderer();
+        let mut view = IssueView::sample(&KNOWN_NEWSLETTERS[0]);
+        view.urls.unsubscribe = PLACEHOLDER_UNSUBSCRIBE.into();
+        view.urls.preferences = PLACEHOLDER_PREFERENCES.into();
+        view.recipient.greeting = PLACEHOLDER_GREETING.into();
+        let out = r.render_issue(&view).unwrap();
+        let (html, text) = out.personalise(&Recipient { name: "Zoé <b>", unsubscribe_url: "https://x/u/1", preferences_url: "https://x/p/1" });
+        for s in [&html, &text] {
+            assert!(!s.contains("__RELAIS_"), "a placeholder survived");
+            assert!(s.contains("https://x/u/1") && s.contains("https://x/p/1"));
+        }
+        assert!(html.contains("Bonjour Zoé &lt;b&gt;, vous"));
+        assert!(text.contains("Bonjour Zoé <b>, vous"));
+    }
+}
