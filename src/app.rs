@@ -104,7 +104,7 @@ impl App {
     /// The daemon: web server, scheduler (feed polling, sending) until Ctrl-C or SIGTERM.
     pub async fn serve(self: Arc<Self>) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
-        let recovered = self.store.recover_expired_leases().await?;
+        let recovered = self.dispatcher.recover_abandoned().await?;
         if recovered > 0 {
             tracing::warn!(
                 recovered,

@@ -549,7 +549,7 @@ async fn send(
         }
         return Ok(());
     }
-    let recovered = app.store.recover_expired_leases().await?;
+    let recovered = app.dispatcher.recover_abandoned().await?;
     if recovered > 0 {
         eprintln!(
             "{recovered} remise(s) interrompue(s) par un arrêt précédent marquée(s) incertaine(s)"

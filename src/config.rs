@@ -53,6 +53,7 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     pub fetch_concurrency: usize,
     pub fetch_max_body: usize,
+    pub scheduler_tick: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,7 @@ struct RawConfig {
     timezone: Option<String>,
     fetch_concurrency: Option<toml::Value>,
     fetch_max_body: Option<toml::Value>,
+    scheduler_tick: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -130,6 +132,7 @@ const KEYS: &[&str] = &[
     "timezone",
     "fetch_concurrency",
     "fetch_max_body",
+    "scheduler_tick",
 ];
 
 /// Where one value came from, so errors point at the right place.
@@ -352,6 +355,7 @@ impl Config {
             timezone,
             fetch_concurrency: positive("fetch_concurrency", 16, 256)?,
             fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,
+            scheduler_tick: duration("scheduler_tick", "15s")?,
         })
     }
 
@@ -395,6 +399,7 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         ("timezone", raw.timezone),
         ("fetch_concurrency", number(raw.fetch_concurrency)),
         ("fetch_max_body", number(raw.fetch_max_body)),
+        ("scheduler_tick", raw.scheduler_tick),
     ];
     debug_assert_eq!(pairs.len(), KEYS.len());
     pairs
@@ -747,8 +752,15 @@ mod shipped {
     fn the_shipped_source_list_is_valid_and_substantial() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sources.toml");
         let sources = Sources::load(&path).unwrap();
-        assert!(sources.sources.len() >= 10, "{} sources", sources.sources.len());
-        assert!(sources.sources.iter().all(|s| s.url.scheme() == "https" && !s.allow_private));
+        assert!(
+            sources.sources.len() >= 10,
+            "{} sources",
+            sources.sources.len()
+        );
+        assert!(sources
+            .sources
+            .iter()
+            .all(|s| s.url.scheme() == "https" && !s.allow_private));
         assert!(sources.rules.iter().any(|r| r.kind == "country"));
     }
 }

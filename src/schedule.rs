@@ -1,5 +1,6 @@
 //! The scheduler: one leader at a time (a lease row), polling due feeds and working the send
-//! queue. Calls stage functions; no business logic of its own.
+//! queue in two independent loops, so a long send never delays the watch. Calls stage
+//! functions; no business logic of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
-const TICK: Duration = Duration::from_secs(15);
 const LEASE_TTL: Duration = Duration::from_secs(60);
 const LEASE_NAME: &str = "scheduler";
 
@@ -18,50 +18,97 @@ pub static IS_LEADER: AtomicBool = AtomicBool::new(false);
 
 pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()> {
     let holder = format!("{}-{}", std::process::id(), rand::random::<u32>());
-    let mut interval = tokio::time::interval(TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Lead (or not) before the loops' first tick, so a fresh daemon polls at once.
+    let leader = app
+        .store
+        .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
+        .await
+        .unwrap_or(false);
+    IS_LEADER.store(leader, Ordering::SeqCst);
+    let watch = tokio::spawn(every_tick(
+        app.clone(),
+        cancel.clone(),
+        "watch",
+        |app, _| {
+            Box::pin(async move {
+                let summary = app.watcher.poll_due(chrono::Utc::now()).await?;
+                if summary.polled > 0 {
+                    tracing::info!(
+                        polled = summary.polled,
+                        new = summary.new,
+                        updated = summary.updated,
+                        failing = summary.failing.len(),
+                        "feeds polled"
+                    );
+                }
+                Ok(())
+            })
+        },
+    ));
+    let send = tokio::spawn(every_tick(
+        app.clone(),
+        cancel.clone(),
+        "send",
+        |app, cancel| {
+            Box::pin(async move {
+                let stats = app.dispatcher.deliver_due(None, &cancel).await?;
+                if stats.claimed > 0 {
+                    tracing::info!(
+                        claimed = stats.claimed,
+                        sent = stats.sent,
+                        "deliveries worked"
+                    );
+                }
+                app.dispatcher.finish_open_dispatches().await?;
+                Ok(())
+            })
+        },
+    ));
+    let mut interval = tokio::time::interval(LEASE_TTL / 3);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = interval.tick() => {}
         }
-        if let Err(e) = tick(&app, &holder, &cancel).await {
-            tracing::error!("scheduler tick failed: {e:#}");
+        match app
+            .store
+            .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
+            .await
+        {
+            Ok(leader) => IS_LEADER.store(leader, Ordering::SeqCst),
+            Err(e) => {
+                IS_LEADER.store(false, Ordering::SeqCst);
+                tracing::error!("scheduler lease: {e}");
+            }
         }
     }
+    watch.await?;
+    send.await?;
     if IS_LEADER.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }
     Ok(())
 }
 
-/// One step: renew leadership, then poll due sources and send due deliveries.
-pub async fn tick(app: &App, holder: &str, cancel: &CancellationToken) -> anyhow::Result<()> {
-    let leader = app
-        .store
-        .acquire_lease(LEASE_NAME, holder, LEASE_TTL)
-        .await?;
-    IS_LEADER.store(leader, Ordering::SeqCst);
-    if !leader {
-        return Ok(());
+type Step = fn(
+    Arc<App>,
+    CancellationToken,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Runs `step` every tick while this process leads, until cancelled.
+async fn every_tick(app: Arc<App>, cancel: CancellationToken, name: &'static str, step: Step) {
+    let mut interval = tokio::time::interval(app.config.scheduler_tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        if !IS_LEADER.load(Ordering::SeqCst) {
+            continue;
+        }
+        if let Err(e) = step(app.clone(), cancel.clone()).await {
+            tracing::error!("{name} step failed: {e:#}");
+        }
     }
-    let summary = app.watcher.poll_due(chrono::Utc::now()).await?;
-    if summary.polled > 0 {
-        tracing::info!(
-            polled = summary.polled,
-            new = summary.new,
-            updated = summary.updated,
-            failing = summary.failing.len(),
-            "feeds polled"
-        );
-    }
-    let stats = app.dispatcher.deliver_due(None, cancel).await?;
-    if stats.claimed > 0 {
-        tracing::info!(
-            claimed = stats.claimed,
-            sent = stats.sent,
-            "deliveries worked"
-        );
-    }
-    Ok(())
 }

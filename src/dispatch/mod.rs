@@ -24,9 +24,11 @@ use crate::render::{Recipient, RenderedIssue, Renderer};
 use crate::store::{ClaimedDelivery, DeliveryOutcome, DispatchRow, Store};
 use transport::{Connection, SendResult, Transport};
 
-const BATCH: i64 = 20;
+/// One delivery per claim: only the message actually in flight is ever ambiguous after a
+/// crash; rows not yet attempted stay queued.
+const BATCH: i64 = 1;
 /// A claimed row whose worker vanished is recovered after this long.
-const LEASE: Duration = Duration::from_secs(30 * 60);
+const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 pub struct DispatchSettings {
     pub from: Mailbox,
@@ -65,7 +67,12 @@ impl Dispatcher {
         links: Links,
         settings: DispatchSettings,
     ) -> Self {
-        let owner = format!("{}-{}", std::process::id(), rand::random::<u32>());
+        let owner = format!(
+            "{}:{}:{}",
+            host_name(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
         Self {
             store,
             renderer,
@@ -75,6 +82,39 @@ impl Dispatcher {
             rendered: Mutex::new(HashMap::new()),
             owner,
         }
+    }
+
+    /// A claim outlives the slowest possible attempt: connect, three commands, the final reply.
+    fn lease(&self) -> Duration {
+        match &self.transport {
+            Transport::Smtp { reply_timeout, .. } => *reply_timeout * 4 + LEASE_MARGIN,
+            Transport::Outbox(_) => LEASE_MARGIN,
+        }
+    }
+
+    /// Turns deliveries abandoned by a dead sender (this host's process gone, or lease
+    /// expired) into `unknown`. Called before sending starts.
+    pub async fn recover_abandoned(&self) -> anyhow::Result<u64> {
+        let here = host_name();
+        Ok(self
+            .store
+            .recover_abandoned_deliveries(|owner| {
+                if owner == self.owner {
+                    return false;
+                }
+                let mut parts = owner.splitn(3, ':');
+                match (
+                    parts.next(),
+                    parts.next().and_then(|p| p.parse::<u32>().ok()),
+                ) {
+                    // Same pid but another owner: the pid was reused (containers restart as 1).
+                    (Some(host), Some(pid)) if host == here => {
+                        pid == std::process::id() || !is_running(pid)
+                    }
+                    _ => false,
+                }
+            })
+            .await?)
     }
 
     pub fn transport(&self) -> &Transport {
@@ -151,7 +191,7 @@ impl Dispatcher {
         while !cancel.is_cancelled() {
             let batch = self
                 .store
-                .claim_deliveries(only, &self.owner, BATCH, LEASE)
+                .claim_deliveries(only, &self.owner, BATCH, self.lease())
                 .await?;
             if batch.is_empty() {
                 break;
@@ -369,8 +409,27 @@ impl Dispatcher {
         }
     }
 
+    /// Marks every dispatch with nothing left to try as complete (and its issue as sent).
+    pub async fn finish_open_dispatches(&self) -> anyhow::Result<()> {
+        for dispatch in self.store.open_dispatches().await? {
+            self.store.complete_dispatch_if_done(&dispatch).await?;
+        }
+        Ok(())
+    }
+
     /// Marks the dispatch done when nothing is left to try.
     pub async fn finish_if_done(&self, dispatch: &DispatchRow) -> anyhow::Result<bool> {
         Ok(self.store.complete_dispatch_if_done(dispatch).await?)
     }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Whether a process of this host still runs (Linux: its /proc entry exists).
+fn is_running(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

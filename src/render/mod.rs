@@ -186,16 +186,20 @@ mod tests {
 
     fn big_issue(n: &'static crate::domain::Newsletter, items: usize) -> IssueView {
         let mut view = IssueView::sample(n);
-        let entry = |i: usize| EntryView {
+        let entry = |i: usize| {
+            EntryView {
             title: format!("Appel à projets numéro {i} pour la coopération décentralisée en Afrique de l'Ouest"),
             url: Some(format!("https://www.example.org/appels/{i}?utm_source=relais")),
             meta: Some("Agence française de développement · 23 novembre 2026 · Date limite : 15 janvier 2027".into()),
             excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
             is_ad: i % 5 == 0,
+        }
         };
         let per_section = items / view.sections.len();
         for (s, section) in view.sections.iter_mut().enumerate() {
-            section.entries = (0..per_section).map(|i| entry(s * per_section + i)).collect();
+            section.entries = (0..per_section)
+                .map(|i| entry(s * per_section + i))
+                .collect();
         }
         view
     }
@@ -207,9 +211,17 @@ mod tests {
             let out = r.render_issue(&IssueView::sample(n)).unwrap();
             assert!(out.html.starts_with("<!doctype html>"), "{}", n.slug);
             for s in n.sections {
-                assert!(out.text.contains(&format!("== {} ==", s.heading)), "{} lacks {}", n.slug, s.heading);
+                assert!(
+                    out.text.contains(&format!("== {} ==", s.heading)),
+                    "{} lacks {}",
+                    n.slug,
+                    s.heading
+                );
             }
-            assert!(out.html.contains(n.name.replace('\'', "&#x27;").as_str()) || out.html.contains(n.name));
+            assert!(
+                out.html.contains(n.name.replace('\'', "&#x27;").as_str())
+                    || out.html.contains(n.name)
+            );
         }
     }
 
@@ -218,7 +230,12 @@ mod tests {
         let r = renderer();
         for n in KNOWN_NEWSLETTERS {
             let out = r.render_issue(&big_issue(n, 32)).unwrap();
-            assert!(out.html.len() < 102 * 1024, "{}: {} bytes", n.slug, out.html.len());
+            assert!(
+                out.html.len() < 102 * 1024,
+                "{}: {} bytes",
+                n.slug,
+                out.html.len()
+            );
         }
     }
 
@@ -230,7 +247,11 @@ mod tests {
         view.urls.preferences = PLACEHOLDER_PREFERENCES.into();
         view.recipient.greeting = PLACEHOLDER_GREETING.into();
         let out = r.render_issue(&view).unwrap();
-        let (html, text) = out.personalise(&Recipient { name: "Zoé <b>", unsubscribe_url: "https://x/u/1", preferences_url: "https://x/p/1" });
+        let (html, text) = out.personalise(&Recipient {
+            name: "Zoé <b>",
+            unsubscribe_url: "https://x/u/1",
+            preferences_url: "https://x/p/1",
+        });
         for s in [&html, &text] {
             assert!(!s.contains("__RELAIS_"), "a placeholder survived");
             assert!(s.contains("https://x/u/1") && s.contains("https://x/p/1"));

@@ -122,6 +122,18 @@ impl Store {
         row.ok_or(StoreError::NotFound)
     }
 
+    pub async fn open_dispatches(&self) -> Result<Vec<DispatchRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
+                 from dispatches d join issues i on i.id = d.issue_id \
+                 join newsletters n on n.id = i.newsletter_id where d.completed_at is null",
+            )
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
     /// Freezes the audience: one queued row per active subscriber of the title (and of the
     /// segment, when there is one). Safe to run again: existing rows are left alone.
     /// A segment matches when, for every kind of filter it has, the subscriber has one of
@@ -240,22 +252,43 @@ impl Store {
     }
 
     /// Rows left in `sending` by a process that died: the message may have gone out, so they
-    /// become `unknown` (never resent blindly). Returns how many were recovered.
-    pub async fn recover_expired_leases(&self) -> Result<u64> {
+    /// become `unknown` (never resent blindly). A row is abandoned when its lease expired, or
+    /// when `is_dead(owner)` says its owner is gone (a process of this host that no longer
+    /// runs). Returns how many were recovered.
+    pub async fn recover_abandoned_deliveries(
+        &self,
+        is_dead: impl Fn(&str) -> bool,
+    ) -> Result<u64> {
         let at = now();
-        let done = with_pool!(self, |p| {
-            sqlx::query(
-                "update deliveries set state = 'unknown', \
-                 last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
-                 lease_owner = null, lease_expires_at = null, updated_at = $1 \
-                 where state = 'sending' and lease_expires_at < $1",
+        let rows: Vec<(i64, String, DateTime<Utc>)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, lease_owner, lease_expires_at from deliveries \
+                 where state = 'sending' and lease_owner is not null and lease_expires_at is not null",
             )
-            .bind(at)
-            .execute(p)
+            .fetch_all(p)
             .await
-            .map(|r| r.rows_affected())
         })?;
-        Ok(done)
+        let mut recovered = 0;
+        for (id, owner, expires) in rows {
+            if expires >= at && !is_dead(&owner) {
+                continue;
+            }
+            recovered += with_pool!(self, |p| {
+                sqlx::query(
+                    "update deliveries set state = 'unknown', \
+                     last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
+                     lease_owner = null, lease_expires_at = null, updated_at = $2 \
+                     where id = $1 and state = 'sending' and lease_owner = $3",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(&owner)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(recovered)
     }
 
     pub async fn delivery_counts(&self, issue_id: i64) -> Result<DeliveryCounts> {

@@ -145,6 +145,15 @@ impl TestEnv {
         }
     }
 
+    /// Starts a command without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Imports subscribers from CSV text (header included).
     pub async fn import(&self, csv: &str) -> Run {
         std::fs::write(self.path("import.csv"), csv).unwrap();

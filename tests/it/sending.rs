@@ -278,3 +278,65 @@ async fn an_unreachable_server_defers_everyone() {
         .json_lines();
     assert_eq!(status[0]["deferred"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\nb@example.org,coopdev-info\nc@example.org,coopdev-info\n").await;
+    // The server keeps the first message, then takes 30 s to answer: kill the sender then.
+    let slow = SmtpSink::start(&["-W", ".:30"]).await;
+    env.set("RELAIS_SMTP_URL", slow.url());
+    env.set("RELAIS_SMTP_CONNECTIONS", "1");
+    let mut sender = env.spawn(&["issue", "send", &issue, "--wait"]);
+    for _ in 0..200 {
+        if !slow.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        slow.messages().len(),
+        1,
+        "the first message reached the server"
+    );
+    sender.kill().await.unwrap();
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        (status[0]["sending"].as_i64(), status[0]["queued"].as_i64()),
+        (Some(1), Some(2))
+    );
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    let run = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert!(
+        run.stderr.contains("1 remise(s) interrompue(s)"),
+        "{}",
+        run.stderr
+    );
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        (status[0]["unknown"].as_i64(), status[0]["sent"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let mut everyone: Vec<String> = slow
+        .messages()
+        .iter()
+        .chain(accepting.messages().iter())
+        .flat_map(|m| m.envelope_to.clone())
+        .collect();
+    everyone.sort();
+    assert_eq!(
+        everyone,
+        vec!["a@example.org", "b@example.org", "c@example.org"],
+        "each person once"
+    );
+}

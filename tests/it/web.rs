@@ -24,7 +24,10 @@ async fn the_daemon_serves_health_metrics_and_the_subscribe_page() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("relais_scheduler_leader"), "{metrics}");
+    assert!(
+        metrics.contains("\nrelais_scheduler_leader 1\n"),
+        "a lone daemon leads: {metrics}"
+    );
     let home = daemon.client.get(daemon.url("/")).send().await.unwrap();
     assert_eq!(home.status(), 200);
     let page = home.text().await.unwrap();
@@ -262,4 +265,96 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
     let forged = url.replace("/desinscription/", "/desinscription/x");
     let post = daemon.client.post(&forged).send().await.unwrap();
     assert_eq!(post.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
+    let (mut env, _server) = env_with_feed().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    let daemon = env.serve().await;
+    let mut items = Vec::new();
+    for _ in 0..100 {
+        items = env.run(&["items", "--json"]).await.ok().json_lines();
+        if items.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(items.len(), 3, "the daemon polled the feed on its own");
+
+    env.import("email,newsletters\nmarie@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let issue = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&[
+        "issue",
+        "add",
+        &issue,
+        "--item",
+        &items[0]["id"].to_string(),
+    ])
+    .await
+    .ok();
+    env.run(&["issue", "send", &issue]).await.ok();
+    for _ in 0..100 {
+        if sink.messages().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "the daemon's sender delivered the queued issue"
+    );
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(status[0]["sent"], 1);
+
+    // Once sent, the issue has a public web version without anyone's personal links.
+    let page = daemon.url(&format!("/lettres/coopdev-info/{issue}"));
+    let mut answer = daemon.client.get(&page).send().await.unwrap();
+    for _ in 0..50 {
+        if answer.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = daemon.client.get(&page).send().await.unwrap();
+    }
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains(
+        items[0]["title"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+    ));
+    assert!(!html.contains("/desinscription/") && !html.contains("__RELAIS_"));
+    let draft = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let hidden = daemon
+        .client
+        .get(daemon.url(&format!("/lettres/coopdev-info/{draft}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 404, "drafts are not public");
 }
