@@ -1,8 +1,6 @@
 //! The public subscribe form, parsed into a subscriber request.
 
-use std::collections::BTreeSet;
-
-use crate::domain::{self, EmailAddress, Newsletter};
+use super::request::{validate, NoTitle, RawRequest};
 use crate::store::NewSubscriber;
 
 /// Reads the form fields (repeatable ones may come several times; `country` may also hold a
@@ -15,64 +13,21 @@ pub fn parse_subscription(fields: &[(String, String)]) -> Result<NewSubscriber, 
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     };
-    let email = values("email")
-        .next()
-        .ok_or("Indiquez votre adresse électronique.")?;
-    let email =
-        EmailAddress::parse(email).map_err(|e| format!("Adresse électronique refusée : {e}."))?;
-    let mut newsletters = BTreeSet::new();
-    for slug in values("newsletter") {
-        let n = Newsletter::find(slug).ok_or_else(|| format!("Lettre inconnue : {slug}."))?;
-        newsletters.insert(n.slug.to_string());
-    }
-    if newsletters.is_empty() {
-        return Err("Choisissez au moins une lettre.".into());
-    }
-    let mut themes = BTreeSet::new();
-    for t in values("theme") {
-        if !domain::THEMES.contains(&t) {
-            return Err(format!("Thème inconnu : {t}."));
-        }
-        themes.insert(t.to_string());
-    }
-    let mut countries = BTreeSet::new();
-    for c in values("country")
-        .flat_map(|v| v.split([',', ';', ' ']))
-        .filter(|c| !c.is_empty())
-    {
-        countries.insert(
-            domain::parse_country(c).ok_or_else(|| {
-                format!("Code pays inconnu : {c} (deux lettres, par exemple SN).")
-            })?,
-        );
-    }
-    let mut departements = BTreeSet::new();
-    for d in values("departement") {
-        if !domain::DEPARTEMENTS.contains(&d) {
-            return Err(format!("Département inconnu : {d}."));
-        }
-        departements.insert(d.to_string());
-    }
-    let college = match values("college").next() {
-        None => None,
-        Some(c) if domain::COLLEGES.contains(&c) => Some(c.to_string()),
-        Some(c) => return Err(format!("Type de structure inconnu : {c}.")),
+    let raw = RawRequest {
+        email: values("email")
+            .next()
+            .ok_or("indiquez votre adresse électronique")?,
+        name: values("name").next().unwrap_or(""),
+        newsletters: values("newsletter").collect(),
+        themes: values("theme").collect(),
+        countries: values("country")
+            .flat_map(|v| v.split([',', ';', ' ']))
+            .filter(|c| !c.is_empty())
+            .collect(),
+        departements: values("departement").collect(),
+        college: values("college").next(),
     };
-    let name: String = values("name")
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(200)
-        .collect();
-    Ok(NewSubscriber {
-        email: Some(email),
-        name,
-        newsletters,
-        themes,
-        countries,
-        departements,
-        college,
-    })
+    validate(&raw, NoTitle::IsAnError)
 }
 
 #[cfg(test)]

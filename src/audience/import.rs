@@ -1,10 +1,9 @@
 //! CSV import of subscribers: every line is checked on its own; good lines go in, bad lines
 //! are reported with their line number and reason.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 
-use crate::domain::{self, EmailAddress, Newsletter, KNOWN_NEWSLETTERS};
+use super::request::{validate, NoTitle, RawRequest};
 use crate::store::NewSubscriber;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,53 +88,20 @@ fn list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(';').map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn parse_line<'a>(email: &str, field: impl Fn(&str) -> &'a str) -> Result<NewSubscriber, String> {
-    let email =
-        EmailAddress::parse(email).map_err(|e| format!("adresse « {email} » refusée : {e}"))?;
-    let mut newsletters = BTreeSet::new();
-    for slug in list(field("newsletters")) {
-        let n = Newsletter::find(slug).ok_or_else(|| format!("lettre inconnue « {slug} »"))?;
-        newsletters.insert(n.slug.to_string());
-    }
-    if newsletters.is_empty() {
-        newsletters = KNOWN_NEWSLETTERS
-            .iter()
-            .map(|n| n.slug.to_string())
-            .collect();
-    }
-    let mut themes = BTreeSet::new();
-    for t in list(field("themes")) {
-        if !domain::is_slug(t) {
-            return Err(format!("thème invalide « {t} »"));
-        }
-        themes.insert(t.to_string());
-    }
-    let mut countries = BTreeSet::new();
-    for c in list(field("countries")) {
-        countries
-            .insert(domain::parse_country(c).ok_or_else(|| format!("code pays invalide « {c} »"))?);
-    }
-    let mut departements = BTreeSet::new();
-    for d in list(field("departements")) {
-        if !domain::DEPARTEMENTS.contains(&d) {
-            return Err(format!("département hors Occitanie ou invalide « {d} »"));
-        }
-        departements.insert(d.to_string());
-    }
-    let college = match field("college") {
-        "" => None,
-        c if domain::COLLEGES.contains(&c) => Some(c.to_string()),
-        c => return Err(format!("collège inconnu « {c} »")),
+fn parse_line<'a>(
+    email: &'a str,
+    field: impl Fn(&str) -> &'a str,
+) -> Result<NewSubscriber, String> {
+    let raw = RawRequest {
+        email,
+        name: field("name"),
+        newsletters: list(field("newsletters")).collect(),
+        themes: list(field("themes")).collect(),
+        countries: list(field("countries")).collect(),
+        departements: list(field("departements")).collect(),
+        college: Some(field("college")).filter(|c| !c.is_empty()),
     };
-    Ok(NewSubscriber {
-        email: Some(email),
-        name: field("name").to_string(),
-        newsletters,
-        themes,
-        countries,
-        departements,
-        college,
-    })
+    validate(&raw, NoTitle::MeansAll)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod form;
 pub mod import;
+pub mod request;
 pub mod tokens;
 
 use url::Url;

@@ -57,6 +57,8 @@ async fn metrics() -> Response {
 pub enum WebError {
     NotFound,
     BadRequest(String),
+    /// A signed link that is tampered with, cut or expired.
+    BadLink(crate::audience::TokenError),
     Internal(anyhow::Error),
 }
 
@@ -75,6 +77,16 @@ impl IntoResponse for WebError {
                 "Cette page n'existe pas ou plus.".to_string(),
             ),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Demande incorrecte", why),
+            WebError::BadLink(crate::audience::TokenError::Expired) => (
+                StatusCode::BAD_REQUEST,
+                "Lien non valide",
+                "Ce lien a expiré. Vous pouvez refaire votre demande depuis la page d'accueil.".to_string(),
+            ),
+            WebError::BadLink(crate::audience::TokenError::Invalid) => (
+                StatusCode::BAD_REQUEST,
+                "Lien non valide",
+                "Ce lien n'est pas valide : il a peut-être été coupé ou modifié. Copiez-le en entier depuis le courriel reçu.".to_string(),
+            ),
             WebError::Internal(e) => {
                 tracing::error!("internal error: {e:#}");
                 (

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -11,7 +10,7 @@ use serde::Serialize;
 
 use super::pages::Action;
 use super::{AppState, WebError};
-use crate::audience::{self, Scope, TokenError};
+use crate::audience::{self, Scope};
 use crate::domain::{self, KNOWN_NEWSLETTERS};
 
 pub fn router() -> Router<AppState> {
@@ -115,7 +114,11 @@ async fn subscribe(
     }
     let request = match audience::form::parse_subscription(&fields) {
         Ok(r) => r,
-        Err(why) => return Err(WebError::BadRequest(why)),
+        Err(why) => {
+            return Err(WebError::BadRequest(format!(
+                "Votre demande n'a pas pu être prise en compte : {why}."
+            )))
+        }
     };
     let ip = peer.ip().to_string();
     let outcome = app
@@ -141,16 +144,21 @@ async fn subscribe(
     same_answer()
 }
 
-fn token_problem(app: &AppState, e: TokenError) -> Result<Response, WebError> {
-    let text = match e {
-        TokenError::Expired => "Ce lien a expiré. Vous pouvez refaire votre demande depuis la page d'accueil.",
-        TokenError::Invalid => "Ce lien n'est pas valide : il a peut-être été coupé ou modifié. Copiez-le en entier depuis le courriel reçu.",
-    };
-    Ok((
-        StatusCode::BAD_REQUEST,
-        Html(app.pages.notice("Lien non valide", &[text], None)?),
-    )
-        .into_response())
+/// The claims of a signed link, or the page that says why the link does not work.
+fn verify(app: &AppState, scope: Scope, token: &str) -> Result<crate::audience::Claims, WebError> {
+    app.links
+        .signer
+        .verify(scope, token, chrono::Utc::now())
+        .map_err(WebError::BadLink)
+}
+
+fn notice(
+    app: &AppState,
+    heading: &str,
+    paragraphs: &[&str],
+    action: Option<Action>,
+) -> Result<Response, WebError> {
+    Ok(Html(app.pages.notice(heading, paragraphs, action)?).into_response())
 }
 
 /// A GET never changes anything: link scanners and prefetchers follow links.
@@ -158,67 +166,48 @@ async fn confirm_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    if let Err(e) = app
-        .links
-        .signer
-        .verify(Scope::Confirm, &token, chrono::Utc::now())
-    {
-        return token_problem(&app, e);
-    }
+    verify(&app, Scope::Confirm, &token)?;
     let action = Action {
         url: format!("/confirmer/{token}"),
         label: "Confirmer mon abonnement".into(),
     };
-    Ok(Html(app.pages.notice(
+    notice(
+        &app,
         "Confirmer votre abonnement",
         &["Un dernier clic pour recevoir nos lettres."],
         Some(action),
-    )?)
-    .into_response())
+    )
 }
 
 async fn confirm(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let claims = match app
-        .links
-        .signer
-        .verify(Scope::Confirm, &token, chrono::Utc::now())
-    {
-        Ok(c) => c,
-        Err(e) => return token_problem(&app, e),
-    };
+    let claims = verify(&app, Scope::Confirm, &token)?;
     app.store.confirm_subscriber(claims.subscriber_id).await?;
-    Ok(Html(app.pages.notice(
+    notice(
+        &app,
         "Abonnement confirmé",
         &["Merci ! Vous recevrez nos prochaines lettres."],
         None,
-    )?)
-    .into_response())
+    )
 }
 
 async fn unsubscribe_page(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    if let Err(e) = app
-        .links
-        .signer
-        .verify(Scope::Unsubscribe, &token, chrono::Utc::now())
-    {
-        return token_problem(&app, e);
-    }
+    verify(&app, Scope::Unsubscribe, &token)?;
     let action = Action {
         url: format!("/desinscription/{token}"),
         label: "Me désabonner".into(),
     };
-    Ok(Html(app.pages.notice(
+    notice(
+        &app,
         "Se désabonner",
         &["Vous ne recevrez plus cette lettre. Confirmez en cliquant sur le bouton."],
         Some(action),
-    )?)
-    .into_response())
+    )
 }
 
 /// RFC 8058 one-click: 200 with no redirect and no cookie, idempotent, effective at once.
@@ -228,23 +217,16 @@ async fn unsubscribe(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let claims = match app
-        .links
-        .signer
-        .verify(Scope::Unsubscribe, &token, chrono::Utc::now())
-    {
-        Ok(c) => c,
-        Err(e) => return token_problem(&app, e),
-    };
+    let claims = verify(&app, Scope::Unsubscribe, &token)?;
     app.store
         .unsubscribe(claims.subscriber_id, claims.newsletter_id, "one-click")
         .await?;
-    Ok(Html(app.pages.notice(
+    notice(
+        &app,
         "Vous êtes désabonné·e",
         &["Votre désabonnement est pris en compte immédiatement."],
         None,
-    )?)
-    .into_response())
+    )
 }
 
 /// The web version of a sent issue, without personal links.
