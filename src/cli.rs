@@ -596,16 +596,22 @@ async fn import_subscribers(app: &App, file: &PathBuf, json: bool) -> anyhow::Re
     let (good, mut rejected) =
         import::parse_csv(bytes.as_slice()).with_context(|| format!("{}", file.display()))?;
     let (mut added, mut updated, mut unchanged) = (0, 0, 0);
-    for (line, subscriber) in &good {
-        match app.store.import_subscriber(subscriber).await? {
-            ImportOutcome::Added => added += 1,
-            ImportOutcome::Updated => updated += 1,
-            ImportOutcome::Unchanged => unchanged += 1,
-            ImportOutcome::Suppressed => rejected.push(import::Rejected {
-                line: *line,
-                reason: "adresse désabonnée définitivement, effacée ou en erreur : non réimportée"
-                    .into(),
-            }),
+    // Chunks of one transaction each: fast, and a failure leaves whole chunks in or out.
+    for chunk in good.chunks(1000) {
+        let people: Vec<_> = chunk.iter().map(|(_, s)| s.clone()).collect();
+        let outcomes = app.store.import_subscribers(&people).await?;
+        for ((line, _), outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                ImportOutcome::Added => added += 1,
+                ImportOutcome::Updated => updated += 1,
+                ImportOutcome::Unchanged => unchanged += 1,
+                ImportOutcome::Suppressed => rejected.push(import::Rejected {
+                    line: *line,
+                    reason:
+                        "adresse désabonnée définitivement, effacée ou en erreur : non réimportée"
+                            .into(),
+                }),
+            }
         }
     }
     rejected.sort_by_key(|r| r.line);
@@ -629,7 +635,7 @@ async fn import_subscribers(app: &App, file: &PathBuf, json: bool) -> anyhow::Re
 }
 
 async fn export_subscribers(app: &App, json: bool) -> anyhow::Result<()> {
-    let all = app.store.export_subscribers().await?;
+    let all = app.store.export_subscribers(None).await?;
     if json {
         for s in &all {
             print_json(s)?;

@@ -225,7 +225,8 @@ create table dispatches (
 create table deliveries (
     id bigint generated always as identity primary key,
     dispatch_id bigint not null references dispatches (id),
-    subscriber_id bigint not null references subscribers (id) on delete cascade,
+    -- Null once the person is erased: the row stays, anonymised, for the issue's counts.
+    subscriber_id bigint references subscribers (id) on delete set null,
     email text not null,
     state text not null default 'queued'
         constraint deliveries_state_check check (state in

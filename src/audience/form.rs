@@ -6,6 +6,22 @@ use crate::store::NewSubscriber;
 /// Reads the form fields (repeatable ones may come several times; `country` may also hold a
 /// comma-separated list). Unknown values are refused with a reason in French.
 pub fn parse_subscription(fields: &[(String, String)]) -> Result<NewSubscriber, String> {
+    parse_fields(fields, None, NoTitle::IsAnError)
+}
+
+/// The preferences form: the address is the subscriber's own, and no title means none.
+pub fn parse_preferences(
+    fields: &[(String, String)],
+    email: &str,
+) -> Result<NewSubscriber, String> {
+    parse_fields(fields, Some(email), NoTitle::MeansNone)
+}
+
+fn parse_fields(
+    fields: &[(String, String)],
+    email: Option<&str>,
+    no_title: NoTitle,
+) -> Result<NewSubscriber, String> {
     let values = |name: &'static str| {
         fields
             .iter()
@@ -14,9 +30,12 @@ pub fn parse_subscription(fields: &[(String, String)]) -> Result<NewSubscriber, 
             .filter(|v| !v.is_empty())
     };
     let raw = RawRequest {
-        email: values("email")
-            .next()
-            .ok_or("indiquez votre adresse électronique")?,
+        email: match email {
+            Some(e) => e,
+            None => values("email")
+                .next()
+                .ok_or("indiquez votre adresse électronique")?,
+        },
         name: values("name").next().unwrap_or(""),
         newsletters: values("newsletter").collect(),
         themes: values("theme").collect(),
@@ -27,7 +46,7 @@ pub fn parse_subscription(fields: &[(String, String)]) -> Result<NewSubscriber, 
         departements: values("departement").collect(),
         college: values("college").next(),
     };
-    validate(&raw, NoTitle::IsAnError)
+    validate(&raw, no_title)
 }
 
 #[cfg(test)]

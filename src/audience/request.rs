@@ -25,6 +25,8 @@ pub enum NoTitle {
     MeansAll,
     /// The form: the visitor must pick one.
     IsAnError,
+    /// The preferences centre: no title means none.
+    MeansNone,
 }
 
 pub fn validate(raw: &RawRequest<'_>, no_title: NoTitle) -> Result<NewSubscriber, String> {
@@ -44,6 +46,7 @@ pub fn validate(raw: &RawRequest<'_>, no_title: NoTitle) -> Result<NewSubscriber
                     .collect()
             }
             NoTitle::IsAnError => return Err("choisissez au moins une lettre".into()),
+            NoTitle::MeansNone => {}
         }
     }
     let mut themes = BTreeSet::new();

@@ -1,6 +1,6 @@
 //! Subscribers, their subscriptions, interests and consent records; suppressions; segments.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -76,41 +76,54 @@ fn interests(s: &NewSubscriber) -> BTreeSet<(String, String)> {
 
 impl Store {
     pub async fn is_suppressed(&self, email_hash: &str) -> Result<bool> {
-        let found: Option<String> = with_pool!(self, |p| {
+        Ok(self.suppression_reason(email_hash).await?.is_some())
+    }
+
+    /// Why an address is suppressed (hard-bounce, complaint, erased, staff), if it is.
+    pub async fn suppression_reason(&self, email_hash: &str) -> Result<Option<String>> {
+        Ok(with_pool!(self, |p| {
             sqlx::query_scalar("select reason from suppressions where email_hash = $1")
                 .bind(email_hash)
                 .fetch_optional(p)
                 .await
-        })?;
-        Ok(found.is_some())
+        })?)
     }
 
-    /// Adds or updates a subscriber from an import: active at once, with a consent record
-    /// whose method is `import`. Titles the person unsubscribed from stay unsubscribed (that
-    /// needs a new opt-in), and suppressed addresses are refused.
-    pub async fn import_subscriber(&self, s: &NewSubscriber) -> Result<ImportOutcome> {
-        let email = s.email.as_ref().ok_or(StoreError::NotFound)?;
-        if self.is_suppressed(&email.hash()).await? {
-            return Ok(ImportOutcome::Suppressed);
-        }
+    /// Adds or updates subscribers from an import, all in one transaction: active at once,
+    /// with a consent record whose method is `import`. Titles a person unsubscribed from stay
+    /// unsubscribed (that needs a new opt-in), and suppressed addresses are refused.
+    pub async fn import_subscribers(&self, batch: &[NewSubscriber]) -> Result<Vec<ImportOutcome>> {
         let at = now();
-        let wanted_interests = interests(s);
-        let outcome = with_pool!(self, |p| {
+        with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let existing: Option<(i64, String, Option<String>, String)> = sqlx::query_as(
-                "select id, name, college, status from subscribers where email = $1",
-            )
-            .bind(email.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let (id, mut changed, added) = match existing {
-                Some((_, _, _, status)) if status == "bounced" || status == "complained" => {
-                    return Ok(ImportOutcome::Suppressed);
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for s in batch {
+                let email = s.email.as_ref().ok_or(StoreError::NotFound)?;
+                let suppressed: Option<String> =
+                    sqlx::query_scalar("select reason from suppressions where email_hash = $1")
+                        .bind(email.hash())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if suppressed.is_some() {
+                    outcomes.push(ImportOutcome::Suppressed);
+                    continue;
                 }
-                Some((id, name, college, status)) => {
-                    let differs = name != s.name || college != s.college || status != "active";
-                    if differs {
-                        sqlx::query(
+                let wanted_interests = interests(s);
+                let existing: Option<(i64, String, Option<String>, String)> = sqlx::query_as(
+                    "select id, name, college, status from subscribers where email = $1",
+                )
+                .bind(email.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (id, mut changed, added) = match existing {
+                    Some((_, _, _, status)) if status == "bounced" || status == "complained" => {
+                        outcomes.push(ImportOutcome::Suppressed);
+                        continue;
+                    }
+                    Some((id, name, college, status)) => {
+                        let differs = name != s.name || college != s.college || status != "active";
+                        if differs {
+                            sqlx::query(
                             "update subscribers set name = $2, college = $3, status = 'active', \
                              updated_at = $4 where id = $1",
                         )
@@ -120,11 +133,11 @@ impl Store {
                         .bind(at)
                         .execute(&mut *tx)
                         .await?;
+                        }
+                        (id, differs, false)
                     }
-                    (id, differs, false)
-                }
-                None => {
-                    let id: i64 = sqlx::query_scalar(
+                    None => {
+                        let id: i64 = sqlx::query_scalar(
                         "insert into subscribers (email, name, status, college, created_at, updated_at) \
                          values ($1, $2, 'active', $3, $4, $4) returning id",
                     )
@@ -134,25 +147,25 @@ impl Store {
                     .bind(at)
                     .fetch_one(&mut *tx)
                     .await?;
-                    (id, true, true)
-                }
-            };
+                        (id, true, true)
+                    }
+                };
 
-            let current: Vec<(String, String)> = sqlx::query_as(
-                "select kind, value from subscriber_interests where subscriber_id = $1",
-            )
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let current: BTreeSet<(String, String)> = current.into_iter().collect();
-            if current != wanted_interests {
-                changed = true;
-                sqlx::query("delete from subscriber_interests where subscriber_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                for (kind, value) in &wanted_interests {
-                    sqlx::query(
+                let current: Vec<(String, String)> = sqlx::query_as(
+                    "select kind, value from subscriber_interests where subscriber_id = $1",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let current: BTreeSet<(String, String)> = current.into_iter().collect();
+                if current != wanted_interests {
+                    changed = true;
+                    sqlx::query("delete from subscriber_interests where subscriber_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    for (kind, value) in &wanted_interests {
+                        sqlx::query(
                         "insert into subscriber_interests (subscriber_id, kind, value) values ($1, $2, $3)",
                     )
                     .bind(id)
@@ -160,11 +173,11 @@ impl Store {
                     .bind(value)
                     .execute(&mut *tx)
                     .await?;
+                    }
                 }
-            }
 
-            for newsletter in &s.newsletters {
-                let inserted = sqlx::query(
+                for newsletter in &s.newsletters {
+                    let inserted = sqlx::query(
                     "insert into subscriptions (subscriber_id, newsletter_id, status, created_at, confirmed_at) \
                      select $1, id, 'active', $3, $3 from newsletters where slug = $2 \
                      on conflict (subscriber_id, newsletter_id) do nothing",
@@ -174,9 +187,9 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                if inserted.rows_affected() > 0 {
-                    changed = true;
-                    sqlx::query(
+                    if inserted.rows_affected() > 0 {
+                        changed = true;
+                        sqlx::query(
                         "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, \
                            text_version, created_at, confirmed_at) \
                          select $1, $2, id, 'subscribe', 'import', 'import', $4, $4 from newsletters where slug = $3",
@@ -187,94 +200,105 @@ impl Store {
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;
+                    }
                 }
+                outcomes.push(match (added, changed) {
+                    (true, _) => ImportOutcome::Added,
+                    (false, true) => ImportOutcome::Updated,
+                    (false, false) => ImportOutcome::Unchanged,
+                });
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(match (added, changed) {
-                (true, _) => ImportOutcome::Added,
-                (false, true) => ImportOutcome::Updated,
-                (false, false) => ImportOutcome::Unchanged,
-            })
-        })?;
-        Ok(outcome)
+            Ok(outcomes)
+        })
     }
 
-    /// Every subscriber with interests, titles and consent records, by address.
-    pub async fn export_subscribers(&self) -> Result<Vec<SubscriberExport>> {
+    /// Every subscriber (or only one) with interests, titles and consent records, by address.
+    pub async fn export_subscribers(&self, only: Option<i64>) -> Result<Vec<SubscriberExport>> {
         type Base = (i64, String, String, String, Option<String>, DateTime<Utc>);
+        type Consent = (
+            i64,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+        );
         let (base, subs, tags, consents) = with_pool!(self, |p| {
             let base: Vec<Base> = sqlx::query_as(
-                "select id, email, name, status, college, created_at from subscribers order by email",
+                "select id, email, name, status, college, created_at from subscribers \
+                 where ($1 is null or id = $1) order by email",
             )
+            .bind(only)
             .fetch_all(p)
             .await?;
             let subs: Vec<(i64, String)> = sqlx::query_as(
                 "select s.subscriber_id, n.slug from subscriptions s \
-                 join newsletters n on n.id = s.newsletter_id where s.status = 'active' order by n.slug",
+                 join newsletters n on n.id = s.newsletter_id \
+                 where s.status = 'active' and ($1 is null or s.subscriber_id = $1) order by n.slug",
             )
+            .bind(only)
             .fetch_all(p)
             .await?;
             let tags: Vec<(i64, String, String)> = sqlx::query_as(
-                "select subscriber_id, kind, value from subscriber_interests order by value",
+                "select subscriber_id, kind, value from subscriber_interests \
+                 where ($1 is null or subscriber_id = $1) order by value",
             )
+            .bind(only)
             .fetch_all(p)
             .await?;
-            type Consent = (
-                i64,
-                Option<String>,
-                String,
-                String,
-                Option<String>,
-                Option<String>,
-                DateTime<Utc>,
-                Option<DateTime<Utc>>,
-            );
             let consents: Vec<Consent> = sqlx::query_as(
                 "select c.subscriber_id, n.slug, c.action, c.method, c.ip, c.text_version, \
                    c.created_at, c.confirmed_at from consents c \
                  left join newsletters n on n.id = c.newsletter_id \
-                 where c.subscriber_id is not null order by c.id",
+                 where c.subscriber_id is not null and ($1 is null or c.subscriber_id = $1) order by c.id",
             )
+            .bind(only)
             .fetch_all(p)
             .await?;
             Ok::<_, sqlx::Error>((base, subs, tags, consents))
         })?;
+        let mut titles: HashMap<i64, Vec<String>> = HashMap::new();
+        for (id, slug) in subs {
+            titles.entry(id).or_default().push(slug);
+        }
+        let mut interests: HashMap<(i64, String), Vec<String>> = HashMap::new();
+        for (id, kind, value) in tags {
+            interests.entry((id, kind)).or_default().push(value);
+        }
+        let mut proofs: HashMap<i64, Vec<ConsentExport>> = HashMap::new();
+        for (id, newsletter, action, method, ip, text_version, at, confirmed_at) in consents {
+            proofs.entry(id).or_default().push(ConsentExport {
+                newsletter,
+                action,
+                method,
+                ip,
+                text_version,
+                at,
+                confirmed_at,
+            });
+        }
         let out = base
             .into_iter()
             .map(|(id, email, name, status, college, created_at)| {
-                let values = |kind: &str| {
-                    tags.iter()
-                        .filter(|t| t.0 == id && t.1 == kind)
-                        .map(|t| t.2.clone())
-                        .collect::<Vec<_>>()
+                let mut values = |kind: &str| {
+                    interests
+                        .remove(&(id, kind.to_string()))
+                        .unwrap_or_default()
                 };
                 SubscriberExport {
-                    email,
-                    name,
-                    status,
-                    newsletters: subs
-                        .iter()
-                        .filter(|s| s.0 == id)
-                        .map(|s| s.1.clone())
-                        .collect(),
                     themes: values("theme"),
                     countries: values("country"),
                     departements: values("departement"),
+                    email,
+                    name,
+                    status,
+                    newsletters: titles.remove(&id).unwrap_or_default(),
                     college,
                     created_at,
-                    consents: consents
-                        .iter()
-                        .filter(|c| c.0 == id)
-                        .map(|c| ConsentExport {
-                            newsletter: c.1.clone(),
-                            action: c.2.clone(),
-                            method: c.3.clone(),
-                            ip: c.4.clone(),
-                            text_version: c.5.clone(),
-                            at: c.6,
-                            confirmed_at: c.7,
-                        })
-                        .collect(),
+                    consents: proofs.remove(&id).unwrap_or_default(),
                 }
             })
             .collect();

@@ -196,7 +196,7 @@ impl Store {
         let sql = format!(
             "update deliveries set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
                attempts = attempts + 1, updated_at = $3 \
-             where id in (select id from deliveries where state in ('queued', 'deferred') \
+             where id in (select id from deliveries where state in ('queued', 'deferred') and subscriber_id is not null \
                and next_attempt_at <= $3 and ($4 is null or dispatch_id = $4) \
                order by id limit $5 {lock}) \
              returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"

@@ -9,6 +9,7 @@ mod deliveries;
 mod issues;
 mod items;
 mod members;
+mod preferences;
 mod schedule;
 mod sources;
 mod subscribe;
@@ -26,8 +27,13 @@ pub use audience::{ImportOutcome, NewSubscriber, SegmentFilter, SubscriberExport
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
 pub use issues::{EntryRow, IssueRow};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
+pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;
+
+/// Versions of the texts a consent refers to; bump them when the wording changes.
+pub const FORM_TEXT_VERSION: &str = "formulaire-2026-11";
+pub const PREFERENCES_TEXT_VERSION: &str = "preferences-2026-11";
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

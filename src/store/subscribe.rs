@@ -28,7 +28,13 @@ impl Store {
         let Some(email) = s.email.as_ref() else {
             return Ok(FormOutcome::Quiet);
         };
-        if self.is_suppressed(&email.hash()).await? {
+        // Bounces, complaints and staff blocks stay; a person who erased their data may come
+        // back by themselves (the suppression goes when they confirm).
+        if self
+            .suppression_reason(&email.hash())
+            .await?
+            .is_some_and(|r| r != "erased")
+        {
             return Ok(FormOutcome::Quiet);
         }
         let at = now();
@@ -161,6 +167,10 @@ impl Store {
                 let hash = EmailAddress::parse(&email)
                     .map(|e| e.hash())
                     .unwrap_or_default();
+                sqlx::query("delete from suppressions where email_hash = $1 and reason = 'erased'")
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
                 for (newsletter_id, _) in &titles {
                     sqlx::query(
                         "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, created_at, confirmed_at) \

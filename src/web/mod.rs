@@ -2,6 +2,7 @@
 //! the request, call a stage or the store, and render a page. No SQL here.
 
 mod pages;
+mod preferences;
 mod public;
 
 use std::sync::Arc;

@@ -28,13 +28,16 @@ impl Pages {
     pub fn load(dir: &Path, org: &str) -> anyhow::Result<Self> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        for name in ["layout", "home", "notice"] {
+        for name in ["layout", "home", "notice", "preferences", "interests"] {
             let path = dir.join("web").join(format!("{name}.html.hbs"));
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            registry
-                .register_template_string(name, text)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let registered = if name == "interests" {
+                registry.register_partial(name, text)
+            } else {
+                registry.register_template_string(name, text)
+            };
+            registered.map_err(|e| anyhow!("{}: {e}", path.display()))?;
         }
         Ok(Self {
             registry,

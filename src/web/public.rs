@@ -23,12 +23,14 @@ pub fn router() -> Router<AppState> {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/lettres/{newsletter}/{id}", get(issue_page))
+        .merge(super::preferences::router())
 }
 
 #[derive(Serialize)]
-struct Choice {
+pub(super) struct Choice {
     value: String,
     label: String,
+    checked: bool,
 }
 
 fn theme_label(slug: &str) -> String {
@@ -60,36 +62,43 @@ fn college_label(slug: &str) -> String {
     .to_string()
 }
 
+/// The interest fields shared by the subscribe form and the preferences centre, with the
+/// person's current choices ticked.
+pub(super) fn interest_fields(
+    themes: &[String],
+    countries: &[String],
+    departements: &[String],
+    college: Option<&str>,
+) -> serde_json::Value {
+    let choices = |values: &[&str],
+                   label: fn(&str) -> String,
+                   chosen: &dyn Fn(&str) -> bool|
+     -> Vec<Choice> {
+        values
+            .iter()
+            .map(|v| Choice {
+                value: v.to_string(),
+                label: label(v),
+                checked: chosen(v),
+            })
+            .collect()
+    };
+    serde_json::json!({
+        "themes": choices(domain::THEMES, theme_label, &|v| themes.iter().any(|t| t == v)),
+        "countries": countries.join(", "),
+        "departements": choices(domain::DEPARTEMENTS, |d| d.to_string(), &|v| departements.iter().any(|d| d == v)),
+        "colleges": choices(domain::COLLEGES, college_label, &|v| college == Some(v)),
+    })
+}
+
 async fn home(State(app): State<AppState>) -> Result<Html<String>, WebError> {
-    let newsletters: Vec<_> = KNOWN_NEWSLETTERS
+    let mut data = interest_fields(&[], &[], &[], None);
+    data["newsletters"] = KNOWN_NEWSLETTERS
         .iter()
         .map(|n| serde_json::json!({ "slug": n.slug, "name": n.name, "tagline": n.tagline }))
         .collect();
-    let themes: Vec<Choice> = domain::THEMES
-        .iter()
-        .map(|t| Choice {
-            value: t.to_string(),
-            label: theme_label(t),
-        })
-        .collect();
-    let colleges: Vec<Choice> = domain::COLLEGES
-        .iter()
-        .map(|c| Choice {
-            value: c.to_string(),
-            label: college_label(c),
-        })
-        .collect();
-    let data = serde_json::json!({
-        "newsletters": newsletters,
-        "themes": themes,
-        "departements": domain::DEPARTEMENTS,
-        "colleges": colleges,
-    });
     Ok(Html(app.pages.render("home", "S'abonner", &data)?))
 }
-
-/// The version of the form text a consent refers to; bump it when the wording changes.
-pub const FORM_TEXT_VERSION: &str = "formulaire-2026-11";
 
 async fn subscribe(
     State(app): State<AppState>,
@@ -126,7 +135,7 @@ async fn subscribe(
         .subscribe_from_form(
             &request,
             Some(&ip),
-            FORM_TEXT_VERSION,
+            crate::store::FORM_TEXT_VERSION,
             chrono::Duration::hours(24),
         )
         .await?;
@@ -145,14 +154,18 @@ async fn subscribe(
 }
 
 /// The claims of a signed link, or the page that says why the link does not work.
-fn verify(app: &AppState, scope: Scope, token: &str) -> Result<crate::audience::Claims, WebError> {
+pub(super) fn verify(
+    app: &AppState,
+    scope: Scope,
+    token: &str,
+) -> Result<crate::audience::Claims, WebError> {
     app.links
         .signer
         .verify(scope, token, chrono::Utc::now())
         .map_err(WebError::BadLink)
 }
 
-fn notice(
+pub(super) fn notice(
     app: &AppState,
     heading: &str,
     paragraphs: &[&str],

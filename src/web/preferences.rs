@@ -1,0 +1,195 @@
+//! The preferences centre, reached by the signed link in every message: titles and
+//! interests, unsubscribe from everything, download or erase one's data.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::pages::Action;
+use super::public::{interest_fields, notice, verify};
+use super::{AppState, WebError};
+use crate::audience::{self, Scope};
+use crate::domain::KNOWN_NEWSLETTERS;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/preferences/{token}", get(show).post(save))
+        .route("/preferences/{token}/donnees", get(download))
+        .route("/preferences/{token}/effacer", get(erase_page).post(erase))
+}
+
+async fn page(
+    app: &AppState,
+    token: &str,
+    subscriber_id: i64,
+    saved: Option<&str>,
+) -> Result<Response, WebError> {
+    let Some(person) = app
+        .store
+        .export_subscribers(Some(subscriber_id))
+        .await?
+        .pop()
+    else {
+        return gone(app);
+    };
+    let statuses = app.store.subscription_statuses(subscriber_id).await?;
+    let status_of = |slug: &str| {
+        statuses
+            .iter()
+            .find(|(s, _)| s == slug)
+            .map(|(_, st)| st.as_str())
+    };
+    let mut data = interest_fields(
+        &person.themes,
+        &person.countries,
+        &person.departements,
+        person.college.as_deref(),
+    );
+    data["newsletters"] = KNOWN_NEWSLETTERS
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "value": n.slug,
+                "label": n.name,
+                "checked": matches!(status_of(n.slug), Some("active") | Some("pending")),
+                "pending": status_of(n.slug) == Some("pending"),
+            })
+        })
+        .collect();
+    data["email"] = person.email.into();
+    data["name"] = person.name.into();
+    data["action"] = format!("/preferences/{token}").into();
+    data["saved"] = saved.into();
+    Ok(Html(app.pages.render("preferences", "Vos préférences", &data)?).into_response())
+}
+
+fn gone(app: &AppState) -> Result<Response, WebError> {
+    notice(
+        app,
+        "Aucune donnée",
+        &["Nous n'avons plus aucune donnée liée à ce lien."],
+        None,
+    )
+}
+
+async fn show(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let claims = verify(&app, Scope::Preferences, &token)?;
+    page(&app, &token, claims.subscriber_id, None).await
+}
+
+async fn save(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let claims = verify(&app, Scope::Preferences, &token)?;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Ok(email) = app.store.subscriber_email(claims.subscriber_id).await else {
+        return gone(&app);
+    };
+    let everything_off = fields.iter().any(|(k, v)| k == "action" && v == "tout");
+    let mut wanted = audience::form::parse_preferences(&fields, &email).map_err(|why| {
+        WebError::BadRequest(format!("Vos choix n'ont pas pu être enregistrés : {why}."))
+    })?;
+    if everything_off {
+        // Only the titles go; name and interests stay as they were.
+        let person = app
+            .store
+            .export_subscribers(Some(claims.subscriber_id))
+            .await?
+            .pop();
+        if let Some(p) = person {
+            wanted.name = p.name;
+            wanted.themes = p.themes.into_iter().collect();
+            wanted.countries = p.countries.into_iter().collect();
+            wanted.departements = p.departements.into_iter().collect();
+            wanted.college = p.college;
+        }
+        wanted.newsletters.clear();
+    }
+    let ip = peer.ip().to_string();
+    let change = app
+        .store
+        .update_preferences(claims.subscriber_id, &wanted, Some(&ip))
+        .await?;
+    let message = if !change.pending.is_empty() {
+        let link = app.links.confirm(claims.subscriber_id);
+        app.dispatcher.send_confirmation(&email, &link).await?;
+        "Vos choix sont enregistrés. Pour recevoir à nouveau une lettre quittée, confirmez votre adresse par le lien que nous venons de vous envoyer."
+    } else if everything_off {
+        "Vous êtes désabonné·e de toutes nos lettres."
+    } else {
+        "Vos choix sont enregistrés."
+    };
+    page(&app, &token, claims.subscriber_id, Some(message)).await
+}
+
+/// Everything we hold about the person, as a JSON file (a GET that changes nothing).
+async fn download(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let claims = verify(&app, Scope::Preferences, &token)?;
+    let Some(person) = app
+        .store
+        .export_subscribers(Some(claims.subscriber_id))
+        .await?
+        .pop()
+    else {
+        return gone(&app);
+    };
+    let body = serde_json::to_string_pretty(&person)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"mes-donnees-occitanie-cooperation.json\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn erase_page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    verify(&app, Scope::Preferences, &token)?;
+    let action = Action {
+        url: format!("/preferences/{token}/effacer"),
+        label: "Effacer définitivement mes données".into(),
+    };
+    notice(
+        &app,
+        "Effacer vos données",
+        &[
+            "Votre adresse, votre nom, vos choix et vos abonnements seront supprimés. Nous ne gardons qu'une empreinte chiffrée de l'adresse, pour qu'un import de fichier ne vous réinscrive pas à votre insu.",
+            "Vous pourrez toujours vous réabonner vous-même plus tard.",
+        ],
+        Some(action),
+    )
+}
+
+async fn erase(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let claims = verify(&app, Scope::Preferences, &token)?;
+    app.store.erase_subscriber(claims.subscriber_id).await?;
+    notice(
+        &app,
+        "Données effacées",
+        &["Vos données ont été effacées. Vous ne recevrez plus rien de notre part."],
+        None,
+    )
+}
