@@ -361,8 +361,16 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
 
 /// The preferences link of the newest message to `email`.
 fn preferences_link(sink: &SmtpSink, email: &str, base: &str) -> String {
-    let message = sink.messages().into_iter().filter(|m| m.envelope_to[0] == email).last().expect("a message");
-    find_url(message.part("text/plain").unwrap(), &format!("{base}/preferences/")).expect("a preferences link")
+    let message = sink
+        .messages()
+        .into_iter()
+        .rfind(|m| m.envelope_to[0] == email)
+        .expect("a message");
+    find_url(
+        message.part("text/plain").unwrap(),
+        &format!("{base}/preferences/"),
+    )
+    .expect("a preferences link")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,66 +381,236 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
     let daemon = env.serve().await;
     env.run(&["fetch", "--source", "veille"]).await.ok();
     env.import("email,name,newsletters,themes\nmarie@example.org,Marie,coopdev-info;echos-du-reseau,sante\n").await.ok();
-    let item = env.run(&["items", "--json", "--limit", "1"]).await.ok().json_lines()[0]["id"].to_string();
-    let issue = env.run(&["issue", "create", "coopdev-info"]).await.ok().stdout.trim().to_string();
-    env.run(&["issue", "add", &issue, "--item", &item]).await.ok();
+    let item = env
+        .run(&["items", "--json", "--limit", "1"])
+        .await
+        .ok()
+        .json_lines()[0]["id"]
+        .to_string();
+    let issue = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["issue", "add", &issue, "--item", &item])
+        .await
+        .ok();
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     let link = preferences_link(&sink, "marie@example.org", &daemon.base);
 
-    let page = daemon.client.get(&link).send().await.unwrap().text().await.unwrap();
+    let page = daemon
+        .client
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("marie@example.org") && page.contains("Vos préférences"));
-    assert!(page.contains("value=\"sante\" checked"), "current interests are ticked");
+    assert!(
+        page.contains("value=\"sante\" checked"),
+        "current interests are ticked"
+    );
 
     // Keep only Les Échos, change interests.
-    let form = [("action", "enregistrer"), ("name", "Marie D."), ("newsletter", "echos-du-reseau"), ("theme", "agriculture"), ("country", "BF"), ("departement", "34")];
+    let form = [
+        ("action", "enregistrer"),
+        ("name", "Marie D."),
+        ("newsletter", "echos-du-reseau"),
+        ("theme", "agriculture"),
+        ("country", "BF"),
+        ("departement", "34"),
+    ];
     let saved = daemon.client.post(&link).form(&form).send().await.unwrap();
     assert_eq!(saved.status(), 200);
-    assert!(saved.text().await.unwrap().contains("Vos choix sont enregistrés"));
-    let me = &env.run(&["subscribers", "export", "--json"]).await.ok().json_lines()[0];
+    assert!(saved
+        .text()
+        .await
+        .unwrap()
+        .contains("Vos choix sont enregistrés"));
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
     assert_eq!(me["newsletters"], serde_json::json!(["echos-du-reseau"]));
-    assert_eq!((me["name"].as_str(), me["themes"].clone(), me["countries"].clone()), (Some("Marie D."), serde_json::json!(["agriculture"]), serde_json::json!(["BF"])));
-    assert!(me["consents"].as_array().unwrap().iter().any(|c| c["action"] == "unsubscribe" && c["method"] == "preferences"));
+    assert_eq!(
+        (
+            me["name"].as_str(),
+            me["themes"].clone(),
+            me["countries"].clone()
+        ),
+        (
+            Some("Marie D."),
+            serde_json::json!(["agriculture"]),
+            serde_json::json!(["BF"])
+        )
+    );
+    assert!(me["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["action"] == "unsubscribe" && c["method"] == "preferences"));
 
     // Coming back to a title left needs a new confirmation.
-    let form = [("action", "enregistrer"), ("newsletter", "echos-du-reseau"), ("newsletter", "coopdev-info")];
-    let page = daemon.client.post(&link).form(&form).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("action", "enregistrer"),
+        ("newsletter", "echos-du-reseau"),
+        ("newsletter", "coopdev-info"),
+    ];
+    let page = daemon
+        .client
+        .post(&link)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("confirmez votre adresse"), "{page}");
-    let me = &env.run(&["subscribers", "export", "--json"]).await.ok().json_lines()[0];
-    assert_eq!(me["newsletters"], serde_json::json!(["echos-du-reseau"]), "pending until confirmed");
-    let confirmation = sink.messages().into_iter().find(|m| m.header("Subject") == Some("Confirmez votre abonnement")).expect("a confirmation email");
-    let confirm = find_url(confirmation.part("text/plain").unwrap(), &daemon.url("/confirmer/")).unwrap();
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
+    assert_eq!(
+        me["newsletters"],
+        serde_json::json!(["echos-du-reseau"]),
+        "pending until confirmed"
+    );
+    let confirmation = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.header("Subject") == Some("Confirmez votre abonnement"))
+        .expect("a confirmation email");
+    let confirm = find_url(
+        confirmation.part("text/plain").unwrap(),
+        &daemon.url("/confirmer/"),
+    )
+    .unwrap();
     daemon.client.post(&confirm).send().await.unwrap();
-    let me = &env.run(&["subscribers", "export", "--json"]).await.ok().json_lines()[0];
-    assert_eq!(me["newsletters"], serde_json::json!(["coopdev-info", "echos-du-reseau"]));
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
+    assert_eq!(
+        me["newsletters"],
+        serde_json::json!(["coopdev-info", "echos-du-reseau"])
+    );
 
     // Download: a JSON file with the consent history.
-    let data = daemon.client.get(format!("{link}/donnees")).send().await.unwrap();
-    assert!(data.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let data = daemon
+        .client
+        .get(format!("{link}/donnees"))
+        .send()
+        .await
+        .unwrap();
+    assert!(data.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
     let data: serde_json::Value = serde_json::from_str(&data.text().await.unwrap()).unwrap();
     assert_eq!(data["email"], "marie@example.org");
     assert!(data["consents"].as_array().unwrap().len() >= 4);
 
     // Erase: a GET only asks; the POST erases; an import cannot bring the person back.
-    let ask = daemon.client.get(format!("{link}/effacer")).send().await.unwrap().text().await.unwrap();
+    let ask = daemon
+        .client
+        .get(format!("{link}/effacer"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(ask.contains("Effacer définitivement mes données"));
-    assert_eq!(env.run(&["subscribers", "export", "--json"]).await.ok().json_lines().len(), 1);
-    let erased = daemon.client.post(format!("{link}/effacer")).send().await.unwrap();
+    assert_eq!(
+        env.run(&["subscribers", "export", "--json"])
+            .await
+            .ok()
+            .json_lines()
+            .len(),
+        1
+    );
+    let erased = daemon
+        .client
+        .post(format!("{link}/effacer"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(erased.status(), 200);
-    assert!(env.run(&["subscribers", "export", "--json"]).await.ok().stdout.trim().is_empty());
-    let reimport = env.import("email,newsletters\nmarie@example.org,coopdev-info\n").await.ok();
-    assert!(reimport.stdout.contains("0 ajouté(s)") && reimport.stdout.contains("ligne 2"), "{}", reimport.stdout);
-    let status = env.run(&["issue", "status", &issue, "--json"]).await.ok().json_lines();
-    assert_eq!(status[0]["sent"], 1, "the ledger keeps its count, anonymised");
-    let after = daemon.client.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .is_empty());
+    let reimport = env
+        .import("email,newsletters\nmarie@example.org,coopdev-info\n")
+        .await
+        .ok();
+    assert!(
+        reimport.stdout.contains("0 ajouté(s)") && reimport.stdout.contains("ligne 2"),
+        "{}",
+        reimport.stdout
+    );
+    let status = env
+        .run(&["issue", "status", &issue, "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        status[0]["sent"], 1,
+        "the ledger keeps its count, anonymised"
+    );
+    let after = daemon
+        .client
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(after.contains("Aucune donnée"));
 
     // She may come back by herself, through the form and a new confirmation.
-    let form = [("email", "marie@example.org"), ("newsletter", "coopdev-info"), ("website", "")];
-    daemon.client.post(daemon.url("/subscribe")).form(&form).send().await.unwrap();
+    let form = [
+        ("email", "marie@example.org"),
+        ("newsletter", "coopdev-info"),
+        ("website", ""),
+    ];
+    daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     let mails = sink.messages();
-    let confirmation = mails.iter().filter(|m| m.header("Subject") == Some("Confirmez votre abonnement")).last().unwrap();
-    let confirm = find_url(confirmation.part("text/plain").unwrap(), &daemon.url("/confirmer/")).unwrap();
+    let confirmation = mails
+        .iter()
+        .rfind(|m| m.header("Subject") == Some("Confirmez votre abonnement"))
+        .unwrap();
+    let confirm = find_url(
+        confirmation.part("text/plain").unwrap(),
+        &daemon.url("/confirmer/"),
+    )
+    .unwrap();
     daemon.client.post(&confirm).send().await.unwrap();
-    let me = &env.run(&["subscribers", "export", "--json"]).await.ok().json_lines()[0];
-    assert_eq!((me["status"].as_str(), me["newsletters"].clone()), (Some("active"), serde_json::json!(["coopdev-info"])));
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
+    assert_eq!(
+        (me["status"].as_str(), me["newsletters"].clone()),
+        (Some("active"), serde_json::json!(["coopdev-info"]))
+    );
 }
