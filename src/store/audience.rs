@@ -1,10 +1,10 @@
 //! Subscribers, their subscriptions, interests and consent records; suppressions; segments.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{now, with_pool, BeginWrite, Result, Store, StoreError};
+use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
 use crate::domain::EmailAddress;
 
 /// A subscriber as given by an import line or a form.
@@ -92,121 +92,222 @@ impl Store {
     /// Adds or updates subscribers from an import, all in one transaction: active at once,
     /// with a consent record whose method is `import`. Titles a person unsubscribed from stay
     /// unsubscribed (that needs a new opt-in), and suppressed addresses are refused.
+    /// Set-based (a few statements per batch, not per person), so large files go in fast.
     pub async fn import_subscribers(&self, batch: &[NewSubscriber]) -> Result<Vec<ImportOutcome>> {
+        // An address twice in one batch: the later line is applied in a second round.
+        let mut seen = HashSet::new();
+        let (first, again): (Vec<usize>, Vec<usize>) = (0..batch.len()).partition(|&i| {
+            batch[i]
+                .email
+                .as_ref()
+                .is_some_and(|e| seen.insert(e.as_str().to_string()))
+        });
+        let mut outcomes = vec![ImportOutcome::Unchanged; batch.len()];
+        let round: Vec<&NewSubscriber> = first.iter().map(|&i| &batch[i]).collect();
+        for (i, outcome) in first.iter().zip(self.import_round(&round).await?) {
+            outcomes[*i] = outcome;
+        }
+        if !again.is_empty() {
+            let rest: Vec<NewSubscriber> = again.iter().map(|&i| batch[i].clone()).collect();
+            for (i, outcome) in again
+                .iter()
+                .zip(Box::pin(self.import_subscribers(&rest)).await?)
+            {
+                outcomes[*i] = outcome;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn import_round(&self, batch: &[&NewSubscriber]) -> Result<Vec<ImportOutcome>> {
+        const ROWS: usize = 500;
         let at = now();
-        with_pool!(self, |p| {
+        let emails: Vec<&str> = batch
+            .iter()
+            .filter_map(|s| s.email.as_ref().map(|e| e.as_str()))
+            .collect();
+        if emails.len() != batch.len() {
+            return Err(StoreError::NotFound);
+        }
+        let hashes: Vec<String> = batch
+            .iter()
+            .filter_map(|s| s.email.as_ref().map(|e| e.hash()))
+            .collect();
+        with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for s in batch {
-                let email = s.email.as_ref().ok_or(StoreError::NotFound)?;
-                let suppressed: Option<String> =
-                    sqlx::query_scalar("select reason from suppressions where email_hash = $1")
-                        .bind(email.hash())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if suppressed.is_some() {
-                    outcomes.push(ImportOutcome::Suppressed);
-                    continue;
-                }
-                let wanted_interests = interests(s);
-                let existing: Option<(i64, String, Option<String>, String)> = sqlx::query_as(
-                    "select id, name, college, status from subscribers where email = $1",
-                )
-                .bind(email.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let (id, mut changed, added) = match existing {
+            let newsletters: HashMap<String, i64> =
+                sqlx::query_as::<_, (String, i64)>("select slug, id from newsletters")
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+
+            let mut suppressed = HashSet::new();
+            let mut existing: HashMap<String, (i64, String, Option<String>, String)> =
+                HashMap::new();
+            for part in (0..batch.len()).collect::<Vec<_>>().chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "select email_hash from suppressions where email_hash in ",
+                );
+                push_list(&mut qb, part.iter().map(|&i| hashes[i].as_str()));
+                let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                suppressed.extend(found);
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "select email, id, name, college, status from subscribers where email in ",
+                );
+                push_list(&mut qb, part.iter().map(|&i| emails[i]));
+                let rows: Vec<(String, i64, String, Option<String>, String)> =
+                    qb.build_query_as().fetch_all(&mut *tx).await?;
+                existing.extend(
+                    rows.into_iter()
+                        .map(|(e, id, n, c, st)| (e, (id, n, c, st))),
+                );
+            }
+
+            let mut outcomes = vec![ImportOutcome::Unchanged; batch.len()];
+            let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
+            let mut fresh = Vec::new();
+            for (i, s) in batch.iter().enumerate() {
+                match existing.get(emails[i]) {
+                    _ if suppressed.contains(&hashes[i]) => outcomes[i] = ImportOutcome::Suppressed,
                     Some((_, _, _, status)) if status == "bounced" || status == "complained" => {
-                        outcomes.push(ImportOutcome::Suppressed);
-                        continue;
+                        outcomes[i] = ImportOutcome::Suppressed
                     }
                     Some((id, name, college, status)) => {
-                        let differs = name != s.name || college != s.college || status != "active";
-                        if differs {
-                            sqlx::query(
-                            "update subscribers set name = $2, college = $3, status = 'active', \
-                             updated_at = $4 where id = $1",
-                        )
-                        .bind(id)
-                        .bind(&s.name)
-                        .bind(&s.college)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
+                        ids[i] = Some(*id);
+                        if *name != s.name || *college != s.college || status != "active" {
+                            outcomes[i] = ImportOutcome::Updated;
+                            sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
+                                .bind(id)
+                                .bind(&s.name)
+                                .bind(&s.college)
+                                .bind(at)
+                                .execute(&mut *tx)
+                                .await?;
                         }
-                        (id, differs, false)
                     }
                     None => {
-                        let id: i64 = sqlx::query_scalar(
-                        "insert into subscribers (email, name, status, college, created_at, updated_at) \
-                         values ($1, $2, 'active', $3, $4, $4) returning id",
-                    )
-                    .bind(email.as_str())
-                    .bind(&s.name)
-                    .bind(&s.college)
-                    .bind(at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                        (id, true, true)
-                    }
-                };
-
-                let current: Vec<(String, String)> = sqlx::query_as(
-                    "select kind, value from subscriber_interests where subscriber_id = $1",
-                )
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let current: BTreeSet<(String, String)> = current.into_iter().collect();
-                if current != wanted_interests {
-                    changed = true;
-                    sqlx::query("delete from subscriber_interests where subscriber_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    for (kind, value) in &wanted_interests {
-                        sqlx::query(
-                        "insert into subscriber_interests (subscriber_id, kind, value) values ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(kind)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
+                        outcomes[i] = ImportOutcome::Added;
+                        fresh.push(i);
                     }
                 }
-
-                for newsletter in &s.newsletters {
-                    let inserted = sqlx::query(
-                    "insert into subscriptions (subscriber_id, newsletter_id, status, created_at, confirmed_at) \
-                     select $1, id, 'active', $3, $3 from newsletters where slug = $2 \
-                     on conflict (subscriber_id, newsletter_id) do nothing",
-                )
-                .bind(id)
-                .bind(newsletter)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                    if inserted.rows_affected() > 0 {
-                        changed = true;
-                        sqlx::query(
-                        "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, \
-                           text_version, created_at, confirmed_at) \
-                         select $1, $2, id, 'subscribe', 'import', 'import', $4, $4 from newsletters where slug = $3",
-                    )
-                    .bind(id)
-                    .bind(email.hash())
-                    .bind(newsletter)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    }
-                }
-                outcomes.push(match (added, changed) {
-                    (true, _) => ImportOutcome::Added,
-                    (false, true) => ImportOutcome::Updated,
-                    (false, false) => ImportOutcome::Unchanged,
+            }
+            for part in fresh.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at) ");
+                qb.push_values(part, |mut row, &i| {
+                    row.push_bind(emails[i])
+                        .push_bind(&batch[i].name)
+                        .push_bind("active")
+                        .push_bind(&batch[i].college)
+                        .push_bind(at)
+                        .push_bind(at);
                 });
+                qb.push(" returning email, id");
+                let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                let by_email: HashMap<String, i64> = rows.into_iter().collect();
+                for &i in part {
+                    ids[i] = by_email.get(emails[i]).copied();
+                }
+            }
+
+            // Interests: replace those that differ (new people have none yet).
+            let people: Vec<usize> = (0..batch.len()).filter(|&i| ids[i].is_some()).collect();
+            let mut current: HashMap<i64, BTreeSet<(String, String)>> = HashMap::new();
+            for part in people.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new("select subscriber_id, kind, value from subscriber_interests where subscriber_id in ");
+                push_list(&mut qb, part.iter().filter_map(|&i| ids[i]));
+                let rows: Vec<(i64, String, String)> =
+                    qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (id, kind, value) in rows {
+                    current.entry(id).or_default().insert((kind, value));
+                }
+            }
+            let mut to_write: Vec<(i64, String, String)> = Vec::new();
+            let mut to_clear: Vec<i64> = Vec::new();
+            for &i in &people {
+                let id = ids[i].expect("filtered above");
+                let wanted = interests(batch[i]);
+                let have = current.remove(&id).unwrap_or_default();
+                if wanted != have {
+                    if !have.is_empty() {
+                        to_clear.push(id);
+                    }
+                    if outcomes[i] == ImportOutcome::Unchanged {
+                        outcomes[i] = ImportOutcome::Updated;
+                    }
+                    to_write.extend(wanted.into_iter().map(|(k, v)| (id, k, v)));
+                }
+            }
+            for part in to_clear.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "delete from subscriber_interests where subscriber_id in ",
+                );
+                push_list(&mut qb, part.iter().copied());
+                qb.build().execute(&mut *tx).await?;
+            }
+            for part in to_write.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "insert into subscriber_interests (subscriber_id, kind, value) ",
+                );
+                qb.push_values(part, |mut row, (id, kind, value)| {
+                    row.push_bind(*id)
+                        .push_bind(kind.as_str())
+                        .push_bind(value.as_str());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+
+            // Subscriptions: only missing ones are added (an ended one stays ended); each new
+            // one gets its consent record.
+            let (ids, newsletters) = (&ids, &newsletters);
+            let wanted: Vec<(usize, i64, i64)> = people
+                .iter()
+                .flat_map(|&i| {
+                    batch[i].newsletters.iter().filter_map(move |slug| {
+                        newsletters
+                            .get(slug)
+                            .map(|n| (i, ids[i].unwrap_or_default(), *n))
+                    })
+                })
+                .collect();
+            let mut added: HashSet<(i64, i64)> = HashSet::new();
+            for part in wanted.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscriptions (subscriber_id, newsletter_id, status, created_at, confirmed_at) ");
+                qb.push_values(part, |mut row, (_, id, newsletter)| {
+                    row.push_bind(*id)
+                        .push_bind(*newsletter)
+                        .push_bind("active")
+                        .push_bind(at)
+                        .push_bind(at);
+                });
+                qb.push(" on conflict (subscriber_id, newsletter_id) do nothing returning subscriber_id, newsletter_id");
+                let rows: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                added.extend(rows);
+            }
+            let consents: Vec<&(usize, i64, i64)> = wanted
+                .iter()
+                .filter(|(_, id, n)| added.contains(&(*id, *n)))
+                .collect();
+            for part in consents.chunks(ROWS) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, text_version, created_at, confirmed_at) ",
+                );
+                qb.push_values(part, |mut row, (i, id, newsletter)| {
+                    row.push_bind(*id)
+                        .push_bind(hashes[*i].as_str())
+                        .push_bind(*newsletter)
+                        .push_bind("subscribe")
+                        .push_bind("import")
+                        .push_bind("import")
+                        .push_bind(at)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            for (i, _, _) in consents {
+                if outcomes[*i] == ImportOutcome::Unchanged {
+                    outcomes[*i] = ImportOutcome::Updated;
+                }
             }
             tx.commit().await?;
             Ok(outcomes)

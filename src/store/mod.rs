@@ -76,6 +76,7 @@ pub enum Pool {
 
 /// Runs the same body against whichever pool is open. Inside, `$p` is a concrete
 /// `&SqlitePool` or `&PgPool`, so every query is type-checked for both backends.
+/// `|p, Db|` also names the backend's `sqlx::Database` type inside the body.
 macro_rules! with_pool {
     ($store:expr, |$p:ident| $body:expr) => {
         match &$store.pool {
@@ -83,6 +84,36 @@ macro_rules! with_pool {
             $crate::store::Pool::Postgres($p) => $body,
         }
     };
+    ($store:expr, |$p:ident, $db:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Appends `(v1, v2, …)` with each value bound, for `in` lists.
+pub(crate) fn push_list<'a, DB, T>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    values: impl IntoIterator<Item = T>,
+) where
+    DB: sqlx::Database,
+    T: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for v in values {
+        list.push_bind(v);
+    }
+    qb.push(")");
 }
 pub(crate) use with_pool;
 
