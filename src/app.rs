@@ -26,6 +26,7 @@ pub struct App {
     pub dispatcher: Dispatcher,
     pub watcher: Watcher,
     pub pages: crate::web::Pages,
+    pub limits: crate::web::Limits,
 }
 
 impl App {
@@ -98,6 +99,7 @@ impl App {
             dispatcher,
             watcher,
             pages,
+            limits: crate::web::Limits::default(),
         })
     }
 

@@ -54,6 +54,7 @@ pub struct Config {
     pub fetch_concurrency: usize,
     pub fetch_max_body: usize,
     pub scheduler_tick: Duration,
+    pub consent_ip_retention: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +107,7 @@ struct RawConfig {
     fetch_concurrency: Option<toml::Value>,
     fetch_max_body: Option<toml::Value>,
     scheduler_tick: Option<String>,
+    consent_ip_retention: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -133,6 +135,7 @@ const KEYS: &[&str] = &[
     "fetch_concurrency",
     "fetch_max_body",
     "scheduler_tick",
+    "consent_ip_retention",
 ];
 
 /// Where one value came from, so errors point at the right place.
@@ -356,6 +359,7 @@ impl Config {
             fetch_concurrency: positive("fetch_concurrency", 16, 256)?,
             fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,
             scheduler_tick: duration("scheduler_tick", "15s")?,
+            consent_ip_retention: duration("consent_ip_retention", "395d")?,
         })
     }
 
@@ -400,6 +404,7 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         ("fetch_concurrency", number(raw.fetch_concurrency)),
         ("fetch_max_body", number(raw.fetch_max_body)),
         ("scheduler_tick", raw.scheduler_tick),
+        ("consent_ip_retention", raw.consent_ip_retention),
     ];
     debug_assert_eq!(pairs.len(), KEYS.len());
     pairs

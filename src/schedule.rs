@@ -64,6 +64,24 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             })
         },
     ));
+    let housekeeping = tokio::spawn(every_tick(
+        app.clone(),
+        cancel.clone(),
+        "housekeeping",
+        |app, _| {
+            Box::pin(async move {
+                let retention = chrono::Duration::from_std(app.config.consent_ip_retention)?;
+                let truncated = app
+                    .store
+                    .truncate_consent_ips(chrono::Utc::now() - retention)
+                    .await?;
+                if truncated > 0 {
+                    tracing::info!(truncated, "consent IP addresses past retention truncated");
+                }
+                Ok(())
+            })
+        },
+    ));
     let mut interval = tokio::time::interval(LEASE_TTL / 3);
     loop {
         tokio::select! {
@@ -84,6 +102,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
     }
     watch.await?;
     send.await?;
+    housekeeping.await?;
     if IS_LEADER.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }

@@ -187,6 +187,7 @@ create table consents (
     confirmed_at timestamptz
 );
 create index consents_subscriber on consents (subscriber_id);
+create index consents_created on consents (created_at);
 
 create table suppressions (
     email_hash text primary key,

@@ -72,3 +72,32 @@ mod tests {
         assert!(!is_slug("a b"));
     }
 }
+
+/// The network part of an IP address, written as a prefix: `192.0.2.0/24`, `2001:db8:1::/48`.
+/// Anything that is not an address becomes `inconnue/0`.
+pub fn truncate_ip(raw: &str) -> String {
+    match raw.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{net}/48")
+        }
+        Err(_) => "inconnue/0".into(),
+    }
+}
+
+#[cfg(test)]
+mod ip_tests {
+    use super::truncate_ip;
+
+    #[test]
+    fn addresses_keep_only_their_network() {
+        assert_eq!(truncate_ip("192.0.2.77"), "192.0.2.0/24");
+        assert_eq!(truncate_ip("2001:db8:1:2:3::9"), "2001:db8:1::/48");
+        assert_eq!(truncate_ip("n'importe quoi"), "inconnue/0");
+    }
+}

@@ -568,3 +568,31 @@ impl Store {
         })?)
     }
 }
+
+impl Store {
+    /// Consent records older than `before` keep only the network part of their IP address
+    /// (`/24` for IPv4, `/48` for IPv6). Returns how many were truncated.
+    pub async fn truncate_consent_ips(&self, before: DateTime<Utc>) -> Result<u64> {
+        let rows: Vec<(i64, String)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, ip from consents where created_at < $1 and ip is not null and ip not like '%/%'",
+            )
+            .bind(super::ts(before))
+            .fetch_all(p)
+            .await
+        })?;
+        let mut done = 0;
+        for (id, ip) in rows {
+            let truncated = crate::domain::truncate_ip(&ip);
+            done += with_pool!(self, |p| {
+                sqlx::query("update consents set ip = $2 where id = $1")
+                    .bind(id)
+                    .bind(&truncated)
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(done)
+    }
+}

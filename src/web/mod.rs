@@ -1,6 +1,7 @@
 //! HTTP: public pages, one-click unsubscribe, health and metrics. Handlers are thin: they parse
 //! the request, call a stage or the store, and render a page. No SQL here.
 
+mod limits;
 mod pages;
 mod preferences;
 mod public;
@@ -13,6 +14,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::app::App;
+pub use limits::Limits;
 pub use pages::Pages;
 
 pub type AppState = Arc<App>;
@@ -58,6 +60,7 @@ async fn metrics() -> Response {
 pub enum WebError {
     NotFound,
     BadRequest(String),
+    TooManyRequests,
     /// A signed link that is tampered with, cut or expired.
     BadLink(crate::audience::TokenError),
     Internal(anyhow::Error),
@@ -78,6 +81,11 @@ impl IntoResponse for WebError {
                 "Cette page n'existe pas ou plus.".to_string(),
             ),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Demande incorrecte", why),
+            WebError::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de demandes",
+                "Trop de demandes depuis votre connexion. Réessayez dans une heure.".to_string(),
+            ),
             WebError::BadLink(crate::audience::TokenError::Expired) => (
                 StatusCode::BAD_REQUEST,
                 "Lien non valide",

@@ -129,6 +129,18 @@ async fn subscribe(
             )))
         }
     };
+    if !app.limits.allow_ip(peer.ip()) {
+        return Err(WebError::TooManyRequests);
+    }
+    // Over the per-address limit, the visitor sees the usual page and nothing is sent.
+    let address = request
+        .email
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    if !app.limits.allow_address(&address) {
+        return same_answer();
+    }
     let ip = peer.ip().to_string();
     let outcome = app
         .store

@@ -623,3 +623,85 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         (Some("active"), serde_json::json!(["coopdev-info"]))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_subscribe_form_is_rate_limited_per_connection_and_per_address() {
+    let mut env = TestEnv::new().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    let daemon = env.serve().await;
+    let post = |email: String| {
+        let client = daemon.client.clone();
+        let url = daemon.url("/subscribe");
+        async move {
+            let form = [
+                ("email", email.as_str()),
+                ("newsletter", "coopdev-info"),
+                ("website", ""),
+            ];
+            client
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(post(format!("personne{i}@example.org")).await);
+    }
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 200, 200, 429],
+        "a burst of five, then refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_ip_addresses_are_truncated_after_the_retention_period() {
+    let mut env = TestEnv::new().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    env.set("RELAIS_CONSENT_IP_RETENTION", "2s");
+    let daemon = env.serve().await;
+    let form = [
+        ("email", "ines@example.org"),
+        ("newsletter", "echos-du-reseau"),
+        ("website", ""),
+    ];
+    daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let ip = |export: &serde_json::Value| export["consents"][0]["ip"].as_str().map(str::to_string);
+    let fresh = env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        ip(&fresh[0]).as_deref(),
+        Some("127.0.0.1"),
+        "kept whole while recent"
+    );
+    let mut seen = None;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        seen = ip(&env
+            .run(&["subscribers", "export", "--json"])
+            .await
+            .ok()
+            .json_lines()[0]);
+        if seen.as_deref() != Some("127.0.0.1") {
+            break;
+        }
+    }
+    assert_eq!(seen.as_deref(), Some("127.0.0.0/24"));
+}
