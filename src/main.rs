@@ -10,6 +10,8 @@ use relais::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // One TLS provider for every client (feeds, SMTP, PostgreSQL), whatever else is linked.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve) {
         "info"

@@ -1,0 +1,267 @@
+//! A person in a real browser (headless Chromium through chromedriver, phone-sized): subscribe,
+//! confirm, tune interests, unsubscribe in one click, erase their data. All in French.
+
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::*;
+use crate::pipeline::env_with_feed;
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn phone_browser() -> (Driver, Client) {
+    let port = free_port();
+    let mut child = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (Debian packages chromium and chromium-driver)");
+    let profile = tempfile::tempdir().unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromedriver did not listen");
+    }
+    let driver = Driver {
+        child,
+        port,
+        _profile: profile,
+    };
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", format!("--user-data-dir={}", driver._profile.path().display()),
+            ],
+            "mobileEmulation": { "deviceMetrics": { "width": 375, "height": 812, "pixelRatio": 2.0 } }
+        }
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session");
+    (driver, client)
+}
+
+/// Waits (up to 10 s) for the page to show `expected`, across the navigation a click starts.
+async fn wait_for_text(browser: &Client, expected: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(body) = browser.find(Locator::Css("body")).await {
+            if let Ok(text) = body.text().await {
+                if text.contains(expected) {
+                    return;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never showed « {expected} »; it shows:\n{last}");
+}
+
+async fn click_button(browser: &Client, label: &str) {
+    browser
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space()=\"{label}\"]"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("a button « {label} »"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page fits a 375 px screen: nothing scrolls sideways.
+async fn assert_fits_phone(browser: &Client) {
+    let widths = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let scroll = widths[0].as_f64().unwrap();
+    let viewport = widths[1].as_f64().unwrap();
+    assert!(viewport <= 400.0, "phone emulation is on: {viewport}");
+    assert!(
+        scroll <= viewport,
+        "the page scrolls sideways: {scroll} > {viewport}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() {
+    let (mut env, _server) = env_with_feed().await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    let daemon = env.serve().await;
+    let (_driver, browser) = phone_browser().await;
+
+    // Subscribe.
+    browser.goto(&daemon.url("/")).await.unwrap();
+    assert_fits_phone(&browser).await;
+    wait_for_text(&browser, "Recevoir nos lettres d'information").await;
+    browser
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("Awa.Diop@example.org")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Awa Diop")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("input[name=theme][value=sante]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("country"))
+        .await
+        .unwrap()
+        .send_keys("SN")
+        .await
+        .unwrap();
+    click_button(&browser, "S'abonner").await;
+    wait_for_text(&browser, "Vérifiez votre boîte de réception").await;
+
+    // Confirm through the emailed link: the page has one button.
+    let mut confirmation = None;
+    for _ in 0..50 {
+        confirmation = sink.messages().into_iter().next();
+        if confirmation.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let confirmation = confirmation.expect("a confirmation email");
+    let link = find_url(
+        confirmation.part("text/plain").unwrap(),
+        &daemon.url("/confirmer/"),
+    )
+    .unwrap();
+    browser.goto(&link).await.unwrap();
+    click_button(&browser, "Confirmer mon abonnement").await;
+    wait_for_text(&browser, "Abonnement confirmé").await;
+
+    // The next issue arrives, with a preferences link.
+    let item = env.run(&["items", "--json", "--limit", "1"]).await.ok();
+    let item = if item.stdout.trim().is_empty() {
+        env.run(&["fetch", "--source", "veille"]).await.ok();
+        env.run(&["items", "--json", "--limit", "1"])
+            .await
+            .ok()
+            .json_lines()[0]["id"]
+            .to_string()
+    } else {
+        item.json_lines()[0]["id"].to_string()
+    };
+    let issue = env
+        .run(&["issue", "create", "coopdev-info"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.run(&["issue", "add", &issue, "--item", &item])
+        .await
+        .ok();
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let letter = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.header("List-Id").is_some())
+        .expect("the issue");
+    assert_eq!(letter.envelope_to, vec!["awa.diop@example.org"]);
+    let preferences = find_url(
+        letter.part("text/plain").unwrap(),
+        &daemon.url("/preferences/"),
+    )
+    .unwrap();
+
+    // Tune interests.
+    browser.goto(&preferences).await.unwrap();
+    assert_fits_phone(&browser).await;
+    browser
+        .find(Locator::Css("input[name=theme][value=agriculture]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_button(&browser, "Enregistrer").await;
+    wait_for_text(&browser, "Vos choix sont enregistrés").await;
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
+    assert_eq!(me["themes"], serde_json::json!(["agriculture", "sante"]));
+
+    // Unsubscribe from the link in the message.
+    browser.goto(&letter.unsubscribe_url()).await.unwrap();
+    click_button(&browser, "Me désabonner").await;
+    wait_for_text(&browser, "Vous êtes désabonné·e").await;
+    let me = &env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .json_lines()[0];
+    // Both titles were ticked on the form; the link ends only the title of the message.
+    assert_eq!(me["newsletters"], serde_json::json!(["echos-du-reseau"]));
+
+    // Erase everything.
+    browser.goto(&preferences).await.unwrap();
+    browser
+        .find(Locator::LinkText("Effacer mes données"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_button(&browser, "Effacer définitivement mes données").await;
+    wait_for_text(&browser, "Vos données ont été effacées").await;
+    assert!(env
+        .run(&["subscribers", "export", "--json"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .is_empty());
+    browser.close().await.unwrap();
+}
