@@ -7,6 +7,7 @@ pub mod clean;
 pub mod dedup;
 pub mod fetch;
 pub mod parse;
+pub mod repair;
 pub mod tag;
 
 use std::collections::HashMap;
@@ -180,15 +181,16 @@ impl Watcher {
                 let gone = matches!(e, FetchError::Status { status: 410, .. });
                 self.failure(row, e.to_string(), e.retry_after(), gone)
             })?;
-        let (bytes, final_url, validators, moved_to, hint) = match fetched {
-            Fetched::NotModified { validators } => {
+        let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
+            Fetched::NotModified { validators, hint } => {
                 return Ok(FetchSuccess {
                     etag: validators.etag,
                     last_modified: validators.last_modified,
                     body_hash: None,
                     moved_to: None,
                     unconditional,
-                    next_poll_at: next_poll(config.every, None),
+                    next_poll_at: next_poll(config.every, hint),
+                    warning: None,
                 });
             }
             Fetched::Body(body) => {
@@ -196,6 +198,7 @@ impl Watcher {
                 (
                     body.bytes,
                     body.final_url,
+                    body.content_type,
                     body.validators,
                     body.moved_to,
                     body.cache_hint,
@@ -203,19 +206,26 @@ impl Watcher {
             }
         };
         let body_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-        let success = FetchSuccess {
+        let mut success = FetchSuccess {
             etag: validators.etag,
             last_modified: validators.last_modified,
             body_hash: Some(body_hash.clone()),
             moved_to: moved_to.map(|u| u.to_string()),
             unconditional,
             next_poll_at: next_poll(config.every, hint),
+            warning: None,
         };
         if row.body_hash.as_deref() == Some(body_hash.as_str()) {
             return Ok(success);
         }
-        let entries = parse::parse_feed(&bytes, &final_url)
+        let parsed = parse::parse_feed(&bytes, &final_url, content_type.as_deref())
             .map_err(|e| self.failure(row, e.to_string(), None, false))?;
+        success.next_poll_at = next_poll(config.every, hint.max(parsed.ttl));
+        if !parsed.fixes.is_empty() {
+            tracing::warn!(source = %row.slug, fixes = ?parsed.fixes, "feed repaired");
+            success.warning = Some(format!("flux réparé : {}", parsed.fixes.join(" ; ")));
+        }
+        let entries = parsed.entries;
         let keys = dedup::dedup_keys(
             &entries
                 .iter()
