@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // this module owns it
 
 pub mod clean;
+pub mod deadline;
 pub mod dedup;
 pub mod fetch;
 pub mod parse;
@@ -11,11 +12,13 @@ pub mod repair;
 pub mod tag;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::config::{SourceConfig, Sources};
@@ -27,6 +30,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Servers that lie about validators get one unconditional fetch this often.
 const UNCONDITIONAL_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Requests in flight to one host at a time, whatever the global limit.
+const PER_HOST: usize = 2;
 
 /// What one poll of one source did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -55,6 +60,7 @@ pub struct Watcher {
     sources: HashMap<String, SourceConfig>,
     rules: Vec<crate::config::TagRule>,
     concurrency: usize,
+    hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Watcher {
@@ -74,6 +80,7 @@ impl Watcher {
                 .collect(),
             rules: sources.rules.clone(),
             concurrency,
+            hosts: Default::default(),
         })
     }
 
@@ -173,6 +180,7 @@ impl Watcher {
         };
         let url = Url::parse(row.url_in_use())
             .map_err(|e| self.failure(row, format!("adresse invalide : {e}"), None, false))?;
+        let slot = self.host_slot(&url).await;
         let fetched = self
             .fetcher
             .fetch(&url, &validators, config.allow_private)
@@ -181,6 +189,7 @@ impl Watcher {
                 let gone = matches!(e, FetchError::Status { status: 410, .. });
                 self.failure(row, e.to_string(), e.retry_after(), gone)
             })?;
+        drop(slot);
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
             Fetched::NotModified { validators, hint } => {
                 return Ok(FetchSuccess {
@@ -243,8 +252,9 @@ impl Watcher {
             let title = clean::clean_title(&entry.title);
             let summary = clean::clean_summary(&entry.summary, &final_url);
             let url = entry.link.clone();
-            let (themes, countries) =
-                tag::tags_for(config, &self.rules, &title, &clean::clean_title(&summary));
+            let text = format!("{title}\n{}", clean::clean_title(&summary));
+            let (themes, countries) = tag::tags_for(config, &self.rules, &title, &text);
+            let reference = entry.published.unwrap_or(now).date_naive();
             let item = NewItem {
                 dedup_key: key,
                 guid: entry.guid.clone(),
@@ -257,7 +267,7 @@ impl Watcher {
                 },
                 summary,
                 published_at: entry.published,
-                deadline: None,
+                deadline: deadline::find_deadline(&text, reference),
                 themes,
                 countries,
             };
@@ -276,6 +286,19 @@ impl Watcher {
             }
         }
         Ok(success)
+    }
+
+    /// Waits for one of the `PER_HOST` request slots of the URL's host.
+    async fn host_slot(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let semaphore = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST)))
+            .clone();
+        semaphore.acquire_owned().await.ok()
     }
 
     /// Backoff doubles with each consecutive failure, from the source's interval up to a day;

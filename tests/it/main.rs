@@ -5,4 +5,5 @@ mod cli;
 mod helpers;
 mod pipeline;
 mod sending;
+mod watch;
 mod web;
