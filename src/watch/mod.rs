@@ -187,7 +187,18 @@ impl Watcher {
             .await
             .map_err(|e| {
                 let gone = matches!(e, FetchError::Status { status: 410, .. });
-                self.failure(row, e.to_string(), e.retry_after(), gone)
+                // A throttling server that does not say how long to wait gets an hour or two.
+                let throttled = matches!(
+                    e,
+                    FetchError::Status {
+                        status: 429 | 503,
+                        ..
+                    }
+                );
+                let wait = e.retry_after().or_else(|| {
+                    throttled.then(|| Duration::from_secs(rand::thread_rng().gen_range(3600..7200)))
+                });
+                self.failure(row, e.to_string(), wait, gone)
             })?;
         drop(slot);
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {

@@ -333,12 +333,16 @@ async fn only_a_chain_of_permanent_redirects_moves_a_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn too_many_requests_postpones_the_next_poll_as_the_server_asks() {
-    let server = Server::start(vec![(
-        "/busy.xml",
-        Reply::status(429).with("retry-after", "7200"),
-    )])
+    let server = Server::start(vec![
+        ("/busy.xml", Reply::status(429).with("retry-after", "7200")),
+        ("/unavailable.xml", Reply::status(503)),
+    ])
     .await;
-    let env = env_with(&[("occupee", server.url("/busy.xml"))]).await;
+    let env = env_with(&[
+        ("occupee", server.url("/busy.xml")),
+        ("indisponible", server.url("/unavailable.xml")),
+    ])
+    .await;
     let before = chrono::Utc::now();
     env.run(&["fetch"]).await.ok();
     let s = source(&env, "occupee").await;
@@ -348,6 +352,12 @@ async fn too_many_requests_postpones_the_next_poll_as_the_server_asks() {
     assert!(
         next - before >= chrono::TimeDelta::seconds(7200),
         "next poll {next} must honour Retry-After"
+    );
+    let s = source(&env, "indisponible").await;
+    let next: chrono::DateTime<chrono::Utc> = s["next_poll_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next - before >= chrono::TimeDelta::seconds(3600),
+        "without Retry-After a throttling server still gets an hour, not {next}"
     );
 }
 
