@@ -201,6 +201,10 @@ impl Watcher {
                 self.failure(row, e.to_string(), wait, gone)
             })?;
         drop(slot);
+        // An unchanged body keeps the note of what its last parse had to repair.
+        let kept_warning = (row.state == "ok")
+            .then(|| row.last_error.clone())
+            .flatten();
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
             Fetched::NotModified { validators, hint } => {
                 return Ok(FetchSuccess {
@@ -210,7 +214,7 @@ impl Watcher {
                     moved_to: None,
                     unconditional,
                     next_poll_at: next_poll(config.every, hint),
-                    warning: None,
+                    warning: kept_warning,
                 });
             }
             Fetched::Body(body) => {
@@ -236,6 +240,7 @@ impl Watcher {
             warning: None,
         };
         if row.body_hash.as_deref() == Some(body_hash.as_str()) {
+            success.warning = kept_warning;
             return Ok(success);
         }
         let parsed = parse::parse_feed(&bytes, &final_url, content_type.as_deref())

@@ -467,6 +467,12 @@ async fn a_broken_feed_keeps_its_intact_items_and_says_what_was_wrong() {
         (Some("ok"), Some(2))
     );
     assert!(last_error(&s).contains("flux réparé"), "{s}");
+
+    // The same broken body again is skipped by its hash, and the note stays.
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "coupee").await;
+    assert_eq!(server.requests("/cut.xml").len(), 2);
+    assert!(last_error(&s).contains("flux réparé"), "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
