@@ -50,6 +50,8 @@ pub struct FetchSuccess {
     pub moved_to: Option<String>,
     pub unconditional: bool,
     pub next_poll_at: DateTime<Utc>,
+    /// What had to be repaired in the feed, kept as the source's last error while it is ok.
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,7 +137,7 @@ impl Store {
                  body_hash = coalesce($4, body_hash), effective_url = coalesce($5, effective_url), \
                  last_fetched_at = $6, last_success_at = $6, \
                  last_unconditional_at = case when $7 then $6 else last_unconditional_at end, \
-                 last_error = null, consecutive_failures = 0, failing_since = null, \
+                 last_error = $9, consecutive_failures = 0, failing_since = null, \
                  next_poll_at = $8, updated_at = $6 where id = $1",
             )
             .bind(id)
@@ -146,6 +148,7 @@ impl Store {
             .bind(at)
             .bind(ok.unconditional)
             .bind(ts(ok.next_poll_at))
+            .bind(&ok.warning)
             .execute(p)
             .await
             .map(|r| r.rows_affected())

@@ -59,7 +59,10 @@ pub struct Validators {
 
 #[derive(Debug)]
 pub enum Fetched {
-    NotModified { validators: Validators },
+    NotModified {
+        validators: Validators,
+        hint: Option<Duration>,
+    },
     Body(Box<Body>),
 }
 
@@ -90,6 +93,8 @@ impl Fetcher {
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
+                // A server that stops sending mid-body is given up on before the total limit.
+                .read_timeout(Duration::from_secs(10))
                 .dns_resolver(Arc::new(PublicResolver { allow_private }))
                 .build()
         };
@@ -148,6 +153,7 @@ impl Fetcher {
             if status == StatusCode::NOT_MODIFIED {
                 return Ok(Fetched::NotModified {
                     validators: new_validators,
+                    hint: cache_lifetime(&headers),
                 });
             }
             if !status.is_success() {
@@ -167,7 +173,7 @@ impl Fetcher {
                 content_type: header_text(&headers, header::CONTENT_TYPE),
                 validators: new_validators,
                 moved_to,
-                cache_hint: max_age(&headers),
+                cache_hint: cache_lifetime(&headers),
             })));
         }
         Err(FetchError::TooManyRedirects)
@@ -222,6 +228,20 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+/// How long the server says the response stays fresh: the longer of Cache-Control max-age
+/// and Expires.
+fn cache_lifetime(headers: &HeaderMap) -> Option<Duration> {
+    max_age(headers).max(expires(headers))
+}
+
+fn expires(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::EXPIRES)?.to_str().ok()?.trim();
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
@@ -341,5 +361,11 @@ mod tests {
         h.insert(header::RETRY_AFTER, "120".parse().unwrap());
         assert_eq!(max_age(&h), Some(Duration::from_secs(600)));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        let later = chrono::Utc::now() + chrono::Duration::hours(2);
+        h.insert(header::EXPIRES, later.to_rfc2822().parse().unwrap());
+        let lifetime = cache_lifetime(&h).unwrap().as_secs();
+        assert!((7100..=7200).contains(&lifetime), "{lifetime}");
+        h.insert(header::EXPIRES, "0".parse().unwrap());
+        assert_eq!(cache_lifetime(&h), Some(Duration::from_secs(600)));
     }
 }

@@ -4,17 +4,21 @@
 #![allow(clippy::disallowed_methods)] // this module owns it
 
 pub mod clean;
+pub mod deadline;
 pub mod dedup;
 pub mod fetch;
 pub mod parse;
+pub mod repair;
 pub mod tag;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::config::{SourceConfig, Sources};
@@ -26,6 +30,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Servers that lie about validators get one unconditional fetch this often.
 const UNCONDITIONAL_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Requests in flight to one host at a time, whatever the global limit.
+const PER_HOST: usize = 2;
 
 /// What one poll of one source did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -54,6 +60,7 @@ pub struct Watcher {
     sources: HashMap<String, SourceConfig>,
     rules: Vec<crate::config::TagRule>,
     concurrency: usize,
+    hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Watcher {
@@ -73,6 +80,7 @@ impl Watcher {
                 .collect(),
             rules: sources.rules.clone(),
             concurrency,
+            hosts: Default::default(),
         })
     }
 
@@ -172,23 +180,41 @@ impl Watcher {
         };
         let url = Url::parse(row.url_in_use())
             .map_err(|e| self.failure(row, format!("adresse invalide : {e}"), None, false))?;
+        let slot = self.host_slot(&url).await;
         let fetched = self
             .fetcher
             .fetch(&url, &validators, config.allow_private)
             .await
             .map_err(|e| {
                 let gone = matches!(e, FetchError::Status { status: 410, .. });
-                self.failure(row, e.to_string(), e.retry_after(), gone)
+                // A throttling server that does not say how long to wait gets an hour or two.
+                let throttled = matches!(
+                    e,
+                    FetchError::Status {
+                        status: 429 | 503,
+                        ..
+                    }
+                );
+                let wait = e.retry_after().or_else(|| {
+                    throttled.then(|| Duration::from_secs(rand::thread_rng().gen_range(3600..7200)))
+                });
+                self.failure(row, e.to_string(), wait, gone)
             })?;
-        let (bytes, final_url, validators, moved_to, hint) = match fetched {
-            Fetched::NotModified { validators } => {
+        drop(slot);
+        // An unchanged body keeps the note of what its last parse had to repair.
+        let kept_warning = (row.state == "ok")
+            .then(|| row.last_error.clone())
+            .flatten();
+        let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
+            Fetched::NotModified { validators, hint } => {
                 return Ok(FetchSuccess {
                     etag: validators.etag,
                     last_modified: validators.last_modified,
                     body_hash: None,
                     moved_to: None,
                     unconditional,
-                    next_poll_at: next_poll(config.every, None),
+                    next_poll_at: next_poll(config.every, hint),
+                    warning: kept_warning,
                 });
             }
             Fetched::Body(body) => {
@@ -196,6 +222,7 @@ impl Watcher {
                 (
                     body.bytes,
                     body.final_url,
+                    body.content_type,
                     body.validators,
                     body.moved_to,
                     body.cache_hint,
@@ -203,19 +230,27 @@ impl Watcher {
             }
         };
         let body_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-        let success = FetchSuccess {
+        let mut success = FetchSuccess {
             etag: validators.etag,
             last_modified: validators.last_modified,
             body_hash: Some(body_hash.clone()),
             moved_to: moved_to.map(|u| u.to_string()),
             unconditional,
             next_poll_at: next_poll(config.every, hint),
+            warning: None,
         };
         if row.body_hash.as_deref() == Some(body_hash.as_str()) {
+            success.warning = kept_warning;
             return Ok(success);
         }
-        let entries = parse::parse_feed(&bytes, &final_url)
+        let parsed = parse::parse_feed(&bytes, &final_url, content_type.as_deref())
             .map_err(|e| self.failure(row, e.to_string(), None, false))?;
+        success.next_poll_at = next_poll(config.every, hint.max(parsed.ttl));
+        if !parsed.fixes.is_empty() {
+            tracing::warn!(source = %row.slug, fixes = ?parsed.fixes, "feed repaired");
+            success.warning = Some(format!("flux réparé : {}", parsed.fixes.join(" ; ")));
+        }
+        let entries = parsed.entries;
         let keys = dedup::dedup_keys(
             &entries
                 .iter()
@@ -233,8 +268,9 @@ impl Watcher {
             let title = clean::clean_title(&entry.title);
             let summary = clean::clean_summary(&entry.summary, &final_url);
             let url = entry.link.clone();
-            let (themes, countries) =
-                tag::tags_for(config, &self.rules, &title, &clean::clean_title(&summary));
+            let text = format!("{title}\n{}", clean::clean_title(&summary));
+            let (themes, countries) = tag::tags_for(config, &self.rules, &title, &text);
+            let reference = entry.published.unwrap_or(now).date_naive();
             let item = NewItem {
                 dedup_key: key,
                 guid: entry.guid.clone(),
@@ -247,7 +283,7 @@ impl Watcher {
                 },
                 summary,
                 published_at: entry.published,
-                deadline: None,
+                deadline: deadline::find_deadline(&text, reference),
                 themes,
                 countries,
             };
@@ -266,6 +302,19 @@ impl Watcher {
             }
         }
         Ok(success)
+    }
+
+    /// Waits for one of the `PER_HOST` request slots of the URL's host.
+    async fn host_slot(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let semaphore = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST)))
+            .clone();
+        semaphore.acquire_owned().await.ok()
     }
 
     /// Backoff doubles with each consecutive failure, from the source's interval up to a day;

@@ -6,4 +6,5 @@ mod cli;
 mod helpers;
 mod pipeline;
 mod sending;
+mod watch;
 mod web;

@@ -1,0 +1,430 @@
+//! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
+//! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added.
+//! Also the last resort when feed-rs still fails: keep only the entries that are intact.
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+/// The document as UTF-8 text fit for an XML parser, and what had to be fixed (plain words).
+#[derive(Debug, Clone)]
+pub struct Repaired {
+    pub text: String,
+    pub fixes: Vec<String>,
+}
+
+/// Every repair in order. JSON documents only get the charset step.
+pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
+    let mut fixes = Vec::new();
+    let text = to_utf8(bytes, content_type, &mut fixes);
+    let before = text.len();
+    let mut text: String = text.chars().filter(|c| is_xml_char(*c)).collect();
+    if text.len() != before {
+        fixes.push("caractères interdits en XML retirés".into());
+    }
+    if text.trim_start().starts_with('{') {
+        return Repaired { text, fixes };
+    }
+    text = declare_utf8(&text);
+    let (fixed, changed) = fix_entities(&text);
+    if changed {
+        fixes.push("entités HTML ou « & » isolés corrigés".into());
+    }
+    let (text, versioned) = fix_rss_version(&fixed);
+    if versioned {
+        fixes.push("version RSS absente ou inconnue, lue comme 2.0".into());
+    }
+    Repaired { text, fixes }
+}
+
+/// Valid UTF-8 is kept as it is whatever the declarations say: a wrong declaration would
+/// otherwise decode twice. Other bytes are read in the first charset found among the byte
+/// order mark, the HTTP header and the XML declaration, else as windows-1252.
+fn to_utf8(bytes: &[u8], content_type: Option<&str>, fixes: &mut Vec<String>) -> String {
+    if let Some((encoding, bom)) = Encoding::for_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return text.into_owned();
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_string();
+    }
+    let declared = [
+        content_type.and_then(header_charset),
+        xml_declared_encoding(bytes),
+    ];
+    let chosen = declared
+        .iter()
+        .flatten()
+        .filter_map(|label| Encoding::for_label(label.trim().as_bytes()))
+        .find(|e| *e != UTF_8 && e.is_ascii_compatible());
+    let encoding = chosen.unwrap_or_else(|| {
+        fixes.push("octets invalides en UTF-8, lus comme windows-1252".into());
+        WINDOWS_1252
+    });
+    let (text, _) = encoding.decode_without_bom_handling(bytes);
+    text.into_owned()
+}
+
+fn header_charset(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// The `encoding` of an `<?xml …?>` declaration at the start of the document.
+fn xml_declared_encoding(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(512)];
+    let head = String::from_utf8_lossy(head);
+    let decl = declaration(&head)?;
+    attribute(decl, "encoding").map(str::to_string)
+}
+
+/// The `<?xml …?>` declaration, when the document starts with one.
+fn declaration(text: &str) -> Option<&str> {
+    let start = text.len() - text.trim_start().len();
+    let rest = &text[start..];
+    if !rest.starts_with("<?xml") {
+        return None;
+    }
+    rest.find("?>").map(|end| &rest[..end + 2])
+}
+
+/// The value of `name="…"` (or single-quoted) inside a tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let (_, value) = attribute_span(tag, name)?;
+    Some(value)
+}
+
+/// (start of the value, value) of an attribute inside a tag.
+fn attribute_span<'a>(tag: &'a str, name: &str) -> Option<(usize, &'a str)> {
+    let mut from = 0;
+    while let Some(pos) = tag[from..].find(name) {
+        let at = from + pos;
+        from = at + name.len();
+        let before_ok = tag[..at].ends_with(|c: char| c.is_whitespace());
+        let rest = tag[from..].trim_start();
+        if !before_ok || !rest.starts_with('=') {
+            continue;
+        }
+        let rest = rest[1..].trim_start();
+        let quote = rest.chars().next()?;
+        if quote != '"' && quote != '\'' {
+            return None;
+        }
+        let value_start = tag.len() - rest.len() + 1;
+        let end = tag[value_start..].find(quote)?;
+        return Some((value_start, &tag[value_start..value_start + end]));
+    }
+    None
+}
+
+/// The text is UTF-8 now, so the declaration must say so.
+fn declare_utf8(text: &str) -> String {
+    let Some(decl) = declaration(text) else {
+        return text.to_string();
+    };
+    let offset = text.len() - text.trim_start().len();
+    match attribute_span(decl, "encoding") {
+        Some((start, value)) if !value.eq_ignore_ascii_case("utf-8") => {
+            let start = offset + start;
+            format!("{}utf-8{}", &text[..start], &text[start + value.len()..])
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// XML 1.0 `Char`.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        || c >= '\u{10000}'
+}
+
+/// HTML named entities become numeric references; an `&` that starts no reference becomes
+/// `&amp;`. CDATA sections, comments and the doctype are left alone.
+fn fix_entities(text: &str) -> (String, bool) {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(pos) = rest.find(['&', '<']) {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        if rest.starts_with('<') {
+            let skip = ["<![CDATA[", "<!--", "<!DOCTYPE"]
+                .iter()
+                .zip(["]]>", "-->", ">"])
+                .find(|(open, _)| rest.starts_with(**open))
+                .map(|(_, close)| rest.find(close).map_or(rest.len(), |e| e + close.len()))
+                .unwrap_or(1);
+            out.push_str(&rest[..skip]);
+            rest = &rest[skip..];
+            continue;
+        }
+        let (replacement, used) = entity(rest);
+        match replacement {
+            Some(r) => {
+                out.push_str(&r);
+                changed = true;
+            }
+            None => out.push_str(&rest[..used]),
+        }
+        rest = &rest[used..];
+    }
+    out.push_str(rest);
+    (out, changed)
+}
+
+/// For text starting with `&`: (replacement if one is needed, bytes consumed).
+fn entity(text: &str) -> (Option<String>, usize) {
+    let body = &text[1..];
+    let name_len = body
+        .find(|c: char| !c.is_ascii_alphanumeric() && c != '#')
+        .unwrap_or(body.len());
+    let name = &body[..name_len];
+    if name.is_empty() || !body[name_len..].starts_with(';') {
+        return (Some("&amp;".into()), 1);
+    }
+    let whole = name_len + 2;
+    if let Some(number) = name.strip_prefix('#') {
+        let valid = match number.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => number.parse::<u32>().ok(),
+        }
+        .and_then(char::from_u32)
+        .is_some_and(is_xml_char);
+        return if valid {
+            (None, whole)
+        } else {
+            (Some(String::new()), whole)
+        };
+    }
+    if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+        return (None, whole);
+    }
+    let reference = &text[..whole];
+    let decoded = html_escape::decode_html_entities(reference);
+    if decoded == reference {
+        return (Some("&amp;".into()), 1);
+    }
+    let numeric = decoded
+        .chars()
+        .map(|c| format!("&#{};", c as u32))
+        .collect();
+    (Some(numeric), whole)
+}
+
+/// feed-rs knows `<rss>` only with version 2.0, 0.91, 0.92 or empty.
+fn fix_rss_version(text: &str) -> (String, bool) {
+    let Some(start) = find_open_tag(text, "rss", 0) else {
+        return (text.to_string(), false);
+    };
+    let Some(end) = text[start..].find('>').map(|e| start + e) else {
+        return (text.to_string(), false);
+    };
+    let tag = &text[start..end];
+    match attribute_span(tag, "version") {
+        Some((_, "2.0" | "0.91" | "0.92" | "")) => (text.to_string(), false),
+        Some((at, value)) => {
+            let at = start + at;
+            let fixed = format!("{}2.0{}", &text[..at], &text[at + value.len()..]);
+            (fixed, true)
+        }
+        None => {
+            let at = start + "<rss".len();
+            (
+                format!("{} version=\"2.0\"{}", &text[..at], &text[at..]),
+                true,
+            )
+        }
+    }
+}
+
+/// Position of the first `<name` followed by a space, `>` or `/`, from `from`.
+fn find_open_tag(text: &str, name: &str, from: usize) -> Option<usize> {
+    let open = format!("<{name}");
+    let mut at = from;
+    while let Some(pos) = text[at..].find(&open) {
+        let start = at + pos;
+        let next = text[start + open.len()..].chars().next();
+        if next.is_some_and(|c| c.is_whitespace() || c == '>' || c == '/') {
+            return Some(start);
+        }
+        at = start + open.len();
+    }
+    None
+}
+
+/// What `salvage` kept.
+#[derive(Debug)]
+pub struct Salvaged {
+    pub text: String,
+    pub kept: usize,
+    pub dropped: usize,
+}
+
+/// Rebuilds the document from its head and those entries (`<item>` or `<entry>`) that
+/// parse on their own, closing whatever the head left open. `parses` is the real parser.
+pub fn salvage(text: &str, parses: impl Fn(&str) -> bool) -> Option<Salvaged> {
+    let (name, first) = ["item", "entry"]
+        .iter()
+        .filter_map(|n| find_open_tag(text, n, 0).map(|p| (*n, p)))
+        .min_by_key(|(_, p)| *p)?;
+    let head = &text[..first];
+    let closing = closing_tags(head);
+    let close = format!("</{name}>");
+    let mut starts = vec![first];
+    while let Some(next) = find_open_tag(text, name, starts[starts.len() - 1] + 1) {
+        starts.push(next);
+    }
+    let mut good = Vec::new();
+    let mut dropped = 0;
+    for (i, start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        let segment = &text[*start..end];
+        let whole = segment
+            .rfind(&close)
+            .map(|e| &segment[..e + close.len()])
+            .filter(|s| parses(&format!("{head}{s}{closing}")));
+        match whole {
+            Some(s) => good.push(s),
+            None => dropped += 1,
+        }
+    }
+    let text = format!("{head}{}{closing}", good.concat());
+    Some(Salvaged {
+        text,
+        kept: good.len(),
+        dropped,
+    })
+}
+
+/// End tags for the elements still open at the end of `head`, innermost first.
+fn closing_tags(head: &str) -> String {
+    let mut stack: Vec<&str> = Vec::new();
+    let mut rest = head;
+    while let Some(pos) = rest.find('<') {
+        rest = &rest[pos..];
+        let skip_to = |close: &str| rest.find(close).map_or(rest.len(), |e| e + close.len());
+        if rest.starts_with("<![CDATA[") {
+            rest = &rest[skip_to("]]>")..];
+        } else if rest.starts_with("<!--") {
+            rest = &rest[skip_to("-->")..];
+        } else if rest.starts_with("<?") {
+            rest = &rest[skip_to("?>")..];
+        } else if rest.starts_with("<!") {
+            rest = &rest[skip_to(">")..];
+        } else {
+            let end = skip_to(">");
+            let tag = &rest[..end];
+            rest = &rest[end..];
+            if let Some(closing) = tag.strip_prefix("</") {
+                let name = closing.trim_end_matches('>').trim();
+                if let Some(i) = stack.iter().rposition(|n| *n == name) {
+                    stack.truncate(i);
+                }
+            } else if !tag.ends_with("/>") {
+                let name = tag[1..]
+                    .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                    .next()
+                    .unwrap_or("");
+                if !name.is_empty() {
+                    stack.push(name);
+                }
+            }
+        }
+    }
+    stack.iter().rev().map(|n| format!("</{n}>")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_1252_bytes_declared_utf8_are_read_as_windows_1252() {
+        let bytes = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss><t>Caf\xe9 \x93cit\xe9\x94 \x80</t></rss>";
+        let r = repair(bytes, Some("application/rss+xml; charset=utf-8"));
+        assert!(r.text.contains("Café “cité” €"), "{}", r.text);
+    }
+
+    #[test]
+    fn declared_latin1_is_transcoded_and_the_declaration_rewritten() {
+        let bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><t>\xe9t\xe9</t></rss>";
+        let r = repair(bytes, None);
+        assert!(r.text.contains("été"), "{}", r.text);
+        assert!(r
+            .text
+            .starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+    }
+
+    #[test]
+    fn valid_utf8_wins_over_a_wrong_header() {
+        let bytes = "<?xml version=\"1.0\"?><rss version=\"2.0\"><t>été</t></rss>".as_bytes();
+        let r = repair(bytes, Some("text/xml; charset=iso-8859-1"));
+        assert!(r.text.contains("été"), "{}", r.text);
+    }
+
+    #[test]
+    fn utf16_with_bom_is_decoded() {
+        let mut bytes = vec![0xff, 0xfe];
+        for u in "<rss version=\"2.0\"><t>é</t></rss>".encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        assert!(repair(&bytes, None).text.contains("<t>é</t>"));
+    }
+
+    #[test]
+    fn forbidden_control_characters_are_dropped() {
+        let r = repair(b"<rss version=\"2.0\"><t>a\x0bb\x00c</t></rss>", None);
+        assert!(r.text.contains("<t>abc</t>"));
+        assert!(!r.fixes.is_empty());
+    }
+
+    #[test]
+    fn html_entities_become_numeric_and_bare_ampersands_are_escaped() {
+        let (text, changed) = fix_entities(
+            "<t>A&nbsp;B &eacute;t&eacute; l&rsquo;eau R&D &amp; &#233; &#x2019; &bogus; &</t><![CDATA[&eacute; & x]]>",
+        );
+        assert!(changed);
+        assert_eq!(
+            text,
+            "<t>A&#160;B &#233;t&#233; l&#8217;eau R&amp;D &amp; &#233; &#x2019; &amp;bogus; &amp;</t><![CDATA[&eacute; & x]]>"
+        );
+    }
+
+    #[test]
+    fn rss_without_version_or_with_an_odd_one_becomes_2_0() {
+        assert_eq!(
+            fix_rss_version("<rss><channel/></rss>").0,
+            "<rss version=\"2.0\"><channel/></rss>"
+        );
+        assert_eq!(
+            fix_rss_version("<rss xmlns:a=\"x\" version=\"2.0.1\">").0,
+            "<rss xmlns:a=\"x\" version=\"2.0\">"
+        );
+        assert!(!fix_rss_version("<rss version=\"0.91\">").1);
+    }
+
+    #[test]
+    fn salvage_keeps_intact_entries_and_closes_the_document() {
+        let text = "<rss version=\"2.0\"><channel><title>T</title>\
+            <item><title>A</title></item>\
+            <item><title>B</title></titl></item>\
+            <item><title>C</title></item>\
+            <item><title>D</tit";
+        let parses = |doc: &str| !doc.contains("</titl>");
+        let s = salvage(text, parses).unwrap();
+        assert_eq!((s.kept, s.dropped), (2, 2));
+        assert!(s
+            .text
+            .ends_with("<item><title>C</title></item></channel></rss>"));
+    }
+
+    #[test]
+    fn closing_tags_ignore_declarations_and_closed_elements() {
+        assert_eq!(
+            closing_tags("<?xml version=\"1.0\"?><!-- x --><rdf:RDF a=\"1\"><channel><title>T</title><br/></channel>"),
+            "</rdf:RDF>"
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! Feed polling through the real binary against a loopback server that misbehaves on
+//! purpose: slow, huge, compressed past the cap, looping, moving, throttling, caching, lying
+//! about its charset, serving HTML, gone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/feeds/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+impl Reply {
+    fn feed(body: impl Into<Vec<u8>>) -> Self {
+        Reply {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/rss+xml; charset=utf-8".into(),
+            )],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn status(status: u16) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: vec![],
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn redirect(status: u16, to: &str) -> Self {
+        Reply::status(status).with("location", to)
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(k, _)| k != name);
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    /// (path, request headers) in arrival order.
+    requests: Vec<(String, HashMap<String, String>)>,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// A loopback server whose replies a test may change between passes, and which remembers
+/// every request and how many were in flight at once.
+struct Server {
+    addr: SocketAddr,
+    replies: Arc<Mutex<HashMap<String, Reply>>>,
+    seen: Arc<Mutex<Seen>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(routes: Vec<(&str, Reply)>) -> Self {
+        use axum::body::Body;
+        use axum::http::{Request, Response};
+        let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::new(Mutex::new(
+            routes
+                .into_iter()
+                .map(|(p, r)| (p.to_string(), r))
+                .collect(),
+        ));
+        let seen: Arc<Mutex<Seen>> = Default::default();
+        let (r, s) = (replies.clone(), seen.clone());
+        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+            let (replies, seen) = (r.clone(), s.clone());
+            async move {
+                let path = req.uri().path().to_string();
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    seen.requests.push((path.clone(), headers));
+                    seen.in_flight += 1;
+                    seen.max_in_flight = seen.max_in_flight.max(seen.in_flight);
+                }
+                let reply = replies.lock().unwrap().get(&path).cloned();
+                let reply = reply.unwrap_or_else(|| Reply::status(404));
+                tokio::time::sleep(reply.delay).await;
+                seen.lock().unwrap().in_flight -= 1;
+                let mut b = Response::builder().status(reply.status);
+                for (k, v) in &reply.headers {
+                    b = b.header(k, v);
+                }
+                b.body(Body::from(reply.body)).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Server {
+            addr,
+            replies,
+            seen,
+            _task: task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn set(&self, path: &str, reply: Reply) {
+        self.replies.lock().unwrap().insert(path.into(), reply);
+    }
+
+    /// Headers of each request that reached `path`.
+    fn requests(&self, path: &str) -> Vec<HashMap<String, String>> {
+        let seen = self.seen.lock().unwrap();
+        seen.requests
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.seen.lock().unwrap().max_in_flight
+    }
+}
+
+/// An installation whose sources.toml lists (slug, url) pairs on the loopback server.
+async fn env_with(sources: &[(&str, String)]) -> TestEnv {
+    let env = TestEnv::new().await;
+    let toml: String = sources
+        .iter()
+        .map(|(slug, url)| {
+            format!("[[source]]\nslug = \"{slug}\"\nname = \"{slug}\"\nurl = \"{url}\"\nallow_private = true\n\n")
+        })
+        .collect();
+    env.write_sources(&toml);
+    env
+}
+
+async fn source(env: &TestEnv, slug: &str) -> Value {
+    env.run(&["sources", "--json"])
+        .await
+        .ok()
+        .json_lines()
+        .into_iter()
+        .find(|s| s["slug"] == slug)
+        .unwrap_or_else(|| panic!("no source {slug}"))
+}
+
+async fn items(env: &TestEnv) -> Vec<Value> {
+    env.run(&["items", "--json"]).await.ok().json_lines()
+}
+
+fn rss(items: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
+         <link>https://example.org/</link><description>D</description>{items}</channel></rss>"
+    )
+}
+
+fn last_error(source: &Value) -> &str {
+    source["last_error"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
+    let item = |title: &str, text: &str| {
+        rss(&format!(
+            "<item><guid>appel-1</guid><title>{title}</title><link>https://example.org/appel</link>\
+             <description>{text}</description></item>"
+        ))
+    };
+    let server = Server::start(vec![(
+        "/feed.xml",
+        Reply::feed(item("Appel à projets", "Ouvert à tous.")),
+    )])
+    .await;
+    let env = env_with(&[("veille", server.url("/feed.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    let first = items(&env).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["changed"], false);
+    assert_eq!(first[0]["deadline"], Value::Null);
+
+    server.set(
+        "/feed.xml",
+        Reply::feed(item(
+            "Appel à projets (prolongé)",
+            "Date limite : 15 janvier 2027.",
+        )),
+    );
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("1 mis à jour"), "{}", run.stderr);
+    let after = items(&env).await;
+    assert_eq!(after.len(), 1, "an edit is not a new item");
+    assert_eq!(after[0]["id"], first[0]["id"]);
+    assert_eq!(after[0]["title"], "Appel à projets (prolongé)");
+    assert_eq!(after[0]["changed"], true);
+    assert_eq!(after[0]["deadline"], "2027-01-15");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_never_answers_times_out_with_a_french_reason() {
+    let mut slow = Reply::feed(rss(""));
+    slow.delay = Duration::from_secs(120);
+    let server = Server::start(vec![("/slow.xml", slow)]).await;
+    let env = env_with(&[("lente", server.url("/slow.xml"))]).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("lente : "), "{}", run.stderr);
+    let s = source(&env, "lente").await;
+    assert_eq!(s["state"], "failing");
+    assert!(last_error(&s).contains("délai dépassé"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_cap_is_an_error_not_a_crash() {
+    let big = rss(&format!(
+        "<item><guid>g</guid><title>{}</title></item>",
+        "x".repeat(20_000)
+    ));
+    let server = Server::start(vec![
+        ("/big.xml", Reply::feed(big)),
+        (
+            "/ok.xml",
+            Reply::feed(rss("<item><guid>a</guid><title>A</title></item>")),
+        ),
+    ])
+    .await;
+    let mut env = env_with(&[
+        ("grosse", server.url("/big.xml")),
+        ("saine", server.url("/ok.xml")),
+    ])
+    .await;
+    env.set("RELAIS_FETCH_MAX_BODY", "4000");
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "grosse").await;
+    assert_eq!(s["state"], "failing");
+    assert!(last_error(&s).contains("trop volumineuse"), "{s}");
+    assert_eq!(source(&env, "saine").await["item_count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_bomb_stops_at_the_cap_after_decompression() {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(rss("").as_bytes()).unwrap();
+    gz.write_all(&vec![b' '; 8 * 1024 * 1024]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 100_000);
+    let server = Server::start(vec![(
+        "/bomb.xml",
+        Reply::feed(bomb).with("content-encoding", "gzip"),
+    )])
+    .await;
+    let mut env = env_with(&[("bombe", server.url("/bomb.xml"))]).await;
+    env.set("RELAIS_FETCH_MAX_BODY", "1000000");
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "bombe").await;
+    assert!(last_error(&s).contains("trop volumineuse"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_loop_is_cut_after_five_hops() {
+    let server = Server::start(vec![("/loop.xml", Reply::redirect(302, "/loop.xml"))]).await;
+    let env = env_with(&[("boucle", server.url("/loop.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "boucle").await;
+    assert!(last_error(&s).contains("trop de redirections"), "{s}");
+    assert_eq!(server.requests("/loop.xml").len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_chain_of_permanent_redirects_moves_a_source() {
+    let feed = Reply::feed(rss("<item><guid>a</guid><title>A</title></item>"));
+    let server = Server::start(vec![
+        ("/old.xml", Reply::redirect(301, "/mid.xml")),
+        ("/mid.xml", Reply::redirect(308, "/new.xml")),
+        ("/new.xml", feed.clone()),
+        ("/mixed.xml", Reply::redirect(301, "/temp.xml")),
+        ("/temp.xml", Reply::redirect(302, "/other.xml")),
+        ("/other.xml", feed),
+    ])
+    .await;
+    let env = env_with(&[
+        ("demenagee", server.url("/old.xml")),
+        ("provisoire", server.url("/mixed.xml")),
+    ])
+    .await;
+    env.run(&["fetch"]).await.ok();
+    let moved = source(&env, "demenagee").await;
+    assert_eq!(moved["url"], server.url("/new.xml"));
+    assert_eq!(moved["configured_url"], server.url("/old.xml"));
+    let temporary = source(&env, "provisoire").await;
+    assert_eq!(temporary["url"], server.url("/mixed.xml"));
+
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(
+        server.requests("/old.xml").len(),
+        1,
+        "the new address is used"
+    );
+    assert_eq!(server.requests("/mixed.xml").len(), 2);
+    let toml = std::fs::read_to_string(env.path("sources.toml")).unwrap();
+    assert!(toml.contains("/old.xml"), "sources.toml is never rewritten");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_requests_postpones_the_next_poll_as_the_server_asks() {
+    let server = Server::start(vec![
+        ("/busy.xml", Reply::status(429).with("retry-after", "7200")),
+        ("/unavailable.xml", Reply::status(503)),
+    ])
+    .await;
+    let env = env_with(&[
+        ("occupee", server.url("/busy.xml")),
+        ("indisponible", server.url("/unavailable.xml")),
+    ])
+    .await;
+    let before = chrono::Utc::now();
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "occupee").await;
+    assert_eq!(s["state"], "failing");
+    assert!(last_error(&s).contains("429"), "{s}");
+    let next: chrono::DateTime<chrono::Utc> = s["next_poll_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next - before >= chrono::TimeDelta::seconds(7200),
+        "next poll {next} must honour Retry-After"
+    );
+    let s = source(&env, "indisponible").await;
+    let next: chrono::DateTime<chrono::Utc> = s["next_poll_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next - before >= chrono::TimeDelta::seconds(3600),
+        "without Retry-After a throttling server still gets an hour, not {next}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn not_modified_after_an_etag_counts_as_success() {
+    let feed = rss("<item><guid>a</guid><title>A</title></item>");
+    let server = Server::start(vec![(
+        "/cached.xml",
+        Reply::feed(feed).with("etag", "\"v1\""),
+    )])
+    .await;
+    let env = env_with(&[("cache", server.url("/cached.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    server.set("/cached.xml", Reply::status(304).with("etag", "\"v1\""));
+    let run = env.run(&["fetch"]).await.ok();
+    let requests = server.requests("/cached.xml");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].get("if-none-match"), None);
+    assert_eq!(
+        requests[1].get("if-none-match").map(String::as_str),
+        Some("\"v1\"")
+    );
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let s = source(&env, "cache").await;
+    assert_eq!(
+        (s["state"].as_str(), s["item_count"].as_i64()),
+        (Some("ok"), Some(1))
+    );
+    assert_eq!(s["last_error"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lying_charset_header_does_not_garble_titles() {
+    let server = Server::start(vec![
+        (
+            "/utf8.xml",
+            Reply::feed(fixture("wrong-charset-header.xml"))
+                .with("content-type", "text/xml; charset=iso-8859-1"),
+        ),
+        (
+            "/cp1252.xml",
+            Reply::feed(fixture("windows-1252.xml"))
+                .with("content-type", "application/rss+xml; charset=utf-8"),
+        ),
+    ])
+    .await;
+    let env = env_with(&[
+        ("ministere", server.url("/utf8.xml")),
+        ("region", server.url("/cp1252.xml")),
+    ])
+    .await;
+    env.run(&["fetch"]).await.ok();
+    let titles: Vec<String> = items(&env)
+        .await
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        titles.contains(&"Stratégie « Afrique\u{2013}Europe » : synthèse".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(
+            &"Coopération décentralisée : « l\u{2019}appel 2027 » est ouvert".to_string()
+        ),
+        "{titles:?}"
+    );
+    let region = items(&env)
+        .await
+        .into_iter()
+        .find(|i| i["source"] == "region")
+        .unwrap();
+    assert_eq!(region["deadline"], "2027-01-15");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_page_or_an_empty_body_is_not_a_feed() {
+    let server = Server::start(vec![
+        (
+            "/page",
+            Reply::feed(fixture("page.html")).with("content-type", "text/html; charset=utf-8"),
+        ),
+        ("/empty", Reply::feed("")),
+    ])
+    .await;
+    let env = env_with(&[
+        ("page", server.url("/page")),
+        ("vide", server.url("/empty")),
+    ])
+    .await;
+    env.run(&["fetch"]).await.ok();
+    for slug in ["page", "vide"] {
+        let s = source(&env, slug).await;
+        assert_eq!(s["state"], "failing");
+        assert!(last_error(&s).contains("n'est pas un flux"), "{s}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_feed_keeps_its_intact_items_and_says_what_was_wrong() {
+    let server = Server::start(vec![("/cut.xml", Reply::feed(fixture("truncated.xml")))]).await;
+    let env = env_with(&[("coupee", server.url("/cut.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "coupee").await;
+    assert_eq!(
+        (s["state"].as_str(), s["item_count"].as_i64()),
+        (Some("ok"), Some(2))
+    );
+    assert!(last_error(&s).contains("flux réparé"), "{s}");
+
+    // The same broken body again is skipped by its hash, and the note stays.
+    env.run(&["fetch"]).await.ok();
+    let s = source(&env, "coupee").await;
+    assert_eq!(server.requests("/cut.xml").len(), 2);
+    assert!(last_error(&s).contains("flux réparé"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_disables_the_source() {
+    let server = Server::start(vec![("/gone.xml", Reply::status(410))]).await;
+    let env = env_with(&[("partie", server.url("/gone.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(source(&env, "partie").await["state"], "disabled");
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(server.requests("/gone.xml").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_host_never_gets_more_than_two_requests_at_once() {
+    let mut routes = Vec::new();
+    let paths: Vec<String> = (0..8).map(|i| format!("/f{i}.xml")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        let mut reply = Reply::feed(rss(&format!(
+            "<item><guid>g{i}</guid><title>T{i}</title></item>"
+        )));
+        reply.delay = Duration::from_millis(300);
+        routes.push((path.as_str(), reply));
+    }
+    let server = Server::start(routes).await;
+    let slugs: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+    let sources: Vec<(&str, String)> = slugs
+        .iter()
+        .zip(&paths)
+        .map(|(s, p)| (s.as_str(), server.url(p)))
+        .collect();
+    let env = env_with(&sources).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    assert_eq!(items(&env).await.len(), 8);
+    assert_eq!(server.max_in_flight(), 2);
+}
