@@ -43,6 +43,14 @@ impl App {
             Some(s) => s.clone(),
             None => load_or_create_secret(&config.data_dir)?,
         };
+        if config.base_url.scheme() != "https"
+            && !matches!(
+                config.base_url.host_str(),
+                Some("127.0.0.1" | "localhost" | "::1")
+            )
+        {
+            tracing::warn!(base_url = %config.base_url, "RFC 8058 one-click unsubscribe needs an https base_url; mailbox providers will not offer it");
+        }
         let links = Links {
             base: config.base_url.clone(),
             signer: Signer::new(&secret),
@@ -73,6 +81,7 @@ impl App {
             links.clone(),
             DispatchSettings {
                 from: parse_mailbox(&config.from).map_err(anyhow::Error::msg)?,
+                unsubscribe_mailto: config.list_unsubscribe_mailto.clone(),
                 transactional_from: parse_mailbox(&config.transactional_from)
                     .map_err(anyhow::Error::msg)?,
                 mail_domain: config.mail_domain(),

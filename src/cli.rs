@@ -138,6 +138,8 @@ pub enum SubscribersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SegmentCommand {
+    /// Saved segments with how many subscribers each holds now.
+    List,
     /// Save a segment: values of one option match any; different options must all match.
     Add {
         slug: String,
@@ -206,6 +208,19 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             import_subscribers(&app, &file, json).await
         }
         Command::Subscribers(SubscribersCommand::Export) => export_subscribers(&app, json).await,
+        Command::Segment(SegmentCommand::List) => {
+            for segment in app.store.list_segments().await? {
+                if json {
+                    print_json(&segment)?;
+                } else {
+                    println!(
+                        "{:<24} {:<16} {:>6} abonné(s)",
+                        segment.slug, segment.newsletter, segment.subscribers
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Segment(SegmentCommand::Add {
             slug,
             newsletter,
@@ -726,6 +741,14 @@ async fn add_segment(
     match app.store.add_segment(slug, n.slug, &filters).await {
         Ok(id) => {
             println!("{id}");
+            let count = app
+                .store
+                .list_segments()
+                .await?
+                .into_iter()
+                .find(|g| g.slug == slug)
+                .map_or(0, |g| g.subscribers);
+            eprintln!("segment « {slug} » : {count} abonné(s) aujourd'hui");
             Ok(())
         }
         Err(crate::store::StoreError::Conflict(_)) => bail!("le segment « {slug} » existe déjà"),

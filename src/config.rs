@@ -55,6 +55,7 @@ pub struct Config {
     pub fetch_max_body: usize,
     pub scheduler_tick: Duration,
     pub consent_ip_retention: Duration,
+    pub list_unsubscribe_mailto: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +109,7 @@ struct RawConfig {
     fetch_max_body: Option<toml::Value>,
     scheduler_tick: Option<String>,
     consent_ip_retention: Option<String>,
+    list_unsubscribe_mailto: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -136,6 +138,7 @@ const KEYS: &[&str] = &[
     "fetch_max_body",
     "scheduler_tick",
     "consent_ip_retention",
+    "list_unsubscribe_mailto",
 ];
 
 /// Where one value came from, so errors point at the right place.
@@ -360,6 +363,14 @@ impl Config {
             fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,
             scheduler_tick: duration("scheduler_tick", "15s")?,
             consent_ip_retention: duration("consent_ip_retention", "395d")?,
+            list_unsubscribe_mailto: match value("list_unsubscribe_mailto") {
+                Some(v) => Some(
+                    crate::domain::EmailAddress::parse(&v.text)
+                        .map_err(|e| fail(&v, "list_unsubscribe_mailto", e.to_string()))?
+                        .to_string(),
+                ),
+                None => None,
+            },
         })
     }
 
@@ -405,6 +416,7 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         ("fetch_max_body", number(raw.fetch_max_body)),
         ("scheduler_tick", raw.scheduler_tick),
         ("consent_ip_retention", raw.consent_ip_retention),
+        ("list_unsubscribe_mailto", raw.list_unsubscribe_mailto),
     ];
     debug_assert_eq!(pairs.len(), KEYS.len());
     pairs

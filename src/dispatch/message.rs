@@ -13,6 +13,8 @@ pub struct Envelope<'a> {
     pub message_id: &'a str,
     pub list_id: &'a str,
     pub unsubscribe_url: &'a str,
+    /// An address that takes unsubscribe requests by mail, offered after the URL.
+    pub unsubscribe_mailto: Option<&'a str>,
     pub html: String,
     pub text: String,
 }
@@ -28,6 +30,18 @@ pub enum MessageError {
 /// Validates an address such as `Nom <a@b.fr>` (used by configuration checks).
 pub fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
     raw.parse::<Mailbox>().map_err(|e| e.to_string())
+}
+
+/// RFC 8058: exactly one HTTPS URL, optionally followed by a mailto whose subject carries the
+/// same signed token, so a mailed request can be traced to one subscription.
+fn list_unsubscribe(url: &str, mailto: Option<&str>) -> String {
+    match mailto {
+        Some(address) => {
+            let token = url.rsplit('/').next().unwrap_or("");
+            format!("<{url}>, <mailto:{address}?subject=desinscription%20{token}>")
+        }
+        None => format!("<{url}>"),
+    }
 }
 
 fn header(name: &'static str, value: String) -> HeaderValue {
@@ -50,7 +64,7 @@ pub fn build_message(
         .raw_header(header("List-Id", e.list_id.to_string()))
         .raw_header(header(
             "List-Unsubscribe",
-            format!("<{}>", e.unsubscribe_url),
+            list_unsubscribe(e.unsubscribe_url, e.unsubscribe_mailto),
         ))
         .raw_header(header(
             "List-Unsubscribe-Post",

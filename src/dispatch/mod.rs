@@ -33,6 +33,7 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub struct DispatchSettings {
     pub from: Mailbox,
     pub transactional_from: Mailbox,
+    pub unsubscribe_mailto: Option<String>,
     pub mail_domain: String,
     pub connections: usize,
     pub retry_schedule: Vec<Duration>,
@@ -342,6 +343,7 @@ impl Dispatcher {
                 message_id,
                 list_id: &list_id,
                 unsubscribe_url,
+                unsubscribe_mailto: self.settings.unsubscribe_mailto.as_deref(),
                 html,
                 text,
             },

@@ -53,6 +53,13 @@ pub struct SubscriberExport {
     pub consents: Vec<ConsentExport>,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct SegmentSummary {
+    pub slug: String,
+    pub newsletter: String,
+    pub subscribers: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentFilter {
     pub kind: &'static str,
@@ -515,6 +522,20 @@ impl Store {
         })
         .map_err(StoreError::from_write)?;
         Ok(id)
+    }
+
+    /// Every saved segment with the number of subscribers it holds right now.
+    pub async fn list_segments(&self) -> Result<Vec<SegmentSummary>> {
+        let sql = format!(
+            "select g.slug, n.slug as newsletter, \
+               (select count(*) from subscribers s join subscriptions u on u.subscriber_id = s.id \
+                where {}) as subscribers \
+             from segments g join newsletters n on n.id = g.newsletter_id order by g.slug",
+            super::deliveries::audience_condition("g.newsletter_id", "g.id")
+        );
+        Ok(with_pool!(self, |p| sqlx::query_as(&sql)
+            .fetch_all(p)
+            .await)?)
     }
 
     /// (segment id, newsletter slug) of a saved segment.

@@ -70,6 +70,22 @@ impl DeliveryCounts {
     }
 }
 
+/// Who an audience holds: active subscribers (`s`) of the title, through their active
+/// subscription (`u`), who match the segment when there is one: for every kind of filter the
+/// segment has, the subscriber has one of its values. Placeholders name the title's id and the
+/// segment's id (null for the whole title).
+pub(super) fn audience_condition(newsletter: &str, segment: &str) -> String {
+    format!(
+        "u.newsletter_id = {newsletter} and u.status = 'active' and s.status = 'active' \
+         and not exists (select 1 from segment_filters f where f.segment_id = {segment} and ( \
+           (f.kind = 'college' and not exists (select 1 from segment_filters g \
+              where g.segment_id = {segment} and g.kind = 'college' and g.value = s.college)) \
+           or (f.kind <> 'college' and not exists (select 1 from segment_filters g \
+              join subscriber_interests i on i.kind = g.kind and i.value = g.value \
+              where g.segment_id = {segment} and g.kind = f.kind and i.subscriber_id = s.id))))"
+    )
+}
+
 impl Store {
     /// The dispatch of this issue to this audience, created on first use. `segment_key` is
     /// the segment slug or '' for the whole title; the unique constraint makes a second
@@ -143,34 +159,30 @@ impl Store {
         let at = now();
         let prefix = format!("<relais.{}.", dispatch.id);
         let suffix = format!("@{mail_domain}>");
+        let sql = format!(
+            "insert into deliveries (dispatch_id, subscriber_id, email, state, next_attempt_at, \
+               message_id, created_at, updated_at) \
+             select $1, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
+             from subscribers s join subscriptions u on u.subscriber_id = s.id \
+             where {} \
+             and not exists (select 1 from deliveries o join dispatches x on x.id = o.dispatch_id \
+               where x.issue_id = $7 and o.subscriber_id = s.id and o.dispatch_id <> $1) \
+             order by s.id \
+             on conflict (dispatch_id, subscriber_id) do nothing",
+            audience_condition("$5", "$6")
+        );
         let done = with_pool!(self, |p| {
-            sqlx::query(
-                "insert into deliveries (dispatch_id, subscriber_id, email, state, next_attempt_at, \
-                   message_id, created_at, updated_at) \
-                 select $1, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
-                 from subscribers s join subscriptions u on u.subscriber_id = s.id \
-                 where u.newsletter_id = $5 and u.status = 'active' and s.status = 'active' \
-                 and not exists (select 1 from segment_filters f where f.segment_id = $6 and ( \
-                   (f.kind = 'college' and not exists (select 1 from segment_filters g \
-                      where g.segment_id = $6 and g.kind = 'college' and g.value = s.college)) \
-                   or (f.kind <> 'college' and not exists (select 1 from segment_filters g \
-                      join subscriber_interests i on i.kind = g.kind and i.value = g.value \
-                      where g.segment_id = $6 and g.kind = f.kind and i.subscriber_id = s.id)))) \
-                 and not exists (select 1 from deliveries o join dispatches x on x.id = o.dispatch_id \
-                   where x.issue_id = $7 and o.subscriber_id = s.id and o.dispatch_id <> $1) \
-                 order by s.id \
-                 on conflict (dispatch_id, subscriber_id) do nothing",
-            )
-            .bind(dispatch.id)
-            .bind(at)
-            .bind(&prefix)
-            .bind(&suffix)
-            .bind(dispatch.newsletter_id)
-            .bind(dispatch.segment_id)
-            .bind(dispatch.issue_id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
+            sqlx::query(&sql)
+                .bind(dispatch.id)
+                .bind(at)
+                .bind(&prefix)
+                .bind(&suffix)
+                .bind(dispatch.newsletter_id)
+                .bind(dispatch.segment_id)
+                .bind(dispatch.issue_id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(done)
     }

@@ -103,6 +103,10 @@ async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
     let (mut env, _server) = env_with_feed().await;
     let sink = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
+    env.set(
+        "RELAIS_LIST_UNSUBSCRIBE_MAILTO",
+        "desinscription@example.org",
+    );
     env.run(&["fetch"]).await.ok();
     env.import(
         "email,name,newsletters\nmarie@example.org,Marie Dupont,coopdev-info\npaul@example.org,,\nlea@example.org,Léa,echos-du-reseau\n",
@@ -185,7 +189,14 @@ async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
             Some("List-Unsubscribe=One-Click")
         );
         assert!(m.header("List-Id").unwrap().contains("<coopdev-info."));
-        assert!(m.unsubscribe_url().contains("/desinscription/"));
+        assert!(m
+            .unsubscribe_url()
+            .starts_with("http://127.0.0.1:8080/desinscription/"));
+        let header = m.header("List-Unsubscribe").unwrap();
+        assert!(
+            header.contains(">, <mailto:desinscription@example.org?subject=desinscription%20"),
+            "{header}"
+        );
         for single in ["From", "To", "Subject", "Date", "Message-ID"] {
             assert_eq!(m.header_count(single), 1, "{single} appears once");
         }

@@ -69,6 +69,19 @@ async fn a_segment_send_reaches_exactly_the_matching_subscribers() {
     ])
     .await
     .ok();
+    let segments = env
+        .run(&["segment", "list", "--json"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(
+        (
+            segments[0]["slug"].as_str(),
+            segments[0]["subscribers"].as_i64()
+        ),
+        (Some("sante-afrique"), Some(2)),
+        "a live count"
+    );
     env.run(&[
         "issue",
         "send",
