@@ -526,12 +526,13 @@ impl Store {
 
     /// Every saved segment with the number of subscribers it holds right now.
     pub async fn list_segments(&self) -> Result<Vec<SegmentSummary>> {
+        // The condition uses the aliases s, u, f, g and i: the outer query must not.
         let sql = format!(
-            "select g.slug, n.slug as newsletter, \
+            "select seg.slug, nl.slug as newsletter, \
                (select count(*) from subscribers s join subscriptions u on u.subscriber_id = s.id \
                 where {}) as subscribers \
-             from segments g join newsletters n on n.id = g.newsletter_id order by g.slug",
-            super::deliveries::audience_condition("g.newsletter_id", "g.id")
+             from segments seg join newsletters nl on nl.id = seg.newsletter_id order by seg.slug",
+            super::deliveries::audience_condition("seg.newsletter_id", "seg.id")
         );
         Ok(with_pool!(self, |p| sqlx::query_as(&sql)
             .fetch_all(p)
