@@ -191,13 +191,7 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
     } else {
         item.json_lines()[0]["id"].to_string()
     };
-    let issue = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let issue = env.create_issue("coopdev-info").await;
     env.run(&["issue", "add", &issue, "--item", &item])
         .await
         .ok();
@@ -226,22 +220,14 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
         .unwrap();
     click_button(&browser, "Enregistrer").await;
     wait_for_text(&browser, "Vos choix sont enregistrés").await;
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     assert_eq!(me["themes"], serde_json::json!(["agriculture", "sante"]));
 
     // Unsubscribe from the link in the message.
     browser.goto(&letter.unsubscribe_url()).await.unwrap();
     click_button(&browser, "Me désabonner").await;
     wait_for_text(&browser, "Vous êtes désabonné·e").await;
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     // Both titles were ticked on the form; the link ends only the title of the message.
     assert_eq!(me["newsletters"], serde_json::json!(["echos-du-reseau"]));
 

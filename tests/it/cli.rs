@@ -100,11 +100,7 @@ async fn an_import_takes_good_lines_reports_bad_ones_and_is_idempotent() {
         again.stdout
     );
 
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     assert_eq!(export.len(), 2);
     let marie = &export[1];
     assert_eq!(marie["email"], "marie@example.org");

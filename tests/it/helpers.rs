@@ -154,6 +154,33 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// `subscribers export --json`, one value per subscriber.
+    pub async fn export(&self) -> Vec<serde_json::Value> {
+        self.run(&["subscribers", "export", "--json"])
+            .await
+            .ok()
+            .json_lines()
+    }
+
+    /// `issue status ISSUE --json`.
+    pub async fn status(&self, issue: &str) -> serde_json::Value {
+        self.run(&["issue", "status", issue, "--json"])
+            .await
+            .ok()
+            .json_lines()
+            .remove(0)
+    }
+
+    /// A new draft of `newsletter`; its id.
+    pub async fn create_issue(&self, newsletter: &str) -> String {
+        self.run(&["issue", "create", newsletter])
+            .await
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
     /// Imports subscribers from CSV text (header included).
     pub async fn import(&self, csv: &str) -> Run {
         std::fs::write(self.path("import.csv"), csv).unwrap();

@@ -161,13 +161,9 @@ async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
 
     let run = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     assert!(run.stderr.contains("2 envoyé(s)"), "{}", run.stderr);
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["sent"], 2);
-    assert_eq!(status[0]["queued"], 0);
+    let status = env.status(&issue).await;
+    assert_eq!(status["sent"], 2);
+    assert_eq!(status["queued"], 0);
 
     let messages = sink.messages();
     let mut recipients: Vec<String> = messages
@@ -228,13 +224,7 @@ async fn without_smtp_messages_go_to_the_outbox_folder() {
     let (env, _server) = env_with_feed().await;
     env.run(&["fetch"]).await.ok();
     env.import("email\nmarie@example.org\n").await.ok();
-    let issue = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let issue = env.create_issue("coopdev-info").await;
     let item = item_id(&env, "Rencontre").await.to_string();
     env.run(&[
         "issue",

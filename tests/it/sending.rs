@@ -151,25 +151,17 @@ async fn a_temporary_refusal_defers_and_the_retry_delivers_once() {
     let run = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     assert!(run.stderr.contains("1 différé(s)"), "{}", run.stderr);
     assert!(refusing.messages().is_empty());
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["deferred"], 1);
+    let status = env.status(&issue).await;
+    assert_eq!(status["deferred"], 1);
 
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     assert_eq!(recipients(&accepting), vec!["a@example.org"]);
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let status = env.status(&issue).await;
     assert_eq!(
-        (status[0]["sent"].as_i64(), status[0]["deferred"].as_i64()),
+        (status["sent"].as_i64(), status["deferred"].as_i64()),
         (Some(1), Some(0))
     );
 }
@@ -184,29 +176,15 @@ async fn an_unknown_mailbox_fails_and_is_never_mailed_again() {
     let sink = SmtpSink::start(&["-B", "550 5.1.1 user unknown", "-f", "RCPT"]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["failed"], 2);
+    let status = env.status(&issue).await;
+    assert_eq!(status["failed"], 2);
 
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     assert!(export.iter().all(|s| s["status"] == "bounced"));
 
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
-    let next = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let next = env.create_issue("coopdev-info").await;
     let item = env
         .run(&["items", "--json", "--limit", "1"])
         .await
@@ -235,17 +213,9 @@ async fn a_policy_refusal_does_not_suppress_the_subscriber() {
     let sink = SmtpSink::start(&["-B", "550 5.7.1 message refused by policy", "-f", "."]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["failed"], 1);
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let status = env.status(&issue).await;
+    assert_eq!(status["failed"], 1);
+    let export = env.export().await;
     assert_eq!(export[0]["status"], "active");
 }
 
@@ -257,12 +227,8 @@ async fn a_lost_reply_after_the_final_dot_is_unknown_and_never_resent() {
     let sink = SmtpSink::start(&["-q", "."]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["unknown"], 1);
+    let status = env.status(&issue).await;
+    assert_eq!(status["unknown"], 1);
 
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
@@ -284,12 +250,8 @@ async fn an_unreachable_server_defers_everyone() {
         format!("smtp://127.0.0.1:{}", free_port()),
     );
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["deferred"], 2);
+    let status = env.status(&issue).await;
+    assert_eq!(status["deferred"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -313,13 +275,9 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
         "the first message reached the server"
     );
     sender.kill().await.unwrap();
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let status = env.status(&issue).await;
     assert_eq!(
-        (status[0]["sending"].as_i64(), status[0]["queued"].as_i64()),
+        (status["sending"].as_i64(), status["queued"].as_i64()),
         (Some(1), Some(2))
     );
 
@@ -331,13 +289,9 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
         "{}",
         run.stderr
     );
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let status = env.status(&issue).await;
     assert_eq!(
-        (status[0]["unknown"].as_i64(), status[0]["sent"].as_i64()),
+        (status["unknown"].as_i64(), status["sent"].as_i64()),
         (Some(1), Some(2))
     );
     let mut everyone: Vec<String> = slow

@@ -90,21 +90,13 @@ async fn a_visitor_subscribes_confirms_by_the_emailed_link_and_receives_the_next
     // A GET (a link scanner) confirms nothing.
     let get = daemon.client.get(&link).send().await.unwrap();
     assert_eq!(get.status(), 200);
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     assert_eq!(export[0]["status"], "pending");
     assert_eq!(export[0]["newsletters"], serde_json::json!([]));
 
     let post = daemon.client.post(&link).send().await.unwrap();
     assert_eq!(post.status(), 200);
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     assert_eq!(export[0]["email"], "nadia@example.org");
     assert_eq!(export[0]["status"], "active");
     assert_eq!(
@@ -168,13 +160,7 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
         .ok()
         .json_lines()[0]["id"]
         .to_string();
-    let first = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let first = env.create_issue("coopdev-info").await;
     env.run(&["issue", "add", &first, "--item", &item])
         .await
         .ok();
@@ -191,11 +177,7 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
     let get = daemon.client.get(&url).send().await.unwrap();
     assert_eq!(get.status(), 200);
     assert!(get.text().await.unwrap().contains("Me désabonner"));
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     let row = export
         .iter()
         .find(|s| s["email"] == "marie@example.org")
@@ -218,11 +200,7 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
         assert_eq!(post.status(), 200);
         assert!(post.headers().get("set-cookie").is_none());
     }
-    let export = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let export = env.export().await;
     let row = export
         .iter()
         .find(|s| s["email"] == "marie@example.org")
@@ -238,13 +216,7 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
         .iter()
         .any(|c| c["action"] == "unsubscribe" && c["method"] == "one-click"));
 
-    let second = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let second = env.create_issue("coopdev-info").await;
     env.run(&["issue", "add", &second, "--item", &item])
         .await
         .ok();
@@ -287,13 +259,7 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
     env.import("email,newsletters\nmarie@example.org,coopdev-info\n")
         .await
         .ok();
-    let issue = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let issue = env.create_issue("coopdev-info").await;
     env.run(&[
         "issue",
         "add",
@@ -315,12 +281,8 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
         1,
         "the daemon's sender delivered the queued issue"
     );
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(status[0]["sent"], 1);
+    let status = env.status(&issue).await;
+    assert_eq!(status["sent"], 1);
 
     // Once sent, the issue has a public web version without anyone's personal links.
     let page = daemon.url(&format!("/lettres/coopdev-info/{issue}"));
@@ -343,13 +305,7 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
             .unwrap()
     ));
     assert!(!html.contains("/desinscription/") && !html.contains("__RELAIS_"));
-    let draft = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let draft = env.create_issue("coopdev-info").await;
     let hidden = daemon
         .client
         .get(daemon.url(&format!("/lettres/coopdev-info/{draft}")))
@@ -387,13 +343,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .ok()
         .json_lines()[0]["id"]
         .to_string();
-    let issue = env
-        .run(&["issue", "create", "coopdev-info"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let issue = env.create_issue("coopdev-info").await;
     env.run(&["issue", "add", &issue, "--item", &item])
         .await
         .ok();
@@ -431,11 +381,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .await
         .unwrap()
         .contains("Vos choix sont enregistrés"));
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     assert_eq!(me["newsletters"], serde_json::json!(["echos-du-reseau"]));
     assert_eq!(
         (
@@ -472,11 +418,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .await
         .unwrap();
     assert!(page.contains("confirmez votre adresse"), "{page}");
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     assert_eq!(
         me["newsletters"],
         serde_json::json!(["echos-du-reseau"]),
@@ -493,11 +435,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
     )
     .unwrap();
     daemon.client.post(&confirm).send().await.unwrap();
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     assert_eq!(
         me["newsletters"],
         serde_json::json!(["coopdev-info", "echos-du-reseau"])
@@ -529,14 +467,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .await
         .unwrap();
     assert!(ask.contains("Effacer définitivement mes données"));
-    assert_eq!(
-        env.run(&["subscribers", "export", "--json"])
-            .await
-            .ok()
-            .json_lines()
-            .len(),
-        1
-    );
+    assert_eq!(env.export().await.len(), 1);
     let erased = daemon
         .client
         .post(format!("{link}/effacer"))
@@ -560,15 +491,8 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         "{}",
         reimport.stdout
     );
-    let status = env
-        .run(&["issue", "status", &issue, "--json"])
-        .await
-        .ok()
-        .json_lines();
-    assert_eq!(
-        status[0]["sent"], 1,
-        "the ledger keeps its count, anonymised"
-    );
+    let status = env.status(&issue).await;
+    assert_eq!(status["sent"], 1, "the ledger keeps its count, anonymised");
     let after = daemon
         .client
         .get(&link)
@@ -613,11 +537,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
     )
     .unwrap();
     daemon.client.post(&confirm).send().await.unwrap();
-    let me = &env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines()[0];
+    let me = &env.export().await[0];
     assert_eq!(
         (me["status"].as_str(), me["newsletters"].clone()),
         (Some("active"), serde_json::json!(["coopdev-info"]))
@@ -681,11 +601,7 @@ async fn consent_ip_addresses_are_truncated_after_the_retention_period() {
         .await
         .unwrap();
     let ip = |export: &serde_json::Value| export["consents"][0]["ip"].as_str().map(str::to_string);
-    let fresh = env
-        .run(&["subscribers", "export", "--json"])
-        .await
-        .ok()
-        .json_lines();
+    let fresh = env.export().await;
     assert_eq!(
         ip(&fresh[0]).as_deref(),
         Some("127.0.0.1"),
@@ -694,11 +610,7 @@ async fn consent_ip_addresses_are_truncated_after_the_retention_period() {
     let mut seen = None;
     for _ in 0..60 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        seen = ip(&env
-            .run(&["subscribers", "export", "--json"])
-            .await
-            .ok()
-            .json_lines()[0]);
+        seen = ip(&env.export().await[0]);
         if seen.as_deref() != Some("127.0.0.1") {
             break;
         }
