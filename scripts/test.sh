@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs what the tests need (Postfix for
-# smtp-sink, Chromium and its driver for browser tests, PostgreSQL if absent), starts PostgreSQL when it is not running, then runs
-# formatting and lint checks, unit tests, and the integration tests on SQLite and PostgreSQL.
+# smtp-sink, Chromium and its driver for browser tests, dkimpy for DKIM, PostgreSQL if
+# absent), starts PostgreSQL when it is not running, then runs formatting and lint checks, unit tests, and the integration tests on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(postfix chromium chromium-driver)
+packages=(postfix chromium chromium-driver openssl python3 python3-dkim)
 command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v psql >/dev/null || packages+=(postgresql-client)
 echo "== installing ${packages[*]}"
@@ -19,6 +19,8 @@ sudo_if_needed apt-get install -y -qq --no-install-recommends "${packages[@]}" >
 # smtp-sink is all the tests use from Postfix; the Postfix daemon itself may stay stopped.
 command -v smtp-sink >/dev/null || { echo "smtp-sink missing after installing postfix" >&2; exit 1; }
 command -v chromedriver >/dev/null || { echo "chromedriver missing after installing chromium-driver" >&2; exit 1; }
+# dkimpy (python3-dkim), the independent DKIM verifier the signing test checks against.
+python3 -c 'import dkim' || { echo "python3 cannot import dkim ($(command -v python3))" >&2; exit 1; }
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "== starting PostgreSQL"

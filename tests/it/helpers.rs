@@ -430,12 +430,17 @@ impl SmtpSink {
 
     /// Every message received so far, parsed.
     pub fn messages(&self) -> Vec<Captured> {
+        self.raw_messages()
+            .iter()
+            .map(|m| Captured::parse(m))
+            .collect()
+    }
+
+    /// Every message received so far, as bytes (smtp-sink's own headers first).
+    pub fn raw_messages(&self) -> Vec<Vec<u8>> {
         let mut files: Vec<PathBuf> = walk(self.dump.path());
         files.sort();
-        files
-            .iter()
-            .map(|f| Captured::parse(&std::fs::read(f).unwrap()))
-            .collect()
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 }
 

@@ -307,3 +307,99 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
         "each person once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_carry_a_dkim_signature_over_the_list_headers_that_an_independent_verifier_accepts(
+) {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
+    let key = env.path("dkim.pem");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    openssl(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        key.to_str().unwrap(),
+        "2048",
+    ]);
+    let public = openssl(&[
+        "rsa",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-outform",
+        "DER",
+    ]);
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.set("RELAIS_DKIM_KEY", key.display().to_string());
+    env.set("RELAIS_DKIM_SELECTOR", "relais");
+    env.set("RELAIS_DKIM_DOMAIN", "occitanie-cooperation.fr");
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+
+    let message = sink.messages().remove(0);
+    let signature = message
+        .header("DKIM-Signature")
+        .expect("a DKIM-Signature header")
+        .to_ascii_lowercase();
+    let signed: String = signature
+        .split(';')
+        .find(|t| t.trim().starts_with("h="))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    for header in [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed
+                .trim_start_matches("h=")
+                .split(':')
+                .any(|h| h == header),
+            "{header} is not signed: {signed}"
+        );
+    }
+
+    // dkimpy checks the signature with the public key in place of a DNS lookup.
+    let raw = env.path("message.eml");
+    std::fs::write(&raw, &sink.raw_messages()[0]).unwrap();
+    let pubkey = env.path("public.der");
+    std::fs::write(&pubkey, &public).unwrap();
+    let verify = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys, dkim\n\
+             msg = open(sys.argv[1], 'rb').read()\n\
+             record = b'v=DKIM1; k=rsa; p=' + base64.b64encode(open(sys.argv[2], 'rb').read())\n\
+             ok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: record)\n\
+             print('ok' if ok else 'bad')",
+            raw.to_str().unwrap(),
+            pubkey.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stdout).trim(),
+        "ok",
+        "dkimpy rejects the signature: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
