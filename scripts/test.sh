@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs what the tests need (Postfix for
 # smtp-sink, Chromium and its driver for browser tests, dkimpy for DKIM, PostgreSQL if
-# absent), starts PostgreSQL when it is not running, then runs formatting and lint checks, unit tests, and the integration tests on SQLite and PostgreSQL.
+# absent), starts PostgreSQL when it is not running, then runs formatting and lint checks,
+# unit tests, and the integration tests on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"

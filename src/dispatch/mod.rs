@@ -30,6 +30,11 @@ const BATCH: i64 = 1;
 /// A claimed row whose worker vanished is recovered after this long.
 const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+struct Prepared {
+    dispatch: DispatchRow,
+    rendered: RenderedIssue,
+}
+
 pub struct DispatchSettings {
     pub from: Mailbox,
     pub transactional_from: Mailbox,
@@ -49,8 +54,8 @@ pub struct Dispatcher {
     transport: Transport,
     links: Links,
     settings: DispatchSettings,
-    /// Rendered once per dispatch, shared by every recipient of it.
-    rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
+    /// Each dispatch with its issue rendered once, shared by every recipient of it.
+    prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
     owner: String,
 }
 
@@ -80,7 +85,7 @@ impl Dispatcher {
             transport,
             links,
             settings,
-            rendered: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
             owner,
         }
     }
@@ -228,19 +233,18 @@ impl Dispatcher {
         connection: &mut Connection,
         d: &ClaimedDelivery,
     ) -> anyhow::Result<DeliveryOutcome> {
-        let dispatch = self.store.dispatch(d.dispatch_id).await?;
-        if !self
+        let prepared = self.prepared(d.dispatch_id).await?;
+        let (dispatch, rendered) = (&prepared.dispatch, &prepared.rendered);
+        let Some(name) = self
             .store
-            .is_receiving(d.subscriber_id, dispatch.newsletter_id)
+            .receiving_name(d.subscriber_id, dispatch.newsletter_id)
             .await?
-        {
+        else {
             return Ok(DeliveryOutcome::Skipped {
                 reason: "désabonné ou adresse bloquée avant l'envoi".into(),
             });
-        }
-        let rendered = self.rendered_issue(&dispatch).await?;
+        };
         let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
-        let name = self.store.subscriber_name(d.subscriber_id).await?;
         let unsubscribe_url = self
             .links
             .unsubscribe(d.subscriber_id, dispatch.newsletter_id);
@@ -304,11 +308,13 @@ impl Dispatcher {
         DeliveryOutcome::Deferred { reply, retry_at }
     }
 
-    async fn rendered_issue(&self, dispatch: &DispatchRow) -> anyhow::Result<Arc<RenderedIssue>> {
-        let mut cache = self.rendered.lock().await;
-        if let Some(r) = cache.get(&dispatch.id) {
-            return Ok(r.clone());
+    /// The dispatch and its issue rendered once, shared by every recipient.
+    async fn prepared(&self, dispatch_id: i64) -> anyhow::Result<Arc<Prepared>> {
+        let mut cache = self.prepared.lock().await;
+        if let Some(p) = cache.get(&dispatch_id) {
+            return Ok(p.clone());
         }
+        let dispatch = self.store.dispatch(dispatch_id).await?;
         let view = desk::issue_view(
             &self.store,
             &self.links,
@@ -317,9 +323,10 @@ impl Dispatcher {
             &self.settings.postal_address,
         )
         .await?;
-        let rendered = Arc::new(self.renderer.render_issue(&view)?);
-        cache.insert(dispatch.id, rendered.clone());
-        Ok(rendered)
+        let rendered = self.renderer.render_issue(&view)?;
+        let prepared = Arc::new(Prepared { dispatch, rendered });
+        cache.insert(dispatch_id, prepared.clone());
+        Ok(prepared)
     }
 
     /// The whole MIME message of an issue for one recipient, signed when DKIM is configured.

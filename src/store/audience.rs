@@ -459,12 +459,16 @@ impl Store {
         Ok(done)
     }
 
-    /// Whether the subscriber may receive this title right now: active, subscribed, not
-    /// suppressed. Checked again just before each send.
-    pub async fn is_receiving(&self, subscriber_id: i64, newsletter_id: i64) -> Result<bool> {
-        let row: Option<String> = with_pool!(self, |p| {
-            sqlx::query_scalar(
-                "select s.email from subscribers s join subscriptions u on u.subscriber_id = s.id \
+    /// The subscriber's name when they may receive this title right now (active, subscribed,
+    /// not suppressed); `None` otherwise. Checked again just before each send.
+    pub async fn receiving_name(
+        &self,
+        subscriber_id: i64,
+        newsletter_id: i64,
+    ) -> Result<Option<String>> {
+        let row: Option<(String, String)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select s.email, s.name from subscribers s join subscriptions u on u.subscriber_id = s.id \
                  where s.id = $1 and u.newsletter_id = $2 and s.status = 'active' and u.status = 'active'",
             )
             .bind(subscriber_id)
@@ -472,20 +476,13 @@ impl Store {
             .fetch_optional(p)
             .await
         })?;
-        match row.and_then(|e| EmailAddress::parse(&e).ok()) {
-            Some(email) => Ok(!self.is_suppressed(&email.hash()).await?),
-            None => Ok(false),
+        let Some((email, name)) = row else {
+            return Ok(None);
+        };
+        match EmailAddress::parse(&email) {
+            Ok(email) if !self.is_suppressed(&email.hash()).await? => Ok(Some(name)),
+            _ => Ok(None),
         }
-    }
-
-    pub async fn subscriber_name(&self, subscriber_id: i64) -> Result<String> {
-        let name: Option<String> = with_pool!(self, |p| {
-            sqlx::query_scalar("select name from subscribers where id = $1")
-                .bind(subscriber_id)
-                .fetch_optional(p)
-                .await
-        })?;
-        name.ok_or(StoreError::NotFound)
     }
 
     pub async fn add_segment(
