@@ -183,19 +183,11 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
     let item = env.run(&["items", "--json", "--limit", "1"]).await.ok();
     let item = if item.stdout.trim().is_empty() {
         env.run(&["fetch", "--source", "veille"]).await.ok();
-        env.run(&["items", "--json", "--limit", "1"])
-            .await
-            .ok()
-            .json_lines()[0]["id"]
-            .to_string()
+        env.newest_item().await
     } else {
         item.json_lines()[0]["id"].to_string()
     };
-    let issue = env.create_issue("coopdev-info").await;
-    env.run(&["issue", "add", &issue, "--item", &item])
-        .await
-        .ok();
-    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    env.send_item("coopdev-info", &item).await;
     let letter = sink
         .messages()
         .into_iter()

@@ -181,6 +181,25 @@ impl TestEnv {
             .to_string()
     }
 
+    /// The id of the newest watch item.
+    pub async fn newest_item(&self) -> String {
+        self.run(&["items", "--json", "--limit", "1"])
+            .await
+            .ok()
+            .json_lines()[0]["id"]
+            .to_string()
+    }
+
+    /// A new issue of `newsletter` holding `item`, sent with `--wait`; its id.
+    pub async fn send_item(&self, newsletter: &str, item: &str) -> String {
+        let issue = self.create_issue(newsletter).await;
+        self.run(&["issue", "add", &issue, "--item", item])
+            .await
+            .ok();
+        self.run(&["issue", "send", &issue, "--wait"]).await.ok();
+        issue
+    }
+
     /// Imports subscribers from CSV text (header included).
     pub async fn import(&self, csv: &str) -> Run {
         std::fs::write(self.path("import.csv"), csv).unwrap();

@@ -185,12 +185,7 @@ async fn an_unknown_mailbox_fails_and_is_never_mailed_again() {
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
     let next = env.create_issue("coopdev-info").await;
-    let item = env
-        .run(&["items", "--json", "--limit", "1"])
-        .await
-        .ok()
-        .json_lines()[0]["id"]
-        .to_string();
+    let item = env.newest_item().await;
     env.run(&["issue", "add", &next, "--item", &item])
         .await
         .ok();

@@ -154,17 +154,8 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
     let daemon = env.serve().await;
     env.run(&["fetch", "--source", "veille"]).await.ok();
     env.import("email,newsletters\nmarie@example.org,coopdev-info;echos-du-reseau\npaul@example.org,coopdev-info\n").await.ok();
-    let item = env
-        .run(&["items", "--json", "--limit", "1"])
-        .await
-        .ok()
-        .json_lines()[0]["id"]
-        .to_string();
-    let first = env.create_issue("coopdev-info").await;
-    env.run(&["issue", "add", &first, "--item", &item])
-        .await
-        .ok();
-    env.run(&["issue", "send", &first, "--wait"]).await.ok();
+    let item = env.newest_item().await;
+    env.send_item("coopdev-info", &item).await;
     let marie = sink
         .messages()
         .into_iter()
@@ -216,11 +207,7 @@ async fn one_click_unsubscribe_from_the_header_stops_the_next_issue() {
         .iter()
         .any(|c| c["action"] == "unsubscribe" && c["method"] == "one-click"));
 
-    let second = env.create_issue("coopdev-info").await;
-    env.run(&["issue", "add", &second, "--item", &item])
-        .await
-        .ok();
-    env.run(&["issue", "send", &second, "--wait"]).await.ok();
+    env.send_item("coopdev-info", &item).await;
     let to_marie = sink
         .messages()
         .iter()
@@ -337,17 +324,8 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
     let daemon = env.serve().await;
     env.run(&["fetch", "--source", "veille"]).await.ok();
     env.import("email,name,newsletters,themes\nmarie@example.org,Marie,coopdev-info;echos-du-reseau,sante\n").await.ok();
-    let item = env
-        .run(&["items", "--json", "--limit", "1"])
-        .await
-        .ok()
-        .json_lines()[0]["id"]
-        .to_string();
-    let issue = env.create_issue("coopdev-info").await;
-    env.run(&["issue", "add", &issue, "--item", &item])
-        .await
-        .ok();
-    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let item = env.newest_item().await;
+    let issue = env.send_item("coopdev-info", &item).await;
     let link = preferences_link(&sink, "marie@example.org", &daemon.base);
 
     let page = daemon
