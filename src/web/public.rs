@@ -92,12 +92,42 @@ pub(super) fn interest_fields(
 }
 
 async fn home(State(app): State<AppState>) -> Result<Html<String>, WebError> {
-    let mut data = interest_fields(&[], &[], &[], None);
+    Ok(Html(subscribe_form(&app, &[], None)?))
+}
+
+/// The subscribe form, filled with what the visitor sent and the reason it was refused, if any.
+fn subscribe_form(
+    app: &AppState,
+    fields: &[(String, String)],
+    error: Option<&str>,
+) -> Result<String, WebError> {
+    let values = |name: &str| {
+        fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = |name: &str| values(name).into_iter().next().unwrap_or_default();
+    let chosen_titles = values("newsletter");
+    let college = first("college");
+    let mut data = interest_fields(
+        &values("theme"),
+        &values("country"),
+        &values("departement"),
+        Some(college.as_str()).filter(|c| !c.is_empty()),
+    );
     data["newsletters"] = KNOWN_NEWSLETTERS
         .iter()
-        .map(|n| serde_json::json!({ "slug": n.slug, "name": n.name, "tagline": n.tagline }))
+        .map(|n| {
+            let checked = fields.is_empty() || chosen_titles.iter().any(|t| t == n.slug);
+            serde_json::json!({ "slug": n.slug, "name": n.name, "tagline": n.tagline, "checked": checked })
+        })
         .collect();
-    Ok(Html(app.pages.render("home", "S'abonner", &data)?))
+    data["email"] = first("email").into();
+    data["name"] = first("name").into();
+    data["error"] = error.into();
+    Ok(app.pages.render("home", "S'abonner", &data)?)
 }
 
 async fn subscribe(
@@ -123,10 +153,16 @@ async fn subscribe(
     }
     let request = match audience::form::parse_subscription(&fields) {
         Ok(r) => r,
+        // The form again, as the visitor filled it, with the reason on top.
         Err(why) => {
-            return Err(WebError::BadRequest(format!(
-                "Votre demande n'a pas pu être prise en compte : {why}."
-            )))
+            let page = subscribe_form(
+                &app,
+                &fields,
+                Some(&format!(
+                    "Votre demande n'a pas pu être prise en compte : {why}."
+                )),
+            )?;
+            return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page)).into_response());
         }
     };
     if !app.limits.allow_ip(peer.ip()) {

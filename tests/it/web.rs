@@ -595,3 +595,43 @@ async fn consent_ip_addresses_are_truncated_after_the_retention_period() {
     }
     assert_eq!(seen.as_deref(), Some("127.0.0.0/24"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_form_comes_back_filled_in_with_the_reason() {
+    let mut env = TestEnv::new().await;
+    let daemon = env.serve().await;
+    let form = [
+        ("email", "sami@example.org"),
+        ("name", "Sami"),
+        ("newsletter", "echos-du-reseau"),
+        ("theme", "sante"),
+        ("country", "SN, XYZ"),
+        ("website", ""),
+    ];
+    let answer = daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let page = answer.text().await.unwrap();
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("XYZ"),
+        "the reason is shown"
+    );
+    assert!(
+        page.contains("value=\"sami@example.org\"") && page.contains("value=\"Sami\""),
+        "what was typed stays"
+    );
+    assert!(
+        page.contains("value=\"sante\" checked")
+            && page.contains("value=\"echos-du-reseau\" checked")
+    );
+    assert!(
+        !page.contains("value=\"coopdev-info\" checked"),
+        "an unticked title stays unticked"
+    );
+    assert!(env.export().await.is_empty());
+}
