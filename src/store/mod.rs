@@ -200,10 +200,6 @@ impl Store {
         Ok(())
     }
 
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.pool, Pool::Postgres(_))
-    }
-
     /// Answers when the database does (health checks).
     pub async fn ping(&self) -> Result<()> {
         with_pool!(self, |p| sqlx::query("select 1")

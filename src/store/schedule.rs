@@ -1,8 +1,6 @@
-//! Leadership lease and cron bookkeeping for the scheduler.
+//! The scheduler's leadership lease.
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 use super::{now, with_pool, Result, Store};
 
@@ -36,30 +34,6 @@ impl Store {
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-
-    pub async fn last_run(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
-        Ok(with_pool!(self, |p| {
-            sqlx::query_scalar("select last_run_at from job_runs where job = $1")
-                .bind(job)
-                .fetch_optional(p)
-                .await
-        })?)
-    }
-
-    pub async fn record_run(&self, job: &str, at: DateTime<Utc>) -> Result<()> {
-        with_pool!(self, |p| {
-            sqlx::query(
-                "insert into job_runs (job, last_run_at) values ($1, $2) \
-                 on conflict (job) do update set last_run_at = excluded.last_run_at",
-            )
-            .bind(job)
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
         })?;
         Ok(())
     }

@@ -19,15 +19,4 @@ impl Store {
         .map_err(StoreError::from_write)?;
         Ok(id)
     }
-
-    /// (id, password hash, role) of a staff account.
-    pub async fn user_by_email(&self, email: &str) -> Result<(i64, String, String)> {
-        let row = with_pool!(self, |p| {
-            sqlx::query_as("select id, password_hash, role from users where email = $1")
-                .bind(email)
-                .fetch_optional(p)
-                .await
-        })?;
-        row.ok_or(StoreError::NotFound)
-    }
 }
