@@ -354,10 +354,7 @@ impl Config {
                 "Occitanie Coopération <ne-pas-repondre@occitanie-cooperation.fr>",
             )?,
             organisation: text_or("organisation", "Occitanie Coopération"),
-            postal_address: text_or(
-                "postal_address",
-                "Occitanie Coopération, 15 rue Rivals, 31000 Toulouse, France",
-            ),
+            postal_address: text_or("postal_address", "15 rue Rivals, 31000 Toulouse, France"),
             timezone,
             fetch_concurrency: positive("fetch_concurrency", 16, 256)?,
             fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,

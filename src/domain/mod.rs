@@ -2,11 +2,13 @@
 
 mod duration;
 mod email;
+mod interests;
 mod newsletter;
 mod status;
 
 pub use duration::{parse_duration, parse_duration_list};
 pub use email::{EmailAddress, EmailError};
+pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, KNOWN_NEWSLETTERS};
 pub use status::{AdCategory, ItemStatus};
 

@@ -4,7 +4,10 @@
 //! An issue is rendered once with placeholders for what differs per recipient; `personalise`
 //! substitutes them into the compiled HTML and text, so sending never re-renders.
 
+mod demo;
 mod model;
+
+pub use demo::demo_issue;
 
 use std::path::Path;
 
@@ -82,6 +85,10 @@ impl Renderer {
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
 
+        for registry in [&mut html, &mut text] {
+            registry.register_helper("plural", Box::new(plural));
+        }
+
         let partials = dir.join("partials");
         for entry in std::fs::read_dir(&partials)
             .with_context(|| format!("cannot read {}", partials.display()))?
@@ -145,6 +152,10 @@ impl Renderer {
     }
 }
 
+handlebars::handlebars_helper!(plural: |count: u64, one: str, many: str| {
+    format!("{count} {}", if count > 1 { many } else { one })
+});
+
 fn read_template(path: &Path) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -178,7 +189,7 @@ fn tidy_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::KNOWN_NEWSLETTERS;
+    use crate::domain::{Newsletter, KNOWN_NEWSLETTERS};
 
     fn renderer() -> Renderer {
         Renderer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap()
@@ -193,6 +204,10 @@ mod tests {
             meta: Some("Agence française de développement · 23 novembre 2026 · Date limite : 15 janvier 2027".into()),
             excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
             is_ad: i % 5 == 0,
+            group_heading: None,
+            category: None,
+            base_meta: None,
+            topics: Default::default(),
         }
         };
         let per_section = items / view.sections.len();
@@ -223,6 +238,77 @@ mod tests {
                     || out.html.contains(n.name)
             );
         }
+    }
+
+    /// `RELAIS_BLESS=1 cargo test --lib golden` rewrites them; review the diff before committing.
+    #[test]
+    fn each_title_renders_as_its_golden_files() {
+        let r = renderer();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        let bless = std::env::var_os("RELAIS_BLESS").is_some();
+        for n in KNOWN_NEWSLETTERS {
+            let out = r.render_issue(&demo_issue(n, 10)).unwrap();
+            let (html, text) = out.personalise(&Recipient {
+                name: "Camille",
+                unsubscribe_url: "https://relais.example.org/desinscription/JETON",
+                preferences_url: "https://relais.example.org/preferences/JETON",
+            });
+            for (ext, got) in [("mjml", &out.mjml), ("html", &html), ("txt", &text)] {
+                let path = dir.join(format!("{}.{ext}", n.slug));
+                if bless {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&path, got).unwrap();
+                    continue;
+                }
+                let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                    panic!("{}: {e} (bless with RELAIS_BLESS=1)", path.display())
+                });
+                if let Some((i, (w, g))) = want
+                    .lines()
+                    .zip(got.lines())
+                    .enumerate()
+                    .find(|(_, (w, g))| w != g)
+                {
+                    panic!("{} line {}:\n want {w}\n  got {g}", path.display(), i + 1);
+                }
+                assert_eq!(
+                    want.lines().count(),
+                    got.lines().count(),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ads_are_grouped_by_category_and_filtered_copies_say_what_they_left_out() {
+        let r = renderer();
+        let n = Newsletter::find("echos-du-reseau").unwrap();
+        let full = demo_issue(n, 8);
+        let ads = full.sections.iter().find(|s| s.key == "annonces").unwrap();
+        let headings: Vec<_> = ads.entries.iter().filter_map(|e| e.group_heading).collect();
+        assert_eq!(
+            headings,
+            [
+                "Dons de matériel",
+                "Transport partagé",
+                "Recherche de partenaires"
+            ]
+        );
+        // A reader in the Hérault (34) only: ads from other départements go, news stays.
+        let reader = crate::domain::Interests::from_pairs([("departement", "34")]);
+        let copy = full.for_interests(&reader);
+        let kept: usize = copy.sections.iter().map(|s| s.entries.len()).sum();
+        assert_eq!(kept + copy.left_out, 8);
+        assert!(copy.left_out > 0);
+        let out = r.render_issue(&copy).unwrap();
+        assert!(
+            out.text.contains("sujets ne figurent pas ici")
+                || out.text.contains("sujet ne figure pas ici")
+        );
+        assert!(out.html.contains("lire le numéro complet"));
+        assert!(!r.render_issue(&full).unwrap().text.contains("ne figure"));
     }
 
     #[test]

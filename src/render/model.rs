@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
-use crate::domain::{AdCategory, Newsletter};
+use crate::domain::{AdCategory, Interests, Newsletter, Topics};
 use crate::store::{EntryRow, IssueRow};
 
 const EXCERPT_CHARS: usize = 280;
@@ -17,6 +17,8 @@ pub struct IssueView {
     pub intro: String,
     pub preheader: String,
     pub sections: Vec<SectionView>,
+    /// Entries left out of this copy because they fall outside the reader's interests.
+    pub left_out: usize,
     pub org: OrgView,
     pub urls: UrlsView,
     pub recipient: RecipientView,
@@ -36,6 +38,15 @@ pub struct EntryView {
     pub meta: Option<String>,
     pub excerpt: String,
     pub is_ad: bool,
+    /// Set on the first ad of each category when a section holds only ads.
+    pub group_heading: Option<&'static str>,
+    #[serde(skip)]
+    pub category: Option<AdCategory>,
+    /// `meta` before grouping decides whether an ad's category goes in it.
+    #[serde(skip)]
+    pub base_meta: Option<String>,
+    #[serde(skip)]
+    pub topics: Topics,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,22 +110,14 @@ impl IssueView {
             }
         }
         sections.retain(|s| !s.entries.is_empty());
-        let preheader = if issue.intro.trim().is_empty() {
-            sections
-                .iter()
-                .flat_map(|s| s.entries.iter().map(|e| e.title.as_str()))
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" · ")
-        } else {
-            truncate(&issue.intro, 140)
-        };
-        IssueView {
+        sections.iter_mut().for_each(SectionView::group_ads);
+        let mut view = IssueView {
             newsletter,
             subject: issue.subject.clone(),
             intro: issue.intro.clone(),
-            preheader,
+            preheader: String::new(),
             sections,
+            left_out: 0,
             org,
             urls: UrlsView {
                 unsubscribe: PLACEHOLDER_UNSUBSCRIBE.into(),
@@ -124,6 +127,40 @@ impl IssueView {
             recipient: RecipientView {
                 greeting: PLACEHOLDER_GREETING.into(),
             },
+        };
+        view.preheader = view.make_preheader();
+        view
+    }
+
+    /// The copy for a reader with these interests: entries outside them are left out (and
+    /// counted, so the layout can point to the full issue online); empty sections go.
+    pub fn for_interests(&self, interests: &Interests) -> IssueView {
+        let mut view = self.clone();
+        if interests.is_empty() {
+            return view;
+        }
+        for section in &mut view.sections {
+            let before = section.entries.len();
+            section.entries.retain(|e| interests.admits(&e.topics));
+            view.left_out += before - section.entries.len();
+            section.group_ads();
+        }
+        view.sections.retain(|s| !s.entries.is_empty());
+        view.preheader = view.make_preheader();
+        view
+    }
+
+    /// The line inbox lists show after the subject: the intro, or the first titles.
+    fn make_preheader(&self) -> String {
+        if self.intro.trim().is_empty() {
+            self.sections
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.title.as_str()))
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" · ")
+        } else {
+            truncate(&self.intro, 140)
         }
     }
 
@@ -135,6 +172,10 @@ impl IssueView {
             meta: Some("Source · 1 janvier 2026".into()),
             excerpt: "Texte d'exemple.".into(),
             is_ad,
+            group_heading: is_ad.then_some("Annonces"),
+            category: None,
+            base_meta: None,
+            topics: Topics::default(),
         };
         IssueView {
             newsletter,
@@ -150,6 +191,7 @@ impl IssueView {
                     entries: vec![entry(false), entry(true)],
                 })
                 .collect(),
+            left_out: 1,
             org: OrgView {
                 name: "Occitanie Coopération".into(),
                 postal_address: "Adresse".into(),
@@ -166,14 +208,39 @@ impl IssueView {
     }
 }
 
+impl SectionView {
+    /// A section made only of ads reads as a small board: ads ordered by category, each
+    /// category under its own heading. Elsewhere an ad names its category in its meta line.
+    fn group_ads(&mut self) {
+        let all_ads = self.entries.iter().all(|e| e.is_ad);
+        if all_ads {
+            let rank = |e: &EntryView| {
+                e.category
+                    .and_then(|c| AdCategory::ALL.iter().position(|a| *a == c))
+                    .unwrap_or(AdCategory::ALL.len())
+            };
+            self.entries.sort_by_key(rank);
+        }
+        let mut previous = None;
+        for e in self.entries.iter_mut().filter(|e| e.is_ad) {
+            let label = e.category.unwrap_or(AdCategory::Autre).label();
+            e.group_heading = (all_ads && previous != Some(label)).then_some(label);
+            e.meta = match (&e.base_meta, all_ads) {
+                (base, true) => base.clone(),
+                (Some(base), false) => Some(format!("{label} · {base}")),
+                (None, false) => Some(label.to_string()),
+            };
+            previous = Some(label);
+        }
+    }
+}
+
 impl EntryView {
     fn from_row(e: &EntryRow) -> Self {
         let is_ad = e.ad_id.is_some();
+        let category = e.category.as_deref().and_then(AdCategory::parse);
         let mut meta = Vec::new();
         if is_ad {
-            if let Some(c) = e.category.as_deref().and_then(AdCategory::parse) {
-                meta.push(c.label().to_string());
-            }
             if let Some(org) = &e.org_name {
                 meta.push(org.clone());
             }
@@ -194,12 +261,21 @@ impl EntryView {
                 meta.push(format!("Date limite : {}", french_date(d)));
             }
         }
+        let meta = (!meta.is_empty()).then(|| meta.join(" · "));
         EntryView {
             title: e.title.clone(),
             url: e.url.clone(),
-            meta: (!meta.is_empty()).then(|| meta.join(" · ")),
+            base_meta: meta.clone(),
+            meta,
             excerpt: truncate(&plain_text(&e.summary), EXCERPT_CHARS),
             is_ad,
+            group_heading: None,
+            category,
+            topics: Topics {
+                themes: e.themes.clone(),
+                countries: e.countries.clone(),
+                departement: e.departement.clone(),
+            },
         }
     }
 }

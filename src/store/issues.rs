@@ -34,6 +34,11 @@ pub struct EntryRow {
     pub org_name: Option<String>,
     pub departement: Option<String>,
     pub expires_on: Option<NaiveDate>,
+    /// The watch item's themes and countries (interest filtering); filled after the query.
+    #[sqlx(skip)]
+    pub themes: Vec<String>,
+    #[sqlx(skip)]
+    pub countries: Vec<String>,
 }
 
 impl Store {
@@ -94,24 +99,43 @@ impl Store {
 
     /// Entries in section order as stored, then position.
     pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<EntryRow>> {
-        Ok(with_pool!(self, |p| {
-            sqlx::query_as(
-                "select e.id, e.section, e.position, e.item_id, e.ad_id, \
-                   coalesce(e.title, i.title, a.title) as title, \
-                   coalesce(e.summary, i.summary, a.body) as summary, \
-                   i.url, s.name as source_name, i.published_at, i.deadline, \
-                   a.category, m.org_name, a.departement, a.expires_on \
-                 from issue_entries e \
-                 left join items i on i.id = e.item_id \
-                 left join sources s on s.id = i.source_id \
-                 left join ads a on a.id = e.ad_id \
-                 left join members m on m.id = a.member_id \
-                 where e.issue_id = $1 order by e.section, e.position",
-            )
-            .bind(issue_id)
-            .fetch_all(p)
-            .await
-        })?)
+        let (mut entries, tags): (Vec<EntryRow>, Vec<(i64, String, String)>) =
+            with_pool!(self, |p| {
+                let entries = sqlx::query_as(
+                    "select e.id, e.section, e.position, e.item_id, e.ad_id, \
+                       coalesce(e.title, i.title, a.title) as title, \
+                       coalesce(e.summary, i.summary, a.body) as summary, \
+                       i.url, s.name as source_name, i.published_at, i.deadline, \
+                       a.category, m.org_name, a.departement, a.expires_on \
+                     from issue_entries e \
+                     left join items i on i.id = e.item_id \
+                     left join sources s on s.id = i.source_id \
+                     left join ads a on a.id = e.ad_id \
+                     left join members m on m.id = a.member_id \
+                     where e.issue_id = $1 order by e.section, e.position",
+                )
+                .bind(issue_id)
+                .fetch_all(p)
+                .await?;
+                let tags = sqlx::query_as(
+                    "select t.item_id, t.kind, t.value from item_tags t \
+                     join issue_entries e on e.item_id = t.item_id \
+                     where e.issue_id = $1 order by t.item_id, t.kind, t.value",
+                )
+                .bind(issue_id)
+                .fetch_all(p)
+                .await?;
+                Ok::<_, sqlx::Error>((entries, tags))
+            })?;
+        for (item_id, kind, value) in tags {
+            for e in entries.iter_mut().filter(|e| e.item_id == Some(item_id)) {
+                match kind.as_str() {
+                    "theme" => e.themes.push(value.clone()),
+                    _ => e.countries.push(value.clone()),
+                }
+            }
+        }
+        Ok(entries)
     }
 
     pub async fn set_issue_status(&self, id: i64, status: &str) -> Result<()> {
