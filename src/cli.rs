@@ -488,7 +488,6 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
         &app.config.postal_address,
     )
     .await?;
-    let rendered = app.renderer.render_issue(&view)?;
     let newsletter = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let newsletter_id = app.store.newsletter_id(newsletter.slug).await?;
     // A subscriber gets their own links; any other address gets working preview links.
@@ -505,6 +504,13 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
         }
         None => (0, String::new(), String::new()),
     };
+    // A subscriber's copy leaves out what falls outside their interests, as sending would.
+    let view = if recipient.0 > 0 {
+        view.for_interests(&app.store.subscriber_interests(recipient.0).await?)
+    } else {
+        view
+    };
+    let rendered = app.renderer.render_issue(&view)?;
     let (unsubscribe_url, preferences_url) = if recipient.0 > 0 {
         (
             app.links.unsubscribe(recipient.0, newsletter_id),

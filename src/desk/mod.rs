@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use crate::audience::Links;
 use crate::domain::Newsletter;
 use crate::render::model_org;
-use crate::render::IssueView;
+use crate::render::{IssueView, PublicPages};
 use crate::store::{Store, StoreError};
 
 /// What `issue add` puts into an issue.
@@ -113,6 +113,10 @@ pub async fn issue_view(
         &issue,
         &entries,
         model_org(organisation, postal_address),
-        links.issue_page(n.slug, issue_id),
+        PublicPages {
+            issue: links.issue_page(n.slug, issue_id),
+            subscribe: links.page("/"),
+            archive: links.page(&format!("/lettres/{}", n.slug)),
+        },
     ))
 }

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::Links;
 use crate::desk;
-use crate::domain::Newsletter;
-use crate::render::{Recipient, RenderedIssue, Renderer};
+use crate::domain::{Interests, Newsletter};
+use crate::render::{IssueView, Recipient, RenderedIssue, Renderer, Selection};
 use crate::store::{ClaimedDelivery, DeliveryOutcome, DispatchRow, Store};
 use transport::{Connection, SendResult, Transport};
 
@@ -30,9 +30,35 @@ const BATCH: i64 = 1;
 /// A claimed row whose worker vanished is recovered after this long.
 const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// A dispatch with its issue, and each copy of it rendered once: the full issue, and one per
+/// distinct selection of entries that readers' interests make.
 struct Prepared {
     dispatch: DispatchRow,
-    rendered: RenderedIssue,
+    view: IssueView,
+    copies: std::sync::Mutex<HashMap<Selection, Arc<RenderedIssue>>>,
+}
+
+impl Prepared {
+    fn copy_for(
+        &self,
+        renderer: &Renderer,
+        interests: &Interests,
+    ) -> anyhow::Result<Arc<RenderedIssue>> {
+        let selection = self.view.selection(interests);
+        if let Some(copy) = self.lock().get(&selection) {
+            return Ok(copy.clone());
+        }
+        // Rendered outside the lock; two workers racing on a new copy both render it once.
+        let copy = Arc::new(renderer.render_issue(&self.view.select(&selection))?);
+        self.lock().insert(selection, copy.clone());
+        Ok(copy)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Selection, Arc<RenderedIssue>>> {
+        self.copies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 pub struct DispatchSettings {
@@ -234,16 +260,18 @@ impl Dispatcher {
         d: &ClaimedDelivery,
     ) -> anyhow::Result<DeliveryOutcome> {
         let prepared = self.prepared(d.dispatch_id).await?;
-        let (dispatch, rendered) = (&prepared.dispatch, &prepared.rendered);
-        let Some(name) = self
+        let dispatch = &prepared.dispatch;
+        let Some(receiver) = self
             .store
-            .receiving_name(d.subscriber_id, dispatch.newsletter_id)
+            .receiver(d.subscriber_id, dispatch.newsletter_id)
             .await?
         else {
             return Ok(DeliveryOutcome::Skipped {
                 reason: "désabonné ou adresse bloquée avant l'envoi".into(),
             });
         };
+        let rendered = prepared.copy_for(&self.renderer, &receiver.interests)?;
+        let name = receiver.name;
         let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
         let unsubscribe_url = self
             .links
@@ -308,7 +336,7 @@ impl Dispatcher {
         DeliveryOutcome::Deferred { reply, retry_at }
     }
 
-    /// The dispatch and its issue rendered once, shared by every recipient.
+    /// The dispatch and its issue, shared by every recipient.
     async fn prepared(&self, dispatch_id: i64) -> anyhow::Result<Arc<Prepared>> {
         let mut cache = self.prepared.lock().await;
         if let Some(p) = cache.get(&dispatch_id) {
@@ -323,8 +351,11 @@ impl Dispatcher {
             &self.settings.postal_address,
         )
         .await?;
-        let rendered = self.renderer.render_issue(&view)?;
-        let prepared = Arc::new(Prepared { dispatch, rendered });
+        let prepared = Arc::new(Prepared {
+            dispatch,
+            view,
+            copies: Default::default(),
+        });
         cache.insert(dispatch_id, prepared.clone());
         Ok(prepared)
     }

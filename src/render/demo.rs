@@ -3,7 +3,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 
-use super::model::{IssueView, OrgView};
+use super::model::{IssueView, OrgView, PublicPages};
 use crate::domain::Newsletter;
 use crate::store::{EntryRow, IssueRow};
 
@@ -137,6 +137,10 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
             name: "Occitanie Coopération".into(),
             postal_address: "12 rue de la Solidarité, 31000 Toulouse".into(),
         },
-        format!("https://relais.example.org/lettres/{}/42", newsletter.slug),
+        PublicPages {
+            issue: format!("https://relais.example.org/lettres/{}/42", newsletter.slug),
+            subscribe: "https://relais.example.org/".into(),
+            archive: format!("https://relais.example.org/lettres/{}", newsletter.slug),
+        },
     )
 }

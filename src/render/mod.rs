@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{anyhow, Context};
 use handlebars::Handlebars;
 
-pub use model::{french_date, EntryView, IssueView, OrgView, SectionView};
+pub use model::{french_date, EntryView, IssueView, OrgView, PublicPages, SectionView, Selection};
 
 pub fn model_org(name: &str, postal_address: &str) -> OrgView {
     OrgView {

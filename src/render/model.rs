@@ -19,9 +19,21 @@ pub struct IssueView {
     pub sections: Vec<SectionView>,
     /// Entries left out of this copy because they fall outside the reader's interests.
     pub left_out: usize,
+    /// The public web page of the issue: no personal links, an invitation to subscribe.
+    pub web_version: bool,
     pub org: OrgView,
     pub urls: UrlsView,
     pub recipient: RecipientView,
+}
+
+/// One flag per entry of an issue, in reading order: kept or left out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Selection(Vec<bool>);
+
+impl Selection {
+    pub fn is_everything(&self) -> bool {
+        self.0.iter().all(|k| *k)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +72,17 @@ pub struct UrlsView {
     pub unsubscribe: String,
     pub preferences: String,
     pub web: String,
+    /// Where the web version invites readers to subscribe, and lists past issues.
+    pub subscribe: String,
+    pub archive: String,
+}
+
+/// The public pages an issue links to: its own web version, the subscribe form, the archive.
+#[derive(Debug, Clone)]
+pub struct PublicPages {
+    pub issue: String,
+    pub subscribe: String,
+    pub archive: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,7 +110,7 @@ impl IssueView {
         issue: &IssueRow,
         entries: &[EntryRow],
         org: OrgView,
-        web_url: String,
+        pages: PublicPages,
     ) -> Self {
         let mut sections: Vec<SectionView> = newsletter
             .sections
@@ -118,11 +141,14 @@ impl IssueView {
             preheader: String::new(),
             sections,
             left_out: 0,
+            web_version: false,
             org,
             urls: UrlsView {
                 unsubscribe: PLACEHOLDER_UNSUBSCRIBE.into(),
                 preferences: PLACEHOLDER_PREFERENCES.into(),
-                web: web_url,
+                web: pages.issue,
+                subscribe: pages.subscribe,
+                archive: pages.archive,
             },
             recipient: RecipientView {
                 greeting: PLACEHOLDER_GREETING.into(),
@@ -132,21 +158,45 @@ impl IssueView {
         view
     }
 
-    /// The copy for a reader with these interests: entries outside them are left out (and
-    /// counted, so the layout can point to the full issue online); empty sections go.
-    pub fn for_interests(&self, interests: &Interests) -> IssueView {
+    /// Which entries, in reading order, a reader with these interests gets. Readers whose
+    /// selections are equal get the same copy, so copies are cached by selection.
+    pub fn selection(&self, interests: &Interests) -> Selection {
+        Selection(
+            self.sections
+                .iter()
+                .flat_map(|s| s.entries.iter())
+                .map(|e| interests.admits(&e.topics))
+                .collect(),
+        )
+    }
+
+    /// The copy made of the selected entries; those left out are counted, so the layout can
+    /// point to the full issue online. Empty sections go.
+    pub fn select(&self, selection: &Selection) -> IssueView {
         let mut view = self.clone();
-        if interests.is_empty() {
-            return view;
-        }
+        let mut keep = selection.0.iter().copied();
         for section in &mut view.sections {
             let before = section.entries.len();
-            section.entries.retain(|e| interests.admits(&e.topics));
+            section.entries.retain(|_| keep.next().unwrap_or(true));
             view.left_out += before - section.entries.len();
             section.group_ads();
         }
         view.sections.retain(|s| !s.entries.is_empty());
         view.preheader = view.make_preheader();
+        view
+    }
+
+    pub fn for_interests(&self, interests: &Interests) -> IssueView {
+        self.select(&self.selection(interests))
+    }
+
+    /// The public web page: the whole issue, with no personal links.
+    pub fn for_web(&self) -> IssueView {
+        let mut view = self.clone();
+        view.web_version = true;
+        view.urls.unsubscribe = view.urls.subscribe.clone();
+        view.urls.preferences = view.urls.subscribe.clone();
+        view.recipient.greeting = "Vous".into();
         view
     }
 
@@ -192,6 +242,7 @@ impl IssueView {
                 })
                 .collect(),
             left_out: 1,
+            web_version: false,
             org: OrgView {
                 name: "Occitanie Coopération".into(),
                 postal_address: "Adresse".into(),
@@ -200,6 +251,8 @@ impl IssueView {
                 unsubscribe: "https://example.org/u".into(),
                 preferences: "https://example.org/p".into(),
                 web: "https://example.org/w".into(),
+                subscribe: "https://example.org/".into(),
+                archive: "https://example.org/lettres/x".into(),
             },
             recipient: RecipientView {
                 greeting: "Vous".into(),

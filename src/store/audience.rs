@@ -5,9 +5,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, Interests};
 
 /// A subscriber as given by an import line or a form.
+/// Who a delivery is for, as read just before sending.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub name: String,
+    pub interests: Interests,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NewSubscriber {
     pub email: Option<EmailAddress>,
@@ -459,13 +466,13 @@ impl Store {
         Ok(done)
     }
 
-    /// The subscriber's name when they may receive this title right now (active, subscribed,
-    /// not suppressed); `None` otherwise. Checked again just before each send.
-    pub async fn receiving_name(
+    /// The subscriber's name and interests when they may receive this title right now
+    /// (active, subscribed, not suppressed); `None` otherwise. Checked again before each send.
+    pub async fn receiver(
         &self,
         subscriber_id: i64,
         newsletter_id: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<Receiver>> {
         let row: Option<(String, String)> = with_pool!(self, |p| {
             sqlx::query_as(
                 "select s.email, s.name from subscribers s join subscriptions u on u.subscriber_id = s.id \
@@ -480,9 +487,38 @@ impl Store {
             return Ok(None);
         };
         match EmailAddress::parse(&email) {
-            Ok(email) if !self.is_suppressed(&email.hash()).await? => Ok(Some(name)),
+            Ok(email) if !self.is_suppressed(&email.hash()).await? => Ok(Some(Receiver {
+                name,
+                interests: self.subscriber_interests(subscriber_id).await?,
+            })),
             _ => Ok(None),
         }
+    }
+
+    pub async fn subscriber_interests(&self, subscriber_id: i64) -> Result<Interests> {
+        self.interests(
+            "select kind, value from subscriber_interests where subscriber_id = $1",
+            subscriber_id,
+        )
+        .await
+    }
+
+    /// The interests a segment selects on (its college filter says nothing about content).
+    pub async fn segment_interests(&self, segment_id: i64) -> Result<Interests> {
+        self.interests(
+            "select kind, value from segment_filters where segment_id = $1",
+            segment_id,
+        )
+        .await
+    }
+
+    async fn interests(&self, sql: &'static str, id: i64) -> Result<Interests> {
+        let rows: Vec<(String, String)> = with_pool!(self, |p| {
+            sqlx::query_as(sql).bind(id).fetch_all(p).await
+        })?;
+        Ok(Interests::from_pairs(
+            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
     }
 
     pub async fn add_segment(

@@ -23,7 +23,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use audience::{ImportOutcome, NewSubscriber, SegmentFilter, SegmentSummary, SubscriberExport};
+pub use audience::{
+    ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary, SubscriberExport,
+};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
 pub use issues::{EntryRow, IssueRow};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};

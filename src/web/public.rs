@@ -307,12 +307,6 @@ async fn issue_page(
         &app.config.postal_address,
     )
     .await?;
-    let rendered = app.renderer.render_issue(&view)?;
-    let home = app.links.page("/");
-    let (html, _) = rendered.personalise(&crate::render::Recipient {
-        name: "",
-        unsubscribe_url: &home,
-        preferences_url: &home,
-    });
-    Ok(Html(html).into_response())
+    let rendered = app.renderer.render_issue(&view.for_web())?;
+    Ok(Html(rendered.html).into_response())
 }

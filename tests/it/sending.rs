@@ -398,3 +398,71 @@ async fn messages_carry_a_dkim_signature_over_the_list_headers_that_an_independe
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_with_interests_get_a_copy_without_what_falls_outside_them() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters,countries\n\
+         madagascar@example.org,coopdev-info,MG\n\
+         senegal@example.org,coopdev-info,SN\n\
+         tout@example.org,coopdev-info,\n",
+    )
+    .await;
+    let items = env.run(&["items", "--json"]).await.ok().json_lines();
+    let id_of = |part: &str| {
+        items
+            .iter()
+            .find(|i| i["title"].as_str().unwrap().contains(part))
+            .unwrap()["id"]
+            .to_string()
+    };
+    // The issue already holds one item; make it exactly the Senegal call plus a general report.
+    for part in ["Eau et assainissement", "Rapport annuel"] {
+        let run = env
+            .run(&["issue", "add", &issue, "--item", &id_of(part)])
+            .await;
+        assert!(
+            run.code == 0 || run.stderr.contains("déjà"),
+            "{}",
+            run.stderr
+        );
+    }
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+
+    let text_for = |to: &str| {
+        let m = sink
+            .messages()
+            .into_iter()
+            .find(|m| m.envelope_to.iter().any(|r| r == to))
+            .unwrap_or_else(|| panic!("nothing for {to}"));
+        m.part("text/plain").unwrap().to_string()
+    };
+    let madagascar = text_for("madagascar@example.org");
+    assert!(madagascar.contains("Rapport annuel"), "{madagascar}");
+    assert!(
+        !madagascar.contains("Eau et assainissement"),
+        "{madagascar}"
+    );
+    assert!(madagascar.contains("ne figure pas ici"), "{madagascar}");
+    for to in ["senegal@example.org", "tout@example.org"] {
+        let text = text_for(to);
+        assert!(text.contains("Rapport annuel") && text.contains("Eau et assainissement"));
+        assert!(!text.contains("ne figure"), "{text}");
+    }
+    // The preview of a subscriber's copy is the copy they received.
+    let preview = env
+        .run(&[
+            "issue",
+            "render",
+            &issue,
+            "--format",
+            "text",
+            "--to",
+            "madagascar@example.org",
+        ])
+        .await
+        .ok();
+    assert!(!preview.stdout.contains("Eau et assainissement"));
+}
