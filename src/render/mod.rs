@@ -14,7 +14,9 @@ use std::path::Path;
 use anyhow::{anyhow, Context};
 use handlebars::Handlebars;
 
-pub use model::{french_date, EntryView, IssueView, OrgView, PublicPages, SectionView, Selection};
+pub use model::{
+    french_date, plain_text, EntryView, IssueView, OrgView, PublicPages, SectionView, Selection,
+};
 
 pub fn model_org(name: &str, postal_address: &str) -> OrgView {
     OrgView {

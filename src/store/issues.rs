@@ -138,9 +138,11 @@ impl Store {
         Ok(entries)
     }
 
+    /// Moves an issue along; once it is sent, its watch items count as published.
     pub async fn set_issue_status(&self, id: i64, status: &str) -> Result<()> {
         let at = now();
         with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "update issues set status = $2, \
                  approved_at = case when $2 = 'approved' then $3 else approved_at end, \
@@ -150,10 +152,106 @@ impl Store {
             .bind(id)
             .bind(status)
             .bind(at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
+            .execute(&mut *tx)
+            .await?;
+            if status == "sent" {
+                sqlx::query(
+                    "update items set status = 'published', updated_at = $2 \
+                     where id in (select item_id from issue_entries where issue_id = $1)",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
         })?;
         Ok(())
     }
+
+    /// Sent issues of a title, newest first, and how many there are in all.
+    pub async fn sent_issues(
+        &self,
+        newsletter: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<IssueRow>, i64)> {
+        Ok(with_pool!(self, |p| {
+            let rows = sqlx::query_as(
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                 from issues i join newsletters n on n.id = i.newsletter_id \
+                 where n.slug = $1 and i.status = 'sent' \
+                 order by i.sent_at desc, i.id desc limit $2 offset $3",
+            )
+            .bind(newsletter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "select count(*) from issues i join newsletters n on n.id = i.newsletter_id \
+                 where n.slug = $1 and i.status = 'sent'",
+            )
+            .bind(newsletter)
+            .fetch_one(p)
+            .await?;
+            Ok::<_, sqlx::Error>((rows, total))
+        })?)
+    }
+
+    /// Watch items that went out in a sent issue, newest first, each with the time it went
+    /// out, the title it went out in, and its themes.
+    pub async fn published_items(&self, limit: i64) -> Result<Vec<PublishedItem>> {
+        let mut items: Vec<PublishedItem> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, coalesce(e.title, i.title) as title, \
+                   coalesce(e.summary, i.summary) as summary, i.url, s.name as source_name, \
+                   n.slug as newsletter, u.sent_at \
+                 from items i \
+                 join sources s on s.id = i.source_id \
+                 join issue_entries e on e.item_id = i.id \
+                 join issues u on u.id = e.issue_id and u.status = 'sent' \
+                 join newsletters n on n.id = u.newsletter_id \
+                 where not exists (select 1 from issue_entries e2 join issues u2 on u2.id = e2.issue_id \
+                   where e2.item_id = i.id and u2.status = 'sent' \
+                   and (u2.sent_at < u.sent_at or (u2.sent_at = u.sent_at and u2.id < u.id))) \
+                 order by u.sent_at desc, e.section, e.position limit $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?;
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        if ids.is_empty() {
+            return Ok(items);
+        }
+        let tags: Vec<(i64, String)> = with_pool!(self, |p, Db| {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "select item_id, value from item_tags where kind = 'theme' and item_id in ",
+            );
+            super::push_list(&mut qb, ids.iter().copied());
+            qb.push(" order by item_id, value");
+            qb.build_query_as().fetch_all(p).await
+        })?;
+        for (id, theme) in tags {
+            for item in items.iter_mut().filter(|i| i.id == id) {
+                item.themes.push(theme.clone());
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// A watch item as partners syndicate it (the network's published watch).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublishedItem {
+    pub id: i64,
+    pub title: String,
+    pub summary: String,
+    pub url: Option<String>,
+    pub source_name: String,
+    pub newsletter: String,
+    pub sent_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub themes: Vec<String>,
 }

@@ -1,6 +1,7 @@
-//! HTTP: public pages, one-click unsubscribe, health and metrics. Handlers are thin: they parse
+//! HTTP: public pages, one-click unsubscribe, the archive and its feeds, health and metrics. Handlers are thin: they parse
 //! the request, call a stage or the store, and render a page. No SQL here.
 
+mod archive;
 mod limits;
 mod pages;
 mod preferences;
@@ -25,6 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(public::router())
+        .merge(archive::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(app)
 }

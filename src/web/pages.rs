@@ -28,7 +28,14 @@ impl Pages {
     pub fn load(dir: &Path, org: &str) -> anyhow::Result<Self> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        for name in ["layout", "home", "notice", "preferences", "interests"] {
+        for name in [
+            "layout",
+            "home",
+            "notice",
+            "preferences",
+            "interests",
+            "archive",
+        ] {
             let path = dir.join("web").join(format!("{name}.html.hbs"));
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -52,10 +59,21 @@ impl Pages {
         title: &str,
         data: &T,
     ) -> anyhow::Result<String> {
+        self.render_with_feed(template, title, data, None)
+    }
+
+    /// A page that announces an Atom feed in its head.
+    pub fn render_with_feed<T: Serialize>(
+        &self,
+        template: &str,
+        title: &str,
+        data: &T,
+        feed: Option<&str>,
+    ) -> anyhow::Result<String> {
         let content = self.registry.render(template, data)?;
         Ok(self.registry.render(
             "layout",
-            &serde_json::json!({ "title": title, "content": content, "org": self.org }),
+            &serde_json::json!({ "title": title, "content": content, "org": self.org, "feed": feed }),
         )?)
     }
 

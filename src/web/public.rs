@@ -22,7 +22,6 @@ pub fn router() -> Router<AppState> {
             "/desinscription/{token}",
             get(unsubscribe_page).post(unsubscribe),
         )
-        .route("/lettres/{newsletter}/{id}", get(issue_page))
         .merge(super::preferences::router())
 }
 
@@ -288,25 +287,4 @@ async fn unsubscribe(
         &["Votre désabonnement est pris en compte immédiatement."],
         None,
     )
-}
-
-/// The web version of a sent issue, without personal links.
-async fn issue_page(
-    State(app): State<AppState>,
-    Path((newsletter, id)): Path<(String, i64)>,
-) -> Result<Response, WebError> {
-    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
-    if issue.newsletter != newsletter || issue.status != "sent" {
-        return Err(WebError::NotFound);
-    }
-    let view = crate::desk::issue_view(
-        &app.store,
-        &app.links,
-        id,
-        &app.config.organisation,
-        &app.config.postal_address,
-    )
-    .await?;
-    let rendered = app.renderer.render_issue(&view.for_web())?;
-    Ok(Html(rendered.html).into_response())
 }
