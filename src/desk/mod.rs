@@ -1,5 +1,9 @@
 //! The editorial desk: composing issues from watch items and ads, in sections.
 
+mod preview;
+
+pub use preview::{preview_issue, Preview};
+
 use anyhow::{bail, Context};
 
 use crate::audience::Links;

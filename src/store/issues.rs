@@ -169,6 +169,19 @@ impl Store {
         Ok(())
     }
 
+    /// Issues not sent yet (drafts, approved, sending), newest first: the desk's work list.
+    pub async fn open_issues(&self) -> Result<Vec<IssueRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                 from issues i join newsletters n on n.id = i.newsletter_id \
+                 where i.status <> 'sent' order by i.created_at desc, i.id desc limit 50",
+            )
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
     /// Sent issues of a title, newest first, and how many there are in all.
     pub async fn sent_issues(
         &self,

@@ -32,6 +32,7 @@ pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;
+pub use users::StaffSession;
 
 /// Versions of the texts a consent refers to; bump them when the wording changes.
 pub const FORM_TEXT_VERSION: &str = "formulaire-2026-11";

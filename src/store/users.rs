@@ -20,3 +20,79 @@ impl Store {
         Ok(id)
     }
 }
+
+/// A signed-in staff member, as a session cookie resolves.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffSession {
+    pub user_id: i64,
+    pub email: String,
+    pub role: String,
+    pub csrf_token: String,
+}
+
+impl Store {
+    /// (id, password hash) of a staff account.
+    pub async fn user_credentials(&self, email: &str) -> Result<Option<(i64, String)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as("select id, password_hash from users where email = $1")
+                .bind(email)
+                .fetch_optional(p)
+                .await
+        })?)
+    }
+
+    pub async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        csrf_token: &str,
+        lifetime: chrono::Duration,
+    ) -> Result<()> {
+        let at = now();
+        with_pool!(self, |p| {
+            sqlx::query(
+                "insert into staff_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+                 values ($1, $2, $3, $4, $5)",
+            )
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(csrf_token)
+            .bind(at)
+            .bind(at + lifetime)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// The live session with this token hash; expired ones are deleted on the way.
+    pub async fn session(&self, token_hash: &str) -> Result<Option<StaffSession>> {
+        let at = now();
+        Ok(with_pool!(self, |p| {
+            sqlx::query("delete from staff_sessions where expires_at <= $1")
+                .bind(at)
+                .execute(p)
+                .await?;
+            sqlx::query_as(
+                "select u.id as user_id, u.email, u.role, s.csrf_token from staff_sessions s \
+                 join users u on u.id = s.user_id where s.token_hash = $1 and s.expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(at)
+            .fetch_optional(p)
+            .await
+        })?)
+    }
+
+    pub async fn end_session(&self, token_hash: &str) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query("delete from staff_sessions where token_hash = $1")
+                .bind(token_hash)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+}

@@ -1,4 +1,4 @@
-//! Rate limits on the public forms: per client IP and per address, in memory. Each process
+//! Rate limits on the public forms and the staff sign-in: per client IP and per address, in memory. Each process
 //! counts its own requests; that is enough to stop a script hammering one daemon.
 
 use std::net::IpAddr;
@@ -9,6 +9,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 pub struct Limits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_address: DefaultKeyedRateLimiter<String>,
+    logins: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Default for Limits {
@@ -19,6 +20,8 @@ impl Default for Limits {
             per_ip: RateLimiter::keyed(Quota::per_hour(n(10)).allow_burst(n(5))),
             // Three requests for one address a day, whoever sends them.
             per_address: RateLimiter::keyed(Quota::per_hour(n(1)).allow_burst(n(3))),
+            // Staff sign-in: room for typos, not for guessing passwords.
+            logins: RateLimiter::keyed(Quota::per_hour(n(30)).allow_burst(n(10))),
         }
     }
 }
@@ -27,6 +30,11 @@ impl Limits {
     pub fn allow_ip(&self, ip: IpAddr) -> bool {
         self.forget_old();
         self.per_ip.check_key(&ip).is_ok()
+    }
+
+    pub fn allow_login(&self, ip: IpAddr) -> bool {
+        self.forget_old();
+        self.logins.check_key(&ip).is_ok()
     }
 
     pub fn allow_address(&self, address: &str) -> bool {
@@ -40,6 +48,9 @@ impl Limits {
         }
         if self.per_address.len() > 10_000 {
             self.per_address.retain_recent();
+        }
+        if self.logins.len() > 10_000 {
+            self.logins.retain_recent();
         }
     }
 }

@@ -1,7 +1,9 @@
-//! HTTP: public pages, one-click unsubscribe, the archive and its feeds, health and metrics. Handlers are thin: they parse
+//! HTTP: public pages, one-click unsubscribe, the archive and its feeds, the editors' desk,
+//! health and metrics. Handlers are thin: they parse
 //! the request, call a stage or the store, and render a page. No SQL here.
 
 mod archive;
+mod desk;
 mod limits;
 mod pages;
 mod preferences;
@@ -27,6 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .merge(public::router())
         .merge(archive::router())
+        .merge(desk::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(app)
 }

@@ -35,6 +35,9 @@ impl Pages {
             "preferences",
             "interests",
             "archive",
+            "login",
+            "desk",
+            "preview",
         ] {
             let path = dir.join("web").join(format!("{name}.html.hbs"));
             let text = std::fs::read_to_string(&path)

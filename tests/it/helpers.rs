@@ -190,6 +190,17 @@ impl TestEnv {
             .to_string()
     }
 
+    /// The id of the watch item whose title contains `title_part`.
+    pub async fn item_id(&self, title_part: &str) -> i64 {
+        let items = self.run(&["items", "--json"]).await.ok().json_lines();
+        items
+            .iter()
+            .find(|i| i["title"].as_str().unwrap().contains(title_part))
+            .unwrap_or_else(|| panic!("no item with {title_part}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// A new issue of `newsletter` holding `item`, sent with `--wait`; its id.
     pub async fn send_item(&self, newsletter: &str, item: &str) -> String {
         let issue = self.create_issue(newsletter).await;

@@ -4,6 +4,7 @@
 mod archive;
 mod browser;
 mod cli;
+mod desk;
 mod helpers;
 mod pipeline;
 mod sending;

@@ -21,17 +21,6 @@ pub async fn env_with_feed() -> (TestEnv, FeedServer) {
     (env, server)
 }
 
-/// Item ids by title fragment.
-async fn item_id(env: &TestEnv, title_part: &str) -> i64 {
-    let items = env.run(&["items", "--json"]).await.ok().json_lines();
-    items
-        .iter()
-        .find(|i| i["title"].as_str().unwrap().contains(title_part))
-        .unwrap_or_else(|| panic!("no item with {title_part}"))["id"]
-        .as_i64()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn fetch_stores_clean_items_once_and_reports_failing_sources() {
     let (env, server) = env_with_feed().await;
@@ -129,8 +118,8 @@ async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
         issue.parse::<i64>().is_ok(),
         "issue create prints the id alone: {issue:?}"
     );
-    let appel = item_id(&env, "Eau et assainissement").await.to_string();
-    let rapport = item_id(&env, "Rapport").await.to_string();
+    let appel = env.item_id("Eau et assainissement").await.to_string();
+    let rapport = env.item_id("Rapport").await.to_string();
     env.run(&[
         "issue",
         "add",
@@ -225,7 +214,7 @@ async fn without_smtp_messages_go_to_the_outbox_folder() {
     env.run(&["fetch"]).await.ok();
     env.import("email\nmarie@example.org\n").await.ok();
     let issue = env.create_issue("coopdev-info").await;
-    let item = item_id(&env, "Rencontre").await.to_string();
+    let item = env.item_id("Rencontre").await.to_string();
     env.run(&[
         "issue",
         "add",

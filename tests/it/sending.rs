@@ -408,18 +408,16 @@ async fn readers_with_interests_get_a_copy_without_what_falls_outside_them() {
          tout@example.org,coopdev-info,\n",
     )
     .await;
-    let items = env.run(&["items", "--json"]).await.ok().json_lines();
-    let id_of = |part: &str| {
-        items
-            .iter()
-            .find(|i| i["title"].as_str().unwrap().contains(part))
-            .unwrap()["id"]
-            .to_string()
-    };
     // The issue already holds one item; make it exactly the Senegal call plus a general report.
     for part in ["Eau et assainissement", "Rapport annuel"] {
         let run = env
-            .run(&["issue", "add", &issue, "--item", &id_of(part)])
+            .run(&[
+                "issue",
+                "add",
+                &issue,
+                "--item",
+                &env.item_id(part).await.to_string(),
+            ])
             .await;
         assert!(
             run.code == 0 || run.stderr.contains("déjà"),
