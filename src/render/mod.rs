@@ -67,13 +67,15 @@ impl RenderedIssue {
 pub struct Renderer {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
+    /// Template or partial name → its file, for error messages.
+    files: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("template {template}: {message}")]
+    #[error("{template}: {message}")]
     Template { template: String, message: String },
-    #[error("MJML of {template}: {message}")]
+    #[error("the MJML made from {template} does not compile: {message}")]
     Mjml { template: String, message: String },
 }
 
@@ -90,6 +92,7 @@ impl Renderer {
         for registry in [&mut html, &mut text] {
             registry.register_helper("plural", Box::new(plural));
         }
+        let mut files = std::collections::HashMap::new();
 
         let partials = dir.join("partials");
         for entry in std::fs::read_dir(&partials)
@@ -105,18 +108,21 @@ impl Renderer {
             };
             let source = read_template(&path)?;
             html.register_partial(name, source)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                .map_err(|e| syntax_error(&path, &e))?;
+            files.insert(name.to_string(), path.display().to_string());
         }
         for n in crate::domain::KNOWN_NEWSLETTERS {
             let path = dir.join("newsletters").join(format!("{}.mjml.hbs", n.slug));
             html.register_template_string(n.slug, read_template(&path)?)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                .map_err(|e| syntax_error(&path, &e))?;
+            files.insert(n.slug.to_string(), path.display().to_string());
         }
         let path = dir.join("newsletters/text.txt.hbs");
         text.register_template_string("text", read_template(&path)?)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| syntax_error(&path, &e))?;
+        files.insert("text".to_string(), path.display().to_string());
 
-        let renderer = Renderer { html, text };
+        let renderer = Renderer { html, text, files };
         for n in crate::domain::KNOWN_NEWSLETTERS {
             renderer
                 .render_issue(&IssueView::sample(n))
@@ -130,27 +136,48 @@ impl Renderer {
         let mjml = self
             .html
             .render(slug, view)
-            .map_err(|e| RenderError::Template {
-                template: format!("newsletters/{slug}.mjml.hbs"),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.render_error(slug, &e))?;
         let html = compile_mjml(&mjml).map_err(|message| RenderError::Mjml {
-            template: format!("newsletters/{slug}.mjml.hbs"),
+            template: self.file(slug),
             message,
         })?;
         let text = self
             .text
             .render("text", view)
-            .map_err(|e| RenderError::Template {
-                template: "newsletters/text.txt.hbs".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.render_error("text", &e))?;
         Ok(RenderedIssue {
             subject: view.subject.clone(),
             mjml,
             html,
             text: tidy_text(&text),
         })
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.files
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// `file:line:column: reason`, naming the partial where the error is, not its caller.
+    fn render_error(&self, template: &str, e: &handlebars::RenderError) -> RenderError {
+        let file = self.file(e.template_name.as_deref().unwrap_or(template));
+        let at = match (e.line_no, e.column_no) {
+            (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+            _ => file,
+        };
+        RenderError::Template {
+            template: at,
+            message: e.reason().to_string(),
+        }
+    }
+}
+
+fn syntax_error(path: &Path, e: &handlebars::TemplateError) -> anyhow::Error {
+    match e.pos() {
+        Some((line, column)) => anyhow!("{}:{line}:{column}: {}", path.display(), e.reason()),
+        None => anyhow!("{}: {}", path.display(), e.reason()),
     }
 }
 
@@ -165,12 +192,40 @@ fn read_template(path: &Path) -> anyhow::Result<String> {
     Ok(text.replace("\r\n", "\n"))
 }
 
+/// HTML from MJML. mrml passes unknown `mj-` elements through untouched where the reference
+/// renderer would refuse them, so any left in the output is an error too. Errors name the
+/// line of the generated MJML, shown in full.
 pub fn compile_mjml(mjml: &str) -> Result<String, String> {
-    let parsed = mrml::parse(mjml).map_err(|e| e.to_string())?;
-    parsed
+    let at = |offset: usize| {
+        let line = mjml[..offset.min(mjml.len())].matches('\n').count() + 1;
+        let text = mjml.lines().nth(line - 1).unwrap_or("").trim();
+        format!("line {line} of the generated MJML: {text}")
+    };
+    let parsed = mrml::parse(mjml).map_err(|e| {
+        let position = e.to_string();
+        let offset = position
+            .rsplit("position ")
+            .next()
+            .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse::<usize>().ok());
+        match offset {
+            Some(offset) => format!("{e} ({})", at(offset)),
+            None => e.to_string(),
+        }
+    })?;
+    let html = parsed
         .element
         .render(&mrml::prelude::render::RenderOptions::default())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if let Some(offset) = html.find("<mj-").or_else(|| html.find("</mj-")) {
+        let element: String = html[offset..]
+            .chars()
+            .take_while(|c| *c != '>' && *c != ' ')
+            .collect();
+        let source = mjml.find(&element).map(at).unwrap_or_default();
+        return Err(format!("unknown element {element}> ({source})"));
+    }
+    Ok(html)
 }
 
 /// At most one blank line in a row; templates are easier to read with more.
@@ -311,6 +366,41 @@ mod tests {
         );
         assert!(out.html.contains("lire le numéro complet"));
         assert!(!r.render_issue(&full).unwrap().text.contains("ne figure"));
+    }
+
+    #[test]
+    fn template_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = |from: &Path, to: &Path| {
+            std::fs::create_dir_all(to).unwrap();
+            for f in std::fs::read_dir(from).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+            }
+        };
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for sub in ["partials", "newsletters"] {
+            copy(&templates.join(sub), &dir.path().join(sub));
+        }
+        let card = dir.path().join("partials/item-card.mjml.hbs");
+        let original = std::fs::read_to_string(&card).unwrap();
+        let broken = |from: &str, to: &str| {
+            std::fs::write(&card, original.replace(from, to)).unwrap();
+            format!("{:#}", Renderer::load(dir.path()).err().expect("refused"))
+        };
+        let missing = broken("{{title}}", "{{titre}}");
+        assert!(missing.contains("item-card.mjml.hbs:3:"), "{missing}");
+        assert!(missing.contains("titre"), "{missing}");
+        let syntax = broken("{{#if meta}}", "{{#if meta}");
+        assert!(syntax.contains("item-card.mjml.hbs:4:"), "{syntax}");
+        let unknown = broken("<mj-column>", "<mj-colonne>");
+        assert!(unknown.contains("unknown element <mj-colonne"), "{unknown}");
+        assert!(unknown.contains("of the generated MJML"), "{unknown}");
+        std::fs::write(&card, original.replace("\n", "\r\n")).unwrap();
+        assert!(
+            Renderer::load(dir.path()).is_ok(),
+            "CRLF line endings are fine"
+        );
     }
 
     #[test]
