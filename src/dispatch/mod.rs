@@ -452,14 +452,18 @@ impl Dispatcher {
     /// Marks every dispatch with nothing left to try as complete (and its issue as sent).
     pub async fn finish_open_dispatches(&self) -> anyhow::Result<()> {
         for dispatch in self.store.open_dispatches().await? {
-            self.store.complete_dispatch_if_done(&dispatch).await?;
+            self.finish_if_done(&dispatch).await?;
         }
         Ok(())
     }
 
-    /// Marks the dispatch done when nothing is left to try.
+    /// Marks the dispatch done when nothing is left to try, and drops its rendered copies.
     pub async fn finish_if_done(&self, dispatch: &DispatchRow) -> anyhow::Result<bool> {
-        Ok(self.store.complete_dispatch_if_done(dispatch).await?)
+        let done = self.store.complete_dispatch_if_done(dispatch).await?;
+        if done {
+            self.prepared.lock().await.remove(&dispatch.id);
+        }
+        Ok(done)
     }
 }
 
