@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::{Links, Signer};
 use crate::config::{Config, Sources};
+use crate::desk::Masthead;
 use crate::dispatch::message::parse_mailbox;
 use crate::dispatch::transport::Transport;
 use crate::dispatch::{DispatchSettings, Dispatcher};
@@ -27,6 +28,7 @@ pub struct App {
     pub watcher: Watcher,
     pub pages: crate::web::Pages,
     pub limits: crate::web::Limits,
+    pub masthead: Masthead,
 }
 
 impl App {
@@ -35,8 +37,12 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let sources = Sources::load(&config.sources_path)?;
         let renderer = Arc::new(Renderer::load(&config.templates_dir).context("templates")?);
-        let pages = crate::web::Pages::load(&config.templates_dir, &config.postal_address)
-            .context("templates")?;
+        let pages = crate::web::Pages::load(
+            &config.templates_dir,
+            &format!("{} — {}", config.organisation, config.postal_address),
+        )
+        .context("templates")?;
+        let masthead = Masthead::from_config(&config);
         let store = Store::open(&config.database_url).await?;
         store.sync_sources(&sources.sources).await?;
         let secret = match &config.secret {
@@ -89,8 +95,7 @@ impl App {
                 retry_schedule: config.retry_schedule.clone(),
                 give_up_after: config.give_up_after,
                 dkim,
-                organisation: config.organisation.clone(),
-                postal_address: config.postal_address.clone(),
+                masthead: masthead.clone(),
             },
         );
         let watcher = Watcher::new(
@@ -108,6 +113,7 @@ impl App {
             dispatcher,
             watcher,
             pages,
+            masthead,
             limits: crate::web::Limits::default(),
         })
     }

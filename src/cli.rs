@@ -429,7 +429,14 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
             let today = chrono::Utc::now()
                 .with_timezone(&app.config.timezone)
                 .date_naive();
-            let id = desk::create_issue(&app.store, &newsletter, subject.as_deref(), today).await?;
+            let id = desk::create_issue(
+                &app.store,
+                &app.masthead.sections,
+                &newsletter,
+                subject.as_deref(),
+                today,
+            )
+            .await?;
             println!("{id}");
         }
         IssueCommand::Add {
@@ -442,7 +449,14 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 (_, Some(id)) => EntrySource::Ad(id),
                 _ => bail!("--item ou --ad"),
             };
-            let id = desk::add_to_issue(&app.store, issue, entry, section.as_deref()).await?;
+            let id = desk::add_to_issue(
+                &app.store,
+                &app.masthead.sections,
+                issue,
+                entry,
+                section.as_deref(),
+            )
+            .await?;
             if json {
                 print_json(&serde_json::json!({ "entry": id, "issue": issue }))?;
             }
@@ -480,14 +494,7 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
         .issue(issue_id)
         .await
         .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
-    let view = desk::issue_view(
-        &app.store,
-        &app.links,
-        issue_id,
-        &app.config.organisation,
-        &app.config.postal_address,
-    )
-    .await?;
+    let view = desk::issue_view(&app.store, &app.links, issue_id, &app.masthead).await?;
     let newsletter = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let newsletter_id = app.store.newsletter_id(newsletter.slug).await?;
     // A subscriber gets their own links; any other address gets working preview links.

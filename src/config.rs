@@ -56,6 +56,7 @@ pub struct Config {
     pub scheduler_tick: Duration,
     pub consent_ip_retention: Duration,
     pub list_unsubscribe_mailto: Option<String>,
+    pub sections: crate::domain::Sections,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +111,17 @@ struct RawConfig {
     scheduler_tick: Option<String>,
     consent_ip_retention: Option<String>,
     list_unsubscribe_mailto: Option<String>,
+    /// `[[section]]` tables: a title's sections in reading order (file only, not env).
+    #[serde(default)]
+    section: Vec<RawSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    newsletter: String,
+    key: String,
+    heading: String,
 }
 
 const KEYS: &[&str] = &[
@@ -173,10 +185,11 @@ impl Config {
     }
 
     fn validate(
-        raw: RawConfig,
+        mut raw: RawConfig,
         file: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
+        let sections = validate_sections(std::mem::take(&mut raw.section), file)?;
         let file_values = raw_values(raw);
         let value = |key: &str| -> Option<Value> {
             let var = format!("RELAIS_{}", key.to_ascii_uppercase());
@@ -368,6 +381,7 @@ impl Config {
                 ),
                 None => None,
             },
+            sections,
         })
     }
 
@@ -378,6 +392,61 @@ impl Config {
             .map(|(_, d)| d.trim_end_matches('>').trim().to_string())
             .unwrap_or_else(|| "localhost".into())
     }
+}
+
+/// `[[section]]` tables grouped by title, in file order. Keys are slugs, unique per title.
+/// Configuration is read once per process, so leaking the few strings is bounded.
+fn validate_sections(
+    raw: Vec<RawSection>,
+    file: &str,
+) -> Result<crate::domain::Sections, ConfigError> {
+    use crate::domain::{Newsletter, Section, Sections};
+    let mut grouped: Vec<(&'static Newsletter, Vec<Section>)> = Vec::new();
+    for r in raw {
+        let fail = |m: String| ConfigError::new(file, "section", m);
+        let n = Newsletter::find(&r.newsletter).ok_or_else(|| {
+            fail(format!(
+                "unknown newsletter `{}` (coopdev-info or echos-du-reseau)",
+                r.newsletter
+            ))
+        })?;
+        let is_slug = !r.key.is_empty()
+            && r.key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !is_slug {
+            return Err(fail(format!(
+                "key `{}` must be lowercase letters, digits and hyphens",
+                r.key
+            )));
+        }
+        if r.heading.trim().is_empty() {
+            return Err(fail(format!("section `{}` has an empty heading", r.key)));
+        }
+        let index = match grouped.iter().position(|(g, _)| g.slug == n.slug) {
+            Some(i) => i,
+            None => {
+                grouped.push((n, Vec::new()));
+                grouped.len() - 1
+            }
+        };
+        let list = &mut grouped[index].1;
+        if list.iter().any(|s| s.key == r.key) {
+            return Err(fail(format!(
+                "section `{}` appears twice for {}",
+                r.key, n.slug
+            )));
+        }
+        list.push(Section {
+            key: Box::leak(r.key.into_boxed_str()),
+            heading: Box::leak(r.heading.trim().to_string().into_boxed_str()),
+        });
+    }
+    let mut sections = Sections::default();
+    for (n, list) in grouped {
+        sections.set(n.slug, list);
+    }
+    Ok(sections)
 }
 
 fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
@@ -669,6 +738,25 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.smtp.is_none());
         assert_eq!(c.mail_domain(), "occitanie-cooperation.fr");
+    }
+
+    #[test]
+    fn sections_of_a_title_come_from_the_file_in_order() {
+        let raw: RawConfig = toml::from_str(
+            "[[section]]\nnewsletter = \"echos-du-reseau\"\nkey = \"edito\"\nheading = \"Édito\"\n\
+             [[section]]\nnewsletter = \"echos-du-reseau\"\nkey = \"annonces\"\nheading = \"Annonces\"\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw, "relais.toml", &env(&[])).unwrap();
+        let echos = crate::domain::Newsletter::find("echos-du-reseau").unwrap();
+        let keys: Vec<_> = c.sections.of(echos).iter().map(|s| s.key).collect();
+        assert_eq!(keys, ["edito", "annonces"]);
+        let raw: RawConfig = toml::from_str(
+            "[[section]]\nnewsletter = \"coopdev-info\"\nkey = \"Agenda!\"\nheading = \"x\"\n",
+        )
+        .unwrap();
+        let e = Config::validate(raw, "relais.toml", &env(&[])).unwrap_err();
+        assert!(e.to_string().contains("`section`: key `Agenda!`"), "{e}");
     }
 
     #[test]

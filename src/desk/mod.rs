@@ -7,7 +7,7 @@ pub use preview::{preview_issue, Preview};
 use anyhow::{bail, Context};
 
 use crate::audience::Links;
-use crate::domain::Newsletter;
+use crate::domain::{Newsletter, Sections};
 use crate::render::model_org;
 use crate::render::{IssueView, PublicPages};
 use crate::store::{Store, StoreError};
@@ -23,6 +23,7 @@ pub enum EntrySource {
 /// not expired today.
 pub async fn create_issue(
     store: &Store,
+    sections: &Sections,
     newsletter: &str,
     subject: Option<&str>,
     today: chrono::NaiveDate,
@@ -37,7 +38,7 @@ pub async fn create_issue(
     if n.slug == "echos-du-reseau" {
         for ad in store.current_ads(today).await? {
             store
-                .add_entry(id, n.default_ad_section, None, Some(ad))
+                .add_entry(id, sections.default_for(n, true), None, Some(ad))
                 .await?;
         }
     }
@@ -46,6 +47,7 @@ pub async fn create_issue(
 
 pub async fn add_to_issue(
     store: &Store,
+    sections: &Sections,
     issue_id: i64,
     entry: EntrySource,
     section: Option<&str>,
@@ -62,16 +64,16 @@ pub async fn add_to_issue(
     }
     let n = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let section = match (section, entry) {
-        (Some(s), _) => n.section(s).map(|s| s.key).with_context(|| {
-            let keys: Vec<&str> = n.sections.iter().map(|s| s.key).collect();
+        (Some(s), _) => sections.find(n, s).map(|s| s.key).with_context(|| {
+            let keys: Vec<&str> = sections.of(n).iter().map(|s| s.key).collect();
             format!(
                 "rubrique inconnue « {s} » pour {} (possibles : {})",
                 n.slug,
                 keys.join(", ")
             )
         })?,
-        (None, EntrySource::Item(_)) => n.default_item_section,
-        (None, EntrySource::Ad(_)) => n.default_ad_section,
+        (None, EntrySource::Item(_)) => sections.default_for(n, false),
+        (None, EntrySource::Ad(_)) => sections.default_for(n, true),
     };
     let (item, ad) = match entry {
         EntrySource::Item(id) => {
@@ -101,22 +103,40 @@ pub async fn add_to_issue(
     }
 }
 
+/// What every issue carries besides its entries: who publishes it and how titles are divided.
+#[derive(Debug, Clone)]
+pub struct Masthead {
+    pub organisation: String,
+    pub postal_address: String,
+    pub sections: Sections,
+}
+
+impl Masthead {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Masthead {
+            organisation: config.organisation.clone(),
+            postal_address: config.postal_address.clone(),
+            sections: config.sections.clone(),
+        }
+    }
+}
+
 /// The issue as subscribers see it, with per-recipient placeholders.
 pub async fn issue_view(
     store: &Store,
     links: &Links,
     issue_id: i64,
-    organisation: &str,
-    postal_address: &str,
+    masthead: &Masthead,
 ) -> anyhow::Result<IssueView> {
     let issue = store.issue(issue_id).await?;
     let n = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let entries = store.issue_entries(issue_id).await?;
     Ok(IssueView::build(
         n,
+        masthead.sections.of(n),
         &issue,
         &entries,
-        model_org(organisation, postal_address),
+        model_org(&masthead.organisation, &masthead.postal_address),
         PublicPages {
             issue: links.issue_page(n.slug, issue_id),
             subscribe: links.page("/"),

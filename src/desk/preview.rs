@@ -22,10 +22,9 @@ pub async fn preview_issue(
     renderer: &Renderer,
     issue_id: i64,
     segment: Option<&str>,
-    organisation: &str,
-    postal_address: &str,
+    masthead: &super::Masthead,
 ) -> anyhow::Result<Preview> {
-    let view = super::issue_view(store, links, issue_id, organisation, postal_address).await?;
+    let view = super::issue_view(store, links, issue_id, masthead).await?;
     let interests = match segment {
         Some(slug) => {
             let (id, newsletter) = store

@@ -70,8 +70,7 @@ pub struct DispatchSettings {
     pub retry_schedule: Vec<Duration>,
     pub give_up_after: Duration,
     pub dkim: Option<lettre::message::dkim::DkimConfig>,
-    pub organisation: String,
-    pub postal_address: String,
+    pub masthead: desk::Masthead,
 }
 
 pub struct Dispatcher {
@@ -347,8 +346,7 @@ impl Dispatcher {
             &self.store,
             &self.links,
             dispatch.issue_id,
-            &self.settings.organisation,
-            &self.settings.postal_address,
+            &self.settings.masthead,
         )
         .await?;
         let prepared = Arc::new(Prepared {
@@ -404,16 +402,16 @@ impl Dispatcher {
         let text = format!(
             "Bonjour,\n\nPour confirmer votre abonnement aux lettres d'{org}, ouvrez ce lien (valable 7 jours) :\n{link}\n\n\
              Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.\n\n{org}\n{address}\n",
-            org = self.settings.organisation,
-            address = self.settings.postal_address,
+            org = self.settings.masthead.organisation,
+            address = self.settings.masthead.postal_address,
         );
         let html = format!(
             "<p>Bonjour,</p><p>Pour confirmer votre abonnement aux lettres d'{org}, cliquez sur ce lien (valable 7 jours) :</p>\
              <p><a href=\"{link}\">Confirmer mon abonnement</a></p>\
              <p>Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.</p>\
              <p>{org}<br>{address}</p>",
-            org = html_escape::encode_text(&self.settings.organisation),
-            address = html_escape::encode_text(&self.settings.postal_address),
+            org = html_escape::encode_text(&self.settings.masthead.organisation),
+            address = html_escape::encode_text(&self.settings.masthead.postal_address),
             link = html_escape::encode_double_quoted_attribute(link),
         );
         let message_id = format!(

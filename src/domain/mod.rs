@@ -9,7 +9,7 @@ mod status;
 pub use duration::{parse_duration, parse_duration_list};
 pub use email::{EmailAddress, EmailError};
 pub use interests::{Interests, Topics};
-pub use newsletter::{Newsletter, Section, KNOWN_NEWSLETTERS};
+pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use status::{AdCategory, ItemStatus};
 
 /// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.

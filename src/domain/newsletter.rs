@@ -96,6 +96,47 @@ impl Newsletter {
     }
 }
 
+/// The sections of each title, in reading order: the title's own, unless the configuration
+/// lists others for it. Entries in a section that no longer exists still show, under its key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections {
+    configured: Vec<(&'static str, Vec<Section>)>,
+}
+
+impl Sections {
+    /// Replaces the sections of the title `slug`.
+    pub fn set(&mut self, slug: &'static str, sections: Vec<Section>) {
+        self.configured.retain(|(s, _)| *s != slug);
+        self.configured.push((slug, sections));
+    }
+
+    pub fn of(&self, n: &Newsletter) -> &[Section] {
+        self.configured
+            .iter()
+            .find(|(slug, _)| *slug == n.slug)
+            .map(|(_, sections)| sections.as_slice())
+            .unwrap_or(n.sections)
+    }
+
+    pub fn find(&self, n: &Newsletter, key: &str) -> Option<&Section> {
+        self.of(n).iter().find(|s| s.key == key)
+    }
+
+    /// Where `issue add` puts an item (or an ad) when no section is named: the title's usual
+    /// section if it is still there, else the first one.
+    pub fn default_for(&self, n: &Newsletter, ad: bool) -> &'static str {
+        let usual = if ad {
+            n.default_ad_section
+        } else {
+            n.default_item_section
+        };
+        match self.find(n, usual) {
+            Some(s) => s.key,
+            None => self.of(n).first().map(|s| s.key).unwrap_or(usual),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +156,39 @@ mod tests {
             "\"Coopdev' info\" <coopdev-info.asso.fr>"
         );
         assert!(echos.list_id("asso.fr").starts_with("=?utf-8?b?"));
+    }
+
+    #[test]
+    fn configured_sections_replace_a_titles_own_and_defaults_follow() {
+        let echos = Newsletter::find("echos-du-reseau").unwrap();
+        let coopdev = Newsletter::find("coopdev-info").unwrap();
+        let mut sections = Sections::default();
+        assert_eq!(sections.of(echos), echos.sections);
+        sections.set(
+            "echos-du-reseau",
+            vec![
+                Section {
+                    key: "edito",
+                    heading: "Édito",
+                },
+                Section {
+                    key: "annonces",
+                    heading: "Annonces",
+                },
+            ],
+        );
+        assert_eq!(sections.of(echos).len(), 2);
+        assert_eq!(sections.default_for(echos, true), "annonces");
+        assert_eq!(
+            sections.default_for(echos, false),
+            "edito",
+            "actualites is gone"
+        );
+        assert_eq!(
+            sections.of(coopdev),
+            coopdev.sections,
+            "other titles keep theirs"
+        );
     }
 
     #[test]

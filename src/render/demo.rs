@@ -131,6 +131,7 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
         .collect();
     IssueView::build(
         newsletter,
+        newsletter.sections,
         &issue,
         &entries,
         OrgView {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
-use crate::domain::{AdCategory, Interests, Newsletter, Topics};
+use crate::domain::{AdCategory, Interests, Newsletter, Section, Topics};
 use crate::store::{EntryRow, IssueRow};
 
 const EXCERPT_CHARS: usize = 280;
@@ -107,13 +107,13 @@ impl IssueView {
     /// public page). Sections follow the title's order; empty ones are left out.
     pub fn build(
         newsletter: &'static Newsletter,
+        layout: &[Section],
         issue: &IssueRow,
         entries: &[EntryRow],
         org: OrgView,
         pages: PublicPages,
     ) -> Self {
-        let mut sections: Vec<SectionView> = newsletter
-            .sections
+        let mut sections: Vec<SectionView> = layout
             .iter()
             .map(|s| SectionView {
                 key: s.key.into(),

@@ -163,14 +163,7 @@ async fn issue_page(
 }
 
 async fn issue_view(app: &AppState, id: i64) -> anyhow::Result<IssueView> {
-    crate::desk::issue_view(
-        &app.store,
-        &app.links,
-        id,
-        &app.config.organisation,
-        &app.config.postal_address,
-    )
-    .await
+    crate::desk::issue_view(&app.store, &app.links, id, &app.masthead).await
 }
 
 fn atom_time(t: DateTime<Utc>) -> FixedDateTime {

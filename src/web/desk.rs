@@ -305,8 +305,7 @@ async fn preview(
         &app.renderer,
         id,
         q.segment(),
-        &app.config.organisation,
-        &app.config.postal_address,
+        &app.masthead,
     )
     .await
     .map_err(|e| WebError::BadRequest(e.to_string()))

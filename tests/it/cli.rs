@@ -157,3 +157,65 @@ async fn staff_accounts_take_their_password_from_stdin() {
         .await;
     assert!(role.stderr.contains("rôle"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sections_listed_in_the_configuration_shape_a_titles_issues() {
+    let (mut env, _server) = crate::pipeline::env_with_feed().await;
+    std::fs::write(
+        env.path("relais.toml"),
+        "[[section]]\nnewsletter = \"coopdev-info\"\nkey = \"a-la-une\"\nheading = \"À la une\"\n\n\
+         [[section]]\nnewsletter = \"coopdev-info\"\nkey = \"en-bref\"\nheading = \"En bref\"\n",
+    )
+    .unwrap();
+    let config = env.path("relais.toml").display().to_string();
+    env.set("RELAIS_CONFIG", config);
+    env.run(&["fetch"]).await.ok();
+    let issue = env.create_issue("coopdev-info").await;
+    let item = env.item_id("Rapport").await.to_string();
+    let refused = env
+        .run(&[
+            "issue",
+            "add",
+            &issue,
+            "--item",
+            &item,
+            "--section",
+            "agenda",
+        ])
+        .await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("possibles : a-la-une, en-bref"),
+        "{}",
+        refused.stderr
+    );
+    env.run(&[
+        "issue",
+        "add",
+        &issue,
+        "--item",
+        &item,
+        "--section",
+        "en-bref",
+    ])
+    .await
+    .ok();
+    let appel = env.item_id("Eau et assainissement").await.to_string();
+    env.run(&["issue", "add", &issue, "--item", &appel])
+        .await
+        .ok();
+    let text = env
+        .run(&["issue", "render", &issue, "--format", "text"])
+        .await
+        .ok()
+        .stdout;
+    let une = text.find("== À la une ==").expect("the first section");
+    let bref = text.find("== En bref ==").expect("the second section");
+    assert!(une < bref, "sections in the configured order:\n{text}");
+    assert!(
+        text[une..bref].contains("Eau et assainissement"),
+        "no section named: the first"
+    );
+    assert!(text[bref..].contains("Rapport annuel"));
+    assert!(!text.contains("== Politiques publiques =="));
+}
