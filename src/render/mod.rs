@@ -258,8 +258,9 @@ mod tests {
             EntryView {
             title: format!("Appel à projets numéro {i} pour la coopération décentralisée en Afrique de l'Ouest"),
             url: Some(format!("https://www.example.org/appels/{i}?utm_source=relais")),
-            meta: Some("Agence française de développement · 23 novembre 2026 · Date limite : 15 janvier 2027".into()),
+            meta: Some("Agence française de développement · 23 novembre 2026".into()),
             excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
+            deadline: Some("15 janvier 2027".into()),
             is_ad: i % 5 == 0,
             group_heading: None,
             category: None,
@@ -382,21 +383,26 @@ mod tests {
         for sub in ["partials", "newsletters"] {
             copy(&templates.join(sub), &dir.path().join(sub));
         }
-        let card = dir.path().join("partials/item-card.mjml.hbs");
-        let original = std::fs::read_to_string(&card).unwrap();
-        let broken = |from: &str, to: &str| {
-            std::fs::write(&card, original.replace(from, to)).unwrap();
-            format!("{:#}", Renderer::load(dir.path()).err().expect("refused"))
+        let broken = |partial: &str, from: &str, to: &str| {
+            let path = dir.path().join("partials").join(partial);
+            let original = std::fs::read_to_string(&path).unwrap();
+            assert!(original.contains(from), "{partial} has no {from}");
+            std::fs::write(&path, original.replace(from, to)).unwrap();
+            let error = format!("{:#}", Renderer::load(dir.path()).err().expect("refused"));
+            std::fs::write(&path, original).unwrap();
+            error
         };
-        let missing = broken("{{title}}", "{{titre}}");
-        assert!(missing.contains("item-card.mjml.hbs:3:"), "{missing}");
+        let missing = broken("item-card.mjml.hbs", "{{title}}", "\n{{titre}}");
+        assert!(missing.contains("item-card.mjml.hbs:2:1"), "{missing}");
         assert!(missing.contains("titre"), "{missing}");
-        let syntax = broken("{{#if meta}}", "{{#if meta}");
-        assert!(syntax.contains("item-card.mjml.hbs:4:"), "{syntax}");
-        let unknown = broken("<mj-column>", "<mj-colonne>");
+        let syntax = broken("sections.mjml.hbs", "{{#each entries}}", "{{#each entries}");
+        assert!(syntax.contains("sections.mjml.hbs:5:"), "{syntax}");
+        let unknown = broken("sections.mjml.hbs", "<mj-column>", "<mj-colonne>");
         assert!(unknown.contains("unknown element <mj-colonne"), "{unknown}");
         assert!(unknown.contains("of the generated MJML"), "{unknown}");
-        std::fs::write(&card, original.replace("\n", "\r\n")).unwrap();
+        let sections = dir.path().join("partials/sections.mjml.hbs");
+        let original = std::fs::read_to_string(&sections).unwrap();
+        std::fs::write(&sections, original.replace("\n", "\r\n")).unwrap();
         assert!(
             Renderer::load(dir.path()).is_ok(),
             "CRLF line endings are fine"

@@ -49,6 +49,8 @@ pub struct EntryView {
     pub url: Option<String>,
     pub meta: Option<String>,
     pub excerpt: String,
+    /// A call's closing date, shown apart so nobody misses it.
+    pub deadline: Option<String>,
     pub is_ad: bool,
     /// Set on the first ad of each category when a section holds only ads.
     pub group_heading: Option<&'static str>,
@@ -216,11 +218,12 @@ impl IssueView {
 
     /// Small data that exercises every part of a layout (start-up template check).
     pub fn sample(newsletter: &'static Newsletter) -> Self {
-        let entry = |is_ad| EntryView {
+        let entry = |is_ad: bool| EntryView {
             title: "Exemple".into(),
             url: Some("https://example.org/".into()),
             meta: Some("Source · 1 janvier 2026".into()),
             excerpt: "Texte d'exemple.".into(),
+            deadline: (!is_ad).then(|| "1 février 2026".into()),
             is_ad,
             group_heading: is_ad.then_some("Annonces"),
             category: None,
@@ -310,9 +313,6 @@ impl EntryView {
             if let Some(p) = e.published_at {
                 meta.push(french_date(date_of(p)));
             }
-            if let Some(d) = e.deadline {
-                meta.push(format!("Date limite : {}", french_date(d)));
-            }
         }
         let meta = (!meta.is_empty()).then(|| meta.join(" · "));
         EntryView {
@@ -321,6 +321,7 @@ impl EntryView {
             base_meta: meta.clone(),
             meta,
             excerpt: truncate(&plain_text(&e.summary), EXCERPT_CHARS),
+            deadline: e.deadline.filter(|_| !is_ad).map(french_date),
             is_ad,
             group_heading: None,
             category,
