@@ -4,6 +4,7 @@
 //!
 //! `cargo run --example screenshots -- OUT_DIR` (scripts/screenshots.sh writes to docs/)
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -39,7 +40,8 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// chromedriver on a free port, stopped when dropped.
+/// chromedriver on a free port, stopped when dropped with the Chromium it started (both in a
+/// process group of their own), even if an error left a session open.
 struct Driver {
     child: Child,
     port: u16,
@@ -48,6 +50,8 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -60,6 +64,7 @@ impl Driver {
             .port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -2,6 +2,7 @@
 //! confirm, tune interests, unsubscribe in one click, erase their data. All in French. And a
 //! 30-item issue of each title as a reader's phone shows it.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -9,7 +10,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
-/// chromedriver on a free port, stopped when dropped.
+/// chromedriver on a free port, stopped when dropped with the Chromium it started, even when
+/// a failing test never closed its session: both live in a process group of their own.
 struct Driver {
     child: std::process::Child,
     port: u16,
@@ -18,6 +20,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -27,6 +33,7 @@ async fn phone_browser() -> (Driver, Client) {
     let port = free_port();
     let mut child = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
