@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs what the tests need (Postfix for
-# smtp-sink, Chromium and its driver for browser tests, dkimpy for DKIM, PostgreSQL if
-# absent), starts PostgreSQL when it is not running, then runs formatting and lint checks,
+# smtp-sink, Chromium and its driver for browser tests, dkimpy for DKIM, PostgreSQL, Node.js
+# and npm if absent), starts PostgreSQL when it is not running, checks the golden MJML with
+# the reference renderer (npm mjml, strict validation), then runs formatting and lint checks,
 # unit tests, and the integration tests on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 packages=(postfix chromium chromium-driver openssl python3 python3-dkim)
 command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v psql >/dev/null || packages+=(postgresql-client)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 echo "== installing ${packages[*]}"
 sudo_if_needed apt-get update -qq
 sudo_if_needed apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
@@ -22,6 +25,14 @@ command -v smtp-sink >/dev/null || { echo "smtp-sink missing after installing po
 command -v chromedriver >/dev/null || { echo "chromedriver missing after installing chromium-driver" >&2; exit 1; }
 # dkimpy (python3-dkim), the independent DKIM verifier the signing test checks against.
 python3 -c 'import dkim' || { echo "python3 cannot import dkim ($(command -v python3))" >&2; exit 1; }
+
+# The reference MJML renderer (npm mjml, pinned in tools/mjml/package-lock.json) validates
+# what our templates produce: mrml accepts some MJML that the reference rejects, so the
+# golden files are checked against the reference. `--validate` runs the same validator as
+# `--config.validationLevel=strict` and exits non-zero on any error, naming file and line.
+echo "== reference MJML validation of tests/golden/*.mjml (npm mjml)"
+npm ci --prefix tools/mjml --no-audit --no-fund --loglevel=error >/dev/null
+tools/mjml/node_modules/.bin/mjml --validate tests/golden/*.mjml
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "== starting PostgreSQL"

@@ -1,6 +1,8 @@
 //! A person in a real browser (headless Chromium through chromedriver, phone-sized): subscribe,
-//! confirm, tune interests, unsubscribe in one click, erase their data. All in French.
+//! confirm, tune interests, unsubscribe in one click, erase their data. All in French. And a
+//! 30-item issue of each title as a reader's phone shows it.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -8,7 +10,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
-/// chromedriver on a free port, stopped when dropped.
+/// chromedriver on a free port, stopped when dropped with the Chromium it started, even when
+/// a failing test never closed its session: both live in a process group of their own.
 struct Driver {
     child: std::process::Child,
     port: u16,
@@ -17,6 +20,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -26,6 +33,7 @@ async fn phone_browser() -> (Driver, Client) {
     let port = free_port();
     let mut child = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -241,5 +249,76 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
         .stdout
         .trim()
         .is_empty());
+    browser.close().await.unwrap();
+}
+
+/// What the phone test reads from a loaded issue.
+const ISSUE_FACTS: &str = r#"return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    hrefs: [...document.querySelectorAll('a')].map(a => a.getAttribute('href')),
+    imagesWithoutAlt: [...document.images]
+        .filter(img => !(img.getAttribute('alt') || '').trim())
+        .map(img => img.outerHTML),
+    linksNotHttps: [...document.querySelectorAll('a')]
+        .filter(a => !(a.getAttribute('href') || '').startsWith('https://'))
+        .map(a => a.outerHTML),
+};"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scroll() {
+    use relais::domain::KNOWN_NEWSLETTERS;
+    use relais::render::{demo_issue, Recipient, Renderer};
+
+    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let renderer = Renderer::load(&templates).unwrap();
+    let pages = tempfile::tempdir().unwrap();
+    let (_driver, browser) = phone_browser().await;
+    for n in KNOWN_NEWSLETTERS {
+        let issue = demo_issue(n, 30);
+        let entry_links = issue
+            .sections
+            .iter()
+            .flat_map(|s| &s.entries)
+            .filter(|e| e.url.is_some())
+            .count();
+        let (html, _) = renderer
+            .render_issue(&issue)
+            .unwrap()
+            .personalise(&Recipient {
+                name: "Awa Diop",
+                unsubscribe_url: "https://relais.example.org/desinscription/00000042.a1b2c3d4",
+                preferences_url: "https://relais.example.org/preferences/00000042.a1b2c3d4",
+            });
+        let page = pages.path().join(format!("{}.html", n.slug));
+        std::fs::write(&page, html).unwrap();
+        browser
+            .goto(url::Url::from_file_path(&page).unwrap().as_str())
+            .await
+            .unwrap();
+        let facts = browser.execute(ISSUE_FACTS, vec![]).await.unwrap();
+        let slug = n.slug;
+        assert_eq!(facts["innerWidth"], 375, "{slug}: phone emulation is on");
+        let scroll = facts["scrollWidth"].as_u64().unwrap();
+        assert!(scroll <= 375, "{slug} scrolls sideways: {scroll} px wide");
+        let hrefs = facts["hrefs"].as_array().unwrap();
+        assert!(
+            hrefs.len() > entry_links
+                && hrefs
+                    .iter()
+                    .any(|h| h.as_str().unwrap_or("").contains("/desinscription/")),
+            "{slug}: the links of the entries and of the footer are there: {hrefs:?}"
+        );
+        assert_eq!(
+            facts["imagesWithoutAlt"],
+            serde_json::json!([]),
+            "{slug}: images without a text alternative"
+        );
+        assert_eq!(
+            facts["linksNotHttps"],
+            serde_json::json!([]),
+            "{slug}: links that are not https"
+        );
+    }
     browser.close().await.unwrap();
 }
