@@ -31,9 +31,11 @@ pub async fn create_issue(
     let n = Newsletter::find(newsletter).with_context(|| {
         format!("lettre inconnue « {newsletter} » (coopdev-info ou echos-du-reseau)")
     })?;
-    let subject = subject
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{} du {}", n.name, crate::render::french_date(today)));
+    let subject = subject.map(str::to_string).unwrap_or_else(|| {
+        // Plain spaces in a header: some clients show no-break spaces as odd glyphs.
+        let date = crate::render::french_date(today).replace('\u{a0}', " ");
+        format!("{} du {date}", n.name)
+    });
     let id = store.create_issue(n.slug, &subject).await?;
     if n.slug == "echos-du-reseau" {
         for ad in store.current_ads(today).await? {

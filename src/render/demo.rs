@@ -74,6 +74,26 @@ const ECHOS: &[Sample] = &[
 
 /// An issue of `newsletter` with `items` entries cycled from the samples above.
 pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
+    let (issue, entries) = demo_rows(newsletter, items);
+    IssueView::build(
+        newsletter,
+        newsletter.sections,
+        &issue,
+        &entries,
+        OrgView {
+            name: "Occitanie Coopération".into(),
+            postal_address: "12 rue de la Solidarité, 31000 Toulouse".into(),
+        },
+        PublicPages {
+            issue: format!("https://relais.example.org/lettres/{}/42", newsletter.slug),
+            subscribe: "https://relais.example.org/".into(),
+            archive: format!("https://relais.example.org/lettres/{}", newsletter.slug),
+        },
+    )
+}
+
+/// The stored rows behind [`demo_issue`].
+pub fn demo_rows(newsletter: &'static Newsletter, items: usize) -> (IssueRow, Vec<EntryRow>) {
     let samples = if newsletter.slug == "echos-du-reseau" {
         ECHOS
     } else {
@@ -129,19 +149,5 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
             }
         })
         .collect();
-    IssueView::build(
-        newsletter,
-        newsletter.sections,
-        &issue,
-        &entries,
-        OrgView {
-            name: "Occitanie Coopération".into(),
-            postal_address: "12 rue de la Solidarité, 31000 Toulouse".into(),
-        },
-        PublicPages {
-            issue: format!("https://relais.example.org/lettres/{}/42", newsletter.slug),
-            subscribe: "https://relais.example.org/".into(),
-            archive: format!("https://relais.example.org/lettres/{}", newsletter.slug),
-        },
-    )
+    (issue, entries)
 }

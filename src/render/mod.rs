@@ -37,6 +37,8 @@ pub struct RenderedIssue {
     pub mjml: String,
     pub html: String,
     pub text: String,
+    html_slots: Vec<Slot>,
+    text_slots: Vec<Slot>,
 }
 
 /// What changes from one recipient to the next.
@@ -47,20 +49,101 @@ pub struct Recipient<'a> {
     pub preferences_url: &'a str,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    Unsubscribe,
+    Preferences,
+    Greeting,
+}
+
+/// A placeholder found in the compiled output: where it starts and what goes there.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: usize,
+    len: usize,
+    value: Value,
+}
+
+const PLACEHOLDERS: [(&str, Value); 3] = [
+    (PLACEHOLDER_UNSUBSCRIBE, Value::Unsubscribe),
+    (PLACEHOLDER_PREFERENCES, Value::Preferences),
+    (PLACEHOLDER_GREETING, Value::Greeting),
+];
+
+/// The placeholders of `s`, in order: found once per copy, so that each message is a single
+/// pass of copying into a buffer of the right size.
+fn find_slots(s: &str) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    let mut from = 0;
+    while let Some(i) = s[from..].find("__RELAIS_") {
+        let at = from + i;
+        match PLACEHOLDERS.iter().find(|(p, _)| s[at..].starts_with(p)) {
+            Some((p, value)) => {
+                slots.push(Slot {
+                    at,
+                    len: p.len(),
+                    value: *value,
+                });
+                from = at + p.len();
+            }
+            None => from = at + 1,
+        }
+    }
+    slots
+}
+
+fn fill(s: &str, slots: &[Slot], values: [&str; 3]) -> String {
+    let extra: usize = slots
+        .iter()
+        .map(|slot| values[slot.value as usize].len())
+        .sum();
+    let mut out = String::with_capacity(s.len() + extra);
+    let mut from = 0;
+    for slot in slots {
+        out.push_str(&s[from..slot.at]);
+        out.push_str(values[slot.value as usize]);
+        from = slot.at + slot.len;
+    }
+    out.push_str(&s[from..]);
+    out
+}
+
 impl RenderedIssue {
+    fn new(subject: String, mjml: String, html: String, text: String) -> Self {
+        RenderedIssue {
+            html_slots: find_slots(&html),
+            text_slots: find_slots(&text),
+            subject,
+            mjml,
+            html,
+            text,
+        }
+    }
+
     /// (html, text) for one recipient.
     pub fn personalise(&self, r: &Recipient<'_>) -> (String, String) {
-        let greeting = |escape: bool| match r.name.trim() {
-            "" => "Vous".to_string(),
-            name if escape => format!("Bonjour {}, vous", html_escape::encode_text(name)),
-            name => format!("Bonjour {name}, vous"),
+        let name = r.name.trim();
+        let (html_greeting, text_greeting) = if name.is_empty() {
+            ("Vous".to_string(), "Vous".to_string())
+        } else {
+            (
+                format!("Bonjour {}, vous", html_escape::encode_text(name)),
+                format!("Bonjour {name}, vous"),
+            )
         };
-        let fill = |s: &str, escape: bool| {
-            s.replace(PLACEHOLDER_UNSUBSCRIBE, r.unsubscribe_url)
-                .replace(PLACEHOLDER_PREFERENCES, r.preferences_url)
-                .replace(PLACEHOLDER_GREETING, &greeting(escape))
-        };
-        (fill(&self.html, true), fill(&self.text, false))
+        let unsubscribe = html_escape::encode_double_quoted_attribute(r.unsubscribe_url);
+        let preferences = html_escape::encode_double_quoted_attribute(r.preferences_url);
+        let html = fill(
+            &self.html,
+            &self.html_slots,
+            [&unsubscribe, &preferences, &html_greeting],
+        );
+        let text = fill(
+            &self.text,
+            &self.text_slots,
+            [r.unsubscribe_url, r.preferences_url, &text_greeting],
+        );
+        (html, text)
     }
 }
 
@@ -145,12 +228,12 @@ impl Renderer {
             .text
             .render("text", view)
             .map_err(|e| self.render_error("text", &e))?;
-        Ok(RenderedIssue {
-            subject: view.subject.clone(),
+        Ok(RenderedIssue::new(
+            view.subject.clone(),
             mjml,
             html,
-            text: tidy_text(&text),
-        })
+            tidy_text(&text),
+        ))
     }
 
     fn file(&self, name: &str) -> String {
@@ -337,6 +420,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn feed_text_cannot_smuggle_a_placeholder_into_a_message() {
+        let r = renderer();
+        let n = Newsletter::find("coopdev-info").unwrap();
+        let (issue, mut entries) = demo::demo_rows(n, 1);
+        entries[0].title = format!("Cliquez {PLACEHOLDER_UNSUBSCRIBE}");
+        entries[0].summary = format!("<a href=\"{PLACEHOLDER_UNSUBSCRIBE}\">ici</a>");
+        let view = IssueView::build(
+            n,
+            n.sections,
+            &issue,
+            &entries,
+            model_org("Occitanie Coopération", "Toulouse"),
+            PublicPages {
+                issue: "https://x/w".into(),
+                subscribe: "https://x/".into(),
+                archive: "https://x/l".into(),
+            },
+        );
+        let (html, text) = r.render_issue(&view).unwrap().personalise(&Recipient {
+            name: "",
+            unsubscribe_url: "https://x/u/SECRET",
+            preferences_url: "https://x/p/SECRET",
+        });
+        assert_eq!(
+            html.matches("https://x/u/SECRET").count(),
+            1,
+            "only the footer link"
+        );
+        assert_eq!(text.matches("https://x/u/SECRET").count(), 1);
     }
 
     #[test]

@@ -314,13 +314,13 @@ impl EntryView {
                 meta.push(french_date(date_of(p)));
             }
         }
-        let meta = (!meta.is_empty()).then(|| meta.join(" · "));
+        let meta = (!meta.is_empty()).then(|| inert(&meta.join("\u{a0}· ")));
         EntryView {
-            title: e.title.clone(),
-            url: e.url.clone(),
+            title: inert(&e.title),
+            url: e.url.as_deref().map(inert),
             base_meta: meta.clone(),
             meta,
-            excerpt: truncate(&plain_text(&e.summary), EXCERPT_CHARS),
+            excerpt: inert(&truncate(&plain_text(&e.summary), EXCERPT_CHARS)),
             deadline: e.deadline.filter(|_| !is_ad).map(french_date),
             is_ad,
             group_heading: None,
@@ -332,6 +332,11 @@ impl EntryView {
             },
         }
     }
+}
+
+/// Feed and ad text cannot carry a per-recipient placeholder into the compiled issue.
+fn inert(text: &str) -> String {
+    text.replace("__RELAIS_", "__RELAIS\u{2060}_")
 }
 
 fn date_of(t: DateTime<Utc>) -> NaiveDate {
@@ -353,7 +358,13 @@ pub fn french_date(d: NaiveDate) -> String {
         "novembre",
         "décembre",
     ];
-    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+    // No-break spaces: a date never splits across lines.
+    format!(
+        "{}\u{a0}{}\u{a0}{}",
+        d.day(),
+        MONTHS[d.month0() as usize],
+        d.year()
+    )
 }
 
 /// Text of sanitised HTML: tags dropped, entities decoded, whitespace collapsed.
@@ -385,7 +396,7 @@ mod tests {
     fn dates_read_in_french() {
         assert_eq!(
             french_date(NaiveDate::from_ymd_opt(2026, 8, 3).unwrap()),
-            "3 août 2026"
+            "3\u{a0}août\u{a0}2026"
         );
     }
 
