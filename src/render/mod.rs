@@ -216,9 +216,11 @@ impl Renderer {
 
     pub fn render_issue(&self, view: &IssueView) -> Result<RenderedIssue, RenderError> {
         let slug = view.newsletter.slug;
+        // The view becomes JSON once, for both templates.
+        let data = handlebars::Context::wraps(view).map_err(|e| self.render_error(slug, &e))?;
         let mjml = self
             .html
-            .render(slug, view)
+            .render_with_context(slug, &data)
             .map_err(|e| self.render_error(slug, &e))?;
         let html = compile_mjml(&mjml).map_err(|message| RenderError::Mjml {
             template: self.file(slug),
@@ -226,7 +228,7 @@ impl Renderer {
         })?;
         let text = self
             .text
-            .render("text", view)
+            .render_with_context("text", &data)
             .map_err(|e| self.render_error("text", &e))?;
         Ok(RenderedIssue::new(
             view.subject.clone(),
