@@ -466,6 +466,23 @@ impl SmtpSink {
             .collect()
     }
 
+    /// Messages received in full: smtp-sink creates its dump file when DATA starts and fills
+    /// it as it goes (an aborted transaction leaves a partial or empty file behind).
+    pub fn complete_messages(&self) -> Vec<Captured> {
+        self.raw_messages()
+            .iter()
+            .filter(|raw| {
+                let text = String::from_utf8_lossy(raw);
+                let m = Captured::parse(raw);
+                m.header("Content-Type")
+                    .and_then(|ct| ct.split("boundary=").nth(1))
+                    .map(|b| b.trim_matches('"').to_string())
+                    .is_some_and(|b| text.contains(&format!("--{b}--")))
+            })
+            .map(|raw| Captured::parse(raw))
+            .collect()
+    }
+
     /// Every message received so far, as bytes (smtp-sink's own headers first).
     pub fn raw_messages(&self) -> Vec<Vec<u8>> {
         let mut files: Vec<PathBuf> = walk(self.dump.path());
