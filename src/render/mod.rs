@@ -6,6 +6,7 @@
 
 mod demo;
 mod model;
+mod personalise;
 
 pub use demo::demo_issue;
 
@@ -25,127 +26,10 @@ pub fn model_org(name: &str, postal_address: &str) -> OrgView {
     }
 }
 
-/// Per-recipient values, as they appear in rendered output before substitution.
-pub const PLACEHOLDER_UNSUBSCRIBE: &str = "__RELAIS_UNSUBSCRIBE_URL__";
-pub const PLACEHOLDER_PREFERENCES: &str = "__RELAIS_PREFERENCES_URL__";
-pub const PLACEHOLDER_GREETING: &str = "__RELAIS_GREETING__";
-
-/// The compiled issue, shared by every recipient of one variant.
-#[derive(Debug, Clone)]
-pub struct RenderedIssue {
-    pub subject: String,
-    pub mjml: String,
-    pub html: String,
-    pub text: String,
-    html_slots: Vec<Slot>,
-    text_slots: Vec<Slot>,
-}
-
-/// What changes from one recipient to the next.
-#[derive(Debug, Clone)]
-pub struct Recipient<'a> {
-    pub name: &'a str,
-    pub unsubscribe_url: &'a str,
-    pub preferences_url: &'a str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
-    Unsubscribe,
-    Preferences,
-    Greeting,
-}
-
-/// A placeholder found in the compiled output: where it starts and what goes there.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    at: usize,
-    len: usize,
-    value: Value,
-}
-
-const PLACEHOLDERS: [(&str, Value); 3] = [
-    (PLACEHOLDER_UNSUBSCRIBE, Value::Unsubscribe),
-    (PLACEHOLDER_PREFERENCES, Value::Preferences),
-    (PLACEHOLDER_GREETING, Value::Greeting),
-];
-
-/// The placeholders of `s`, in order: found once per copy, so that each message is a single
-/// pass of copying into a buffer of the right size.
-fn find_slots(s: &str) -> Vec<Slot> {
-    let mut slots = Vec::new();
-    let mut from = 0;
-    while let Some(i) = s[from..].find("__RELAIS_") {
-        let at = from + i;
-        match PLACEHOLDERS.iter().find(|(p, _)| s[at..].starts_with(p)) {
-            Some((p, value)) => {
-                slots.push(Slot {
-                    at,
-                    len: p.len(),
-                    value: *value,
-                });
-                from = at + p.len();
-            }
-            None => from = at + 1,
-        }
-    }
-    slots
-}
-
-fn fill(s: &str, slots: &[Slot], values: [&str; 3]) -> String {
-    let extra: usize = slots
-        .iter()
-        .map(|slot| values[slot.value as usize].len())
-        .sum();
-    let mut out = String::with_capacity(s.len() + extra);
-    let mut from = 0;
-    for slot in slots {
-        out.push_str(&s[from..slot.at]);
-        out.push_str(values[slot.value as usize]);
-        from = slot.at + slot.len;
-    }
-    out.push_str(&s[from..]);
-    out
-}
-
-impl RenderedIssue {
-    fn new(subject: String, mjml: String, html: String, text: String) -> Self {
-        RenderedIssue {
-            html_slots: find_slots(&html),
-            text_slots: find_slots(&text),
-            subject,
-            mjml,
-            html,
-            text,
-        }
-    }
-
-    /// (html, text) for one recipient.
-    pub fn personalise(&self, r: &Recipient<'_>) -> (String, String) {
-        let name = r.name.trim();
-        let (html_greeting, text_greeting) = if name.is_empty() {
-            ("Vous".to_string(), "Vous".to_string())
-        } else {
-            (
-                format!("Bonjour {}, vous", html_escape::encode_text(name)),
-                format!("Bonjour {name}, vous"),
-            )
-        };
-        let unsubscribe = html_escape::encode_double_quoted_attribute(r.unsubscribe_url);
-        let preferences = html_escape::encode_double_quoted_attribute(r.preferences_url);
-        let html = fill(
-            &self.html,
-            &self.html_slots,
-            [&unsubscribe, &preferences, &html_greeting],
-        );
-        let text = fill(
-            &self.text,
-            &self.text_slots,
-            [r.unsubscribe_url, r.preferences_url, &text_greeting],
-        );
-        (html, text)
-    }
-}
+pub use personalise::{
+    Recipient, RenderedIssue, PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES,
+    PLACEHOLDER_UNSUBSCRIBE,
+};
 
 pub struct Renderer {
     html: Handlebars<'static>,
