@@ -494,7 +494,7 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
         .issue(issue_id)
         .await
         .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
-    let view = desk::issue_view(&app.store, &app.links, issue_id, &app.masthead).await?;
+    let view = desk::view_of(&app.store, &app.links, &issue, &app.masthead).await?;
     let newsletter = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let newsletter_id = app.store.newsletter_id(newsletter.slug).await?;
     // A subscriber gets their own links; any other address gets working preview links.

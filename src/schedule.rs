@@ -78,6 +78,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
                 if truncated > 0 {
                     tracing::info!(truncated, "consent IP addresses past retention truncated");
                 }
+                app.store.delete_expired_sessions().await?;
                 Ok(())
             })
         },

@@ -10,7 +10,7 @@ use crate::audience::Links;
 use crate::domain::{Newsletter, Sections};
 use crate::render::model_org;
 use crate::render::{IssueView, PublicPages};
-use crate::store::{Store, StoreError};
+use crate::store::{IssueRow, Store, StoreError};
 
 /// What `issue add` puts into an issue.
 #[derive(Debug, Clone, Copy)]
@@ -131,12 +131,23 @@ pub async fn issue_view(
     masthead: &Masthead,
 ) -> anyhow::Result<IssueView> {
     let issue = store.issue(issue_id).await?;
+    view_of(store, links, &issue, masthead).await
+}
+
+/// The same, for an issue row already at hand.
+pub async fn view_of(
+    store: &Store,
+    links: &Links,
+    issue: &IssueRow,
+    masthead: &Masthead,
+) -> anyhow::Result<IssueView> {
+    let issue_id = issue.id;
     let n = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let entries = store.issue_entries(issue_id).await?;
     Ok(IssueView::build(
         n,
         masthead.sections.of(n),
-        &issue,
+        issue,
         &entries,
         model_org(&masthead.organisation, &masthead.postal_address),
         PublicPages {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use crate::audience::Links;
 use crate::domain::Interests;
 use crate::render::{Recipient, Renderer};
-use crate::store::Store;
+use crate::store::{IssueRow, Store};
 
 /// A preview: the subject, and the HTML and text parts as they would be sent.
 pub struct Preview {
@@ -20,11 +20,11 @@ pub async fn preview_issue(
     store: &Store,
     links: &Links,
     renderer: &Renderer,
-    issue_id: i64,
+    issue: &IssueRow,
     segment: Option<&str>,
     masthead: &super::Masthead,
 ) -> anyhow::Result<Preview> {
-    let view = super::issue_view(store, links, issue_id, masthead).await?;
+    let view = super::view_of(store, links, issue, masthead).await?;
     let interests = match segment {
         Some(slug) => {
             let (id, newsletter) = store

@@ -30,12 +30,6 @@ pub struct IssueView {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selection(Vec<bool>);
 
-impl Selection {
-    pub fn is_everything(&self) -> bool {
-        self.0.iter().all(|k| *k)
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SectionView {
     pub key: String,

@@ -66,14 +66,10 @@ impl Store {
         Ok(())
     }
 
-    /// The live session with this token hash; expired ones are deleted on the way.
+    /// The live session with this token hash.
     pub async fn session(&self, token_hash: &str) -> Result<Option<StaffSession>> {
         let at = now();
         Ok(with_pool!(self, |p| {
-            sqlx::query("delete from staff_sessions where expires_at <= $1")
-                .bind(at)
-                .execute(p)
-                .await?;
             sqlx::query_as(
                 "select u.id as user_id, u.email, u.role, s.csrf_token from staff_sessions s \
                  join users u on u.id = s.user_id where s.token_hash = $1 and s.expires_at > $2",
@@ -82,6 +78,18 @@ impl Store {
             .bind(at)
             .fetch_optional(p)
             .await
+        })?)
+    }
+
+    /// Deletes sessions past their expiry (housekeeping); returns how many.
+    pub async fn delete_expired_sessions(&self) -> Result<u64> {
+        let at = now();
+        Ok(with_pool!(self, |p| {
+            sqlx::query("delete from staff_sessions where expires_at <= $1")
+                .bind(at)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
         })?)
     }
 

@@ -157,13 +157,13 @@ async fn issue_page(
     if issue.newsletter != slug || issue.status != "sent" {
         return Err(WebError::NotFound);
     }
-    let view = issue_view(&app, id).await?;
+    let view = issue_view(&app, &issue).await?;
     let rendered = app.renderer.render_issue(&view.for_web())?;
     Ok(cached("text/html; charset=utf-8", rendered.html))
 }
 
-async fn issue_view(app: &AppState, id: i64) -> anyhow::Result<IssueView> {
-    crate::desk::issue_view(&app.store, &app.links, id, &app.masthead).await
+async fn issue_view(app: &AppState, issue: &IssueRow) -> anyhow::Result<IssueView> {
+    crate::desk::view_of(&app.store, &app.links, issue, &app.masthead).await
 }
 
 fn atom_time(t: DateTime<Utc>) -> FixedDateTime {
@@ -231,7 +231,7 @@ async fn issue_entry(
     n: &'static Newsletter,
     issue: &IssueRow,
 ) -> Result<Entry, WebError> {
-    let view = issue_view(app, issue.id).await?;
+    let view = issue_view(app, issue).await?;
     let url = app.links.issue_page(n.slug, issue.id);
     let sent = atom_time(issue.sent_at.unwrap_or(issue.created_at));
     Ok(Entry {

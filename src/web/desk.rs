@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::{AppState, WebError};
 use crate::domain::{EmailAddress, Newsletter};
-use crate::store::{ItemFilter, StaffSession};
+use crate::store::{IssueRow, ItemFilter, StaffSession};
 
 const COOKIE: &str = "relais_staff";
 const SESSION_HOURS: i64 = 12;
@@ -293,22 +293,24 @@ impl PreviewQuery {
     }
 }
 
+/// The issue and its preview; an unknown issue is a 404, an unknown segment a 400.
 async fn preview(
     app: &AppState,
     id: i64,
     q: &PreviewQuery,
-) -> Result<crate::desk::Preview, WebError> {
-    app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
-    crate::desk::preview_issue(
+) -> Result<(IssueRow, crate::desk::Preview), WebError> {
+    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
+    let preview = crate::desk::preview_issue(
         &app.store,
         &app.links,
         &app.renderer,
-        id,
+        &issue,
         q.segment(),
         &app.masthead,
     )
     .await
-    .map_err(|e| WebError::BadRequest(e.to_string()))
+    .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    Ok((issue, preview))
 }
 
 /// The preview page: a frame at desktop width or at 375 px, a segment to see it as, and the
@@ -319,8 +321,7 @@ async fn preview_page(
     Path(id): Path<i64>,
     Query(q): Query<PreviewQuery>,
 ) -> Result<Html<String>, WebError> {
-    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
-    let preview = preview(&app, id, &q).await?;
+    let (issue, preview) = preview(&app, id, &q).await?;
     let width = match q.largeur {
         Some(375) => 375,
         _ => 600,
@@ -363,7 +364,7 @@ async fn preview_html(
     Path(id): Path<i64>,
     Query(q): Query<PreviewQuery>,
 ) -> Result<Response, WebError> {
-    let preview = preview(&app, id, &q).await?;
+    let (_, preview) = preview(&app, id, &q).await?;
     Ok(raw_part("text/html; charset=utf-8", preview.html))
 }
 
@@ -373,7 +374,7 @@ async fn preview_text(
     Path(id): Path<i64>,
     Query(q): Query<PreviewQuery>,
 ) -> Result<Response, WebError> {
-    let preview = preview(&app, id, &q).await?;
+    let (_, preview) = preview(&app, id, &q).await?;
     Ok(raw_part("text/plain; charset=utf-8", preview.text))
 }
 
