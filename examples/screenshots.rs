@@ -14,6 +14,7 @@ use axum::http::Method;
 use base64::Engine;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use relais::domain::KNOWN_NEWSLETTERS;
 use serde_json::{json, Value};
 use url::Url;
@@ -99,7 +100,7 @@ impl Driver {
                 json!({ "deviceMetrics": { "width": 375, "height": 812, "pixelRatio": 1.0 } });
         }
         let capabilities = json!({ "goog:chromeOptions": options });
-        let client = ClientBuilder::rustls()?
+        let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities.as_object().cloned().unwrap_or_default())
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
@@ -154,7 +155,6 @@ async fn main() -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let driver = Driver::start().await?;
     for (width, phone) in [(600, false), (375, true)] {
         let browser = driver.browser(phone).await?;

@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
@@ -68,9 +69,8 @@ async fn phone_browser() -> (Driver, Client) {
             "mobileEmulation": { "deviceMetrics": { "width": 375, "height": 812, "pixelRatio": 2.0 } }
         }
     });
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ClientBuilder::rustls()
-        .unwrap()
+    // chromedriver speaks plain HTTP on loopback: no TLS stack for the WebDriver client.
+    let client = ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities.as_object().unwrap().clone())
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
