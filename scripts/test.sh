@@ -40,9 +40,15 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   sudo_if_needed pg_ctlcluster --skip-systemctl-redirect "$version" main start
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
-# Password login works whatever pg_hba.conf says (trust or scram).
-sudo_if_needed su postgres -c "psql -qc \"alter user postgres password 'relais'\"" >/dev/null
-export RELAIS_TEST_DATABASE_URL="${RELAIS_TEST_DATABASE_URL:-postgres://postgres:relais@127.0.0.1:5432/postgres}"
+# A role of the suite's own (password login works whatever pg_hba.conf says, trust or scram);
+# nobody else's password changes. Each test creates and drops its own database with it.
+if [ -z "${RELAIS_TEST_DATABASE_URL:-}" ]; then
+  sudo_if_needed su postgres -c "psql -q -v ON_ERROR_STOP=1 -d postgres" >/dev/null <<'SQL'
+select 'create role relais_test login createdb password ''relais_test'''
+where not exists (select from pg_roles where rolname = 'relais_test') \gexec
+SQL
+  export RELAIS_TEST_DATABASE_URL="postgres://relais_test:relais_test@127.0.0.1:5432/postgres"
+fi
 
 echo "== format and lint"
 cargo fmt --all -- --check
