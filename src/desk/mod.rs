@@ -134,7 +134,8 @@ pub async fn issue_view(
     view_of(store, links, &issue, masthead).await
 }
 
-/// The same, for an issue row already at hand.
+/// The same, for an issue row already at hand. An issue that has started sending shows what
+/// it said then (its snapshot), never what its items say now.
 pub async fn view_of(
     store: &Store,
     links: &Links,
@@ -143,11 +144,21 @@ pub async fn view_of(
 ) -> anyhow::Result<IssueView> {
     let issue_id = issue.id;
     let n = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
-    let entries = store.issue_entries(issue_id).await?;
+    let (issue, entries) = match store.frozen_issue(issue_id).await? {
+        Some(frozen) => (
+            IssueRow {
+                subject: frozen.subject,
+                intro: frozen.intro,
+                ..issue.clone()
+            },
+            frozen.entries,
+        ),
+        None => (issue.clone(), store.issue_entries(issue_id).await?),
+    };
     Ok(IssueView::build(
         n,
         masthead.sections.of(n),
-        issue,
+        &issue,
         &entries,
         model_org(&masthead.organisation, &masthead.postal_address),
         PublicPages {

@@ -4,12 +4,14 @@ mod duration;
 mod email;
 mod interests;
 mod newsletter;
+mod safe_url;
 mod status;
 
 pub use duration::{parse_duration, parse_duration_list};
 pub use email::{EmailAddress, EmailError};
 pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
+pub use safe_url::{SafeUrl, UnsafeUrl};
 pub use status::{AdCategory, ItemStatus};
 
 /// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.

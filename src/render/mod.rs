@@ -16,7 +16,8 @@ use anyhow::{anyhow, Context};
 use handlebars::Handlebars;
 
 pub use model::{
-    french_date, plain_text, EntryView, IssueView, OrgView, PublicPages, SectionView, Selection,
+    french_date, plain_text, printable_line, printable_text, EntryView, IssueView, OrgView,
+    PublicPages, SectionView, Selection,
 };
 
 pub fn model_org(name: &str, postal_address: &str) -> OrgView {
@@ -226,7 +227,7 @@ mod tests {
         let entry = |i: usize| {
             EntryView {
             title: format!("Appel à projets numéro {i} pour la coopération décentralisée en Afrique de l'Ouest"),
-            url: Some(format!("https://www.example.org/appels/{i}?utm_source=relais")),
+            url: crate::domain::SafeUrl::parse(&format!("https://www.example.org/appels/{i}?utm_source=relais")).ok(),
             meta: Some("Agence française de développement · 23 novembre 2026".into()),
             excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
             deadline: Some("15 janvier 2027".into()),

@@ -1,10 +1,14 @@
 //! The data a layout sees. Built from stored rows; serialised for handlebars.
+//!
+//! This is the boundary where stored text becomes shown text: every string taken from a row
+//! loses its control characters here, and every link is a `SafeUrl`, so no template, subject
+//! or feed receives either, whatever the database holds.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
-use crate::domain::{AdCategory, Interests, Newsletter, Section, Topics};
+use crate::domain::{AdCategory, Interests, Newsletter, SafeUrl, Section, Topics};
 use crate::store::{EntryRow, IssueRow};
 
 const EXCERPT_CHARS: usize = 280;
@@ -40,7 +44,8 @@ pub struct SectionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryView {
     pub title: String,
-    pub url: Option<String>,
+    /// Only http and https links are links; an entry with any other has none.
+    pub url: Option<SafeUrl>,
     pub meta: Option<String>,
     pub excerpt: String,
     /// A call's closing date, shown apart so nobody misses it.
@@ -123,7 +128,7 @@ impl IssueView {
                 Some(section) => section.entries.push(view),
                 None => sections.push(SectionView {
                     key: e.section.clone(),
-                    heading: e.section.clone(),
+                    heading: printable_line(&e.section),
                     entries: vec![view],
                 }),
             }
@@ -132,8 +137,8 @@ impl IssueView {
         sections.iter_mut().for_each(SectionView::group_ads);
         let mut view = IssueView {
             newsletter,
-            subject: issue.subject.clone(),
-            intro: issue.intro.clone(),
+            subject: printable_line(&issue.subject),
+            intro: printable_text(&issue.intro),
             preheader: String::new(),
             sections,
             left_out: 0,
@@ -214,7 +219,7 @@ impl IssueView {
     pub fn sample(newsletter: &'static Newsletter) -> Self {
         let entry = |is_ad: bool| EntryView {
             title: "Exemple".into(),
-            url: Some("https://example.org/".into()),
+            url: SafeUrl::parse("https://example.org/").ok(),
             meta: Some("Source · 1 janvier 2026".into()),
             excerpt: "Texte d'exemple.".into(),
             deadline: (!is_ad).then(|| "1 février 2026".into()),
@@ -292,7 +297,7 @@ impl EntryView {
         let mut meta = Vec::new();
         if is_ad {
             if let Some(org) = &e.org_name {
-                meta.push(org.clone());
+                meta.push(printable_line(org));
             }
             if let Some(d) = &e.departement {
                 meta.push(format!("Département {d}"));
@@ -302,7 +307,7 @@ impl EntryView {
             }
         } else {
             if let Some(source) = &e.source_name {
-                meta.push(source.clone());
+                meta.push(printable_line(source));
             }
             if let Some(p) = e.published_at {
                 meta.push(french_date(date_of(p)));
@@ -310,8 +315,8 @@ impl EntryView {
         }
         let meta = (!meta.is_empty()).then(|| inert(&meta.join("\u{a0}· ")));
         EntryView {
-            title: inert(&e.title),
-            url: e.url.as_deref().map(inert),
+            title: inert(&printable_line(&e.title)),
+            url: SafeUrl::checked(e.url.as_deref().map(inert_url).as_deref()),
             base_meta: meta.clone(),
             meta,
             excerpt: inert(&truncate(&plain_text(&e.summary), EXCERPT_CHARS)),
@@ -331,6 +336,40 @@ impl EntryView {
 /// Feed and ad text cannot carry a per-recipient placeholder into the compiled issue.
 fn inert(text: &str) -> String {
     text.replace("__RELAIS_", "__RELAIS\u{2060}_")
+}
+
+/// The same for a link: an escaped underscore means the same to the server it names.
+fn inert_url(url: &str) -> String {
+    url.replace("__RELAIS_", "%5F_RELAIS_")
+}
+
+/// One line of shown text: line breaks and tabs become spaces, other control characters
+/// (C0, DEL, C1) and the code points XML 1.0 refuses go.
+pub fn printable_line(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(' '),
+            c if is_unprintable(c) => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+/// Shown text of several lines (an intro): line breaks stay, the rest as `printable_line`.
+pub fn printable_text(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .filter_map(|c| match c {
+            '\n' => Some('\n'),
+            '\t' | '\r' => Some(' '),
+            c if is_unprintable(c) => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 fn date_of(t: DateTime<Utc>) -> NaiveDate {
@@ -365,7 +404,7 @@ pub fn french_date(d: NaiveDate) -> String {
 pub fn plain_text(html: &str) -> String {
     let spaced = html.replace('<', " <");
     let stripped = ammonia::Builder::empty().clean(&spaced).to_string();
-    html_escape::decode_html_entities(&stripped)
+    printable_line(&html_escape::decode_html_entities(&stripped))
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -392,6 +431,55 @@ mod tests {
             french_date(NaiveDate::from_ymd_opt(2026, 8, 3).unwrap()),
             "3\u{a0}août\u{a0}2026"
         );
+    }
+
+    #[test]
+    fn shown_text_carries_no_control_character() {
+        assert_eq!(
+            printable_line("Appel\u{1}\u{8} à\tprojets\r\n\u{85}\u{ffff}"),
+            "Appel à projets  "
+        );
+        assert_eq!(printable_text("Un\r\ndeux\u{1b}[31m"), "Un\ndeux[31m");
+        assert_eq!(plain_text("<p>a&#1;b &#x7f;c</p>"), "ab c");
+    }
+
+    #[test]
+    fn entries_link_only_to_web_pages() {
+        let n = crate::domain::Newsletter::find("coopdev-info").unwrap();
+        let (issue, mut entries) = super::super::demo::demo_rows(n, 3);
+        entries[0].url = Some("javascript:alert(document.cookie)".into());
+        entries[1].url = Some("https://example.org/__RELAIS_UNSUBSCRIBE_URL__".into());
+        entries[2].title = "Titre\u{0}\u{1b} piégé".into();
+        let view = IssueView::build(
+            n,
+            n.sections,
+            &issue,
+            &entries,
+            super::super::model_org("Org", "Adresse"),
+            PublicPages {
+                issue: "https://x/w".into(),
+                subscribe: "https://x/".into(),
+                archive: "https://x/l".into(),
+            },
+        );
+        let urls: Vec<_> = view
+            .sections
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(|e| e.url.as_ref().map(SafeUrl::as_str))
+            .collect();
+        assert!(urls.contains(&None), "{urls:?}");
+        assert!(
+            urls.contains(&Some("https://example.org/%5F_RELAIS_UNSUBSCRIBE_URL__")),
+            "{urls:?}"
+        );
+        let titles: Vec<_> = view
+            .sections
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(|e| e.title.as_str())
+            .collect();
+        assert!(titles.contains(&"Titre piégé"), "{titles:?}");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Per-recipient values without re-rendering: a compiled copy is scanned once for its
 //! placeholders, then each message is one copy of it with the values put in.
+//!
+//! Pure and total: `RenderedIssue::new` then `personalise` accept any strings (a fuzz target
+//! calls them on arbitrary input) and never panic.
 
 /// Per-recipient values, as they appear in rendered output before substitution.
 pub const PLACEHOLDER_UNSUBSCRIBE: &str = "__RELAIS_UNSUBSCRIBE_URL__";
@@ -85,7 +88,8 @@ fn fill(s: &str, slots: &[Slot], values: [&str; 3]) -> String {
 }
 
 impl RenderedIssue {
-    pub(super) fn new(subject: String, mjml: String, html: String, text: String) -> Self {
+    /// A compiled copy from its parts; its placeholders are found here, once.
+    pub fn new(subject: String, mjml: String, html: String, text: String) -> Self {
         RenderedIssue {
             html_slots: find_slots(&html),
             text_slots: find_slots(&text),
@@ -120,5 +124,49 @@ impl RenderedIssue {
             [r.unsubscribe_url, r.preferences_url, &text_greeting],
         );
         (html, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn personalised(html: &str, text: &str, r: &Recipient<'_>) -> (String, String) {
+        RenderedIssue::new(String::new(), String::new(), html.into(), text.into()).personalise(r)
+    }
+
+    #[test]
+    fn any_input_is_personalised_without_panic() {
+        let recipient = Recipient {
+            name: "Zoé \"<b>\" é",
+            unsubscribe_url: "https://x/u/\"1\"",
+            preferences_url: "https://x/p/1",
+        };
+        for input in [
+            "",
+            "__RELAIS_",
+            "__RELAIS___RELAIS_GREETING__",
+            "é__RELAIS_UNSUBSCRIBE_URL__é__RELAIS_",
+            "__RELAIS_PREFERENCES_URL____RELAIS_GREETING__",
+            "__RELAIS_UNSUBSCRIBE_URL_",
+            "\u{0}__RELAIS_\u{10ffff}_GREETING__",
+        ] {
+            let (html, text) = personalised(input, input, &recipient);
+            assert!(!html.contains(PLACEHOLDER_GREETING), "{input:?} → {html:?}");
+            assert!(
+                !text.contains(PLACEHOLDER_UNSUBSCRIBE),
+                "{input:?} → {text:?}"
+            );
+        }
+        let (html, text) = personalised(
+            "<a href=\"__RELAIS_UNSUBSCRIBE_URL__\">x</a> __RELAIS_GREETING__",
+            "__RELAIS_GREETING__ __RELAIS_UNSUBSCRIBE_URL__",
+            &recipient,
+        );
+        assert_eq!(
+            html,
+            "<a href=\"https://x/u/&quot;1&quot;\">x</a> Bonjour Zoé \"&lt;b&gt;\" é, vous"
+        );
+        assert_eq!(text, "Bonjour Zoé \"<b>\" é, vous https://x/u/\"1\"");
     }
 }

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{now, with_pool, Result, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use super::{now, with_pool, BeginWrite, Result, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct IssueRow {
@@ -17,7 +19,7 @@ pub struct IssueRow {
 
 /// One entry as the renderer needs it: the item's or ad's own text unless the editor
 /// overrode it for this issue.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize)]
 pub struct EntryRow {
     pub id: i64,
     pub section: String,
@@ -39,6 +41,49 @@ pub struct EntryRow {
     pub themes: Vec<String>,
     #[sqlx(skip)]
     pub countries: Vec<String>,
+}
+
+/// An issue's content as it went out, frozen in the transaction that starts its sending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrozenIssue {
+    pub subject: String,
+    pub intro: String,
+    pub entries: Vec<EntryRow>,
+}
+
+const ENTRIES: &str = "select e.id, e.section, e.position, e.item_id, e.ad_id, \
+       coalesce(e.title, i.title, a.title) as title, \
+       coalesce(e.summary, i.summary, a.body) as summary, \
+       i.url, s.name as source_name, i.published_at, i.deadline, \
+       a.category, m.org_name, a.departement, a.expires_on \
+     from issue_entries e \
+     left join items i on i.id = e.item_id \
+     left join sources s on s.id = i.source_id \
+     left join ads a on a.id = e.ad_id \
+     left join members m on m.id = a.member_id \
+     where e.issue_id = $1 order by e.section, e.position";
+
+const ENTRY_TAGS: &str = "select t.item_id, t.kind, t.value from item_tags t \
+     join issue_entries e on e.item_id = t.item_id \
+     where e.issue_id = $1 order by t.item_id, t.kind, t.value";
+
+fn attach_tags(entries: &mut [EntryRow], tags: Vec<(i64, String, String)>) {
+    for (item_id, kind, value) in tags {
+        for e in entries.iter_mut().filter(|e| e.item_id == Some(item_id)) {
+            match kind.as_str() {
+                "theme" => e.themes.push(value.clone()),
+                _ => e.countries.push(value.clone()),
+            }
+        }
+    }
+}
+
+fn encode_snapshot(issue: &FrozenIssue) -> std::result::Result<String, sqlx::Error> {
+    serde_json::to_string(issue).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+fn decode_snapshot(json: &str) -> std::result::Result<FrozenIssue, sqlx::Error> {
+    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 impl Store {
@@ -101,48 +146,67 @@ impl Store {
     pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<EntryRow>> {
         let (mut entries, tags): (Vec<EntryRow>, Vec<(i64, String, String)>) =
             with_pool!(self, |p| {
-                let entries = sqlx::query_as(
-                    "select e.id, e.section, e.position, e.item_id, e.ad_id, \
-                       coalesce(e.title, i.title, a.title) as title, \
-                       coalesce(e.summary, i.summary, a.body) as summary, \
-                       i.url, s.name as source_name, i.published_at, i.deadline, \
-                       a.category, m.org_name, a.departement, a.expires_on \
-                     from issue_entries e \
-                     left join items i on i.id = e.item_id \
-                     left join sources s on s.id = i.source_id \
-                     left join ads a on a.id = e.ad_id \
-                     left join members m on m.id = a.member_id \
-                     where e.issue_id = $1 order by e.section, e.position",
-                )
-                .bind(issue_id)
-                .fetch_all(p)
-                .await?;
-                let tags = sqlx::query_as(
-                    "select t.item_id, t.kind, t.value from item_tags t \
-                     join issue_entries e on e.item_id = t.item_id \
-                     where e.issue_id = $1 order by t.item_id, t.kind, t.value",
-                )
-                .bind(issue_id)
-                .fetch_all(p)
-                .await?;
+                let entries = sqlx::query_as(ENTRIES).bind(issue_id).fetch_all(p).await?;
+                let tags = sqlx::query_as(ENTRY_TAGS)
+                    .bind(issue_id)
+                    .fetch_all(p)
+                    .await?;
                 Ok::<_, sqlx::Error>((entries, tags))
             })?;
-        for (item_id, kind, value) in tags {
-            for e in entries.iter_mut().filter(|e| e.item_id == Some(item_id)) {
-                match kind.as_str() {
-                    "theme" => e.themes.push(value.clone()),
-                    _ => e.countries.push(value.clone()),
-                }
-            }
-        }
+        attach_tags(&mut entries, tags);
         Ok(entries)
     }
 
-    /// Moves an issue along; once it is sent, its watch items count as published.
+    /// The issue's content as it went out, once it started sending (issues sent before
+    /// snapshots existed have none).
+    pub async fn frozen_issue(&self, issue_id: i64) -> Result<Option<FrozenIssue>> {
+        let json: Option<Option<String>> = with_pool!(self, |p| {
+            sqlx::query_scalar("select snapshot from issues where id = $1")
+                .bind(issue_id)
+                .fetch_optional(p)
+                .await
+        })?;
+        match json.flatten() {
+            Some(json) => Ok(Some(decode_snapshot(&json)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves an issue along. From `sending` on, its content is frozen (once: a later status
+    /// change keeps the first snapshot) in the same transaction; once it is sent, its watch
+    /// items count as published.
     pub async fn set_issue_status(&self, id: i64, status: &str) -> Result<()> {
         let at = now();
+        let freezes = matches!(status, "sending" | "sent");
         with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
+            if freezes {
+                let unfrozen: Option<(String, String)> = sqlx::query_as(
+                    "select subject, intro from issues where id = $1 and snapshot is null",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((subject, intro)) = unfrozen {
+                    let mut entries: Vec<EntryRow> =
+                        sqlx::query_as(ENTRIES).bind(id).fetch_all(&mut *tx).await?;
+                    let tags = sqlx::query_as(ENTRY_TAGS)
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    attach_tags(&mut entries, tags);
+                    let snapshot = encode_snapshot(&FrozenIssue {
+                        subject,
+                        intro,
+                        entries,
+                    })?;
+                    sqlx::query("update issues set snapshot = $2 where id = $1")
+                        .bind(id)
+                        .bind(snapshot)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             sqlx::query(
                 "update issues set status = $2, \
                  approved_at = case when $2 = 'approved' then $3 else approved_at end, \
@@ -213,11 +277,12 @@ impl Store {
     }
 
     /// Watch items that went out in a sent issue, newest first, each with the time it went
-    /// out, the title it went out in, and its themes.
+    /// out, the title it went out in, and its themes: as frozen in that issue when it has a
+    /// snapshot, so that later edits of the item change nothing.
     pub async fn published_items(&self, limit: i64) -> Result<Vec<PublishedItem>> {
         let mut items: Vec<PublishedItem> = with_pool!(self, |p| {
             sqlx::query_as(
-                "select i.id, coalesce(e.title, i.title) as title, \
+                "select i.id, u.id as issue_id, coalesce(e.title, i.title) as title, \
                    coalesce(e.summary, i.summary) as summary, i.url, s.name as source_name, \
                    n.slug as newsletter, u.sent_at \
                  from items i \
@@ -234,7 +299,29 @@ impl Store {
             .fetch_all(p)
             .await
         })?;
-        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let mut issue_ids: Vec<i64> = items.iter().map(|i| i.issue_id).collect();
+        issue_ids.sort_unstable();
+        issue_ids.dedup();
+        let mut frozen = std::collections::HashMap::new();
+        for issue_id in issue_ids {
+            if let Some(issue) = self.frozen_issue(issue_id).await? {
+                frozen.insert(issue_id, issue);
+            }
+        }
+        for item in items.iter_mut() {
+            let entry = frozen
+                .get(&item.issue_id)
+                .and_then(|f| f.entries.iter().find(|e| e.item_id == Some(item.id)));
+            if let Some(e) = entry {
+                item.title = e.title.clone();
+                item.summary = e.summary.clone();
+                item.url = e.url.clone();
+                item.source_name = e.source_name.clone().unwrap_or_default();
+                item.themes = e.themes.clone();
+                item.frozen = true;
+            }
+        }
+        let ids: Vec<i64> = items.iter().filter(|i| !i.frozen).map(|i| i.id).collect();
         if ids.is_empty() {
             return Ok(items);
         }
@@ -247,7 +334,7 @@ impl Store {
             qb.build_query_as().fetch_all(p).await
         })?;
         for (id, theme) in tags {
-            for item in items.iter_mut().filter(|i| i.id == id) {
+            for item in items.iter_mut().filter(|i| i.id == id && !i.frozen) {
                 item.themes.push(theme.clone());
             }
         }
@@ -259,6 +346,8 @@ impl Store {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PublishedItem {
     pub id: i64,
+    /// The sent issue it first went out in.
+    pub issue_id: i64,
     pub title: String,
     pub summary: String,
     pub url: Option<String>,
@@ -267,4 +356,7 @@ pub struct PublishedItem {
     pub sent_at: DateTime<Utc>,
     #[sqlx(skip)]
     pub themes: Vec<String>,
+    /// Read from the issue's snapshot rather than the live item.
+    #[sqlx(skip)]
+    pub frozen: bool,
 }

@@ -27,7 +27,7 @@ pub use audience::{
     ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary, SubscriberExport,
 };
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
-pub use issues::{EntryRow, IssueRow, PublishedItem};
+pub use issues::{EntryRow, FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};

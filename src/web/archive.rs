@@ -10,9 +10,9 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, WebError};
-use crate::domain::{Newsletter, KNOWN_NEWSLETTERS};
-use crate::render::{french_date, IssueView};
+use super::{AppState, Policy, WebError};
+use crate::domain::{Newsletter, SafeUrl, KNOWN_NEWSLETTERS};
+use crate::render::{french_date, printable_line, IssueView};
 use crate::store::IssueRow;
 
 const PER_PAGE: i64 = 20;
@@ -97,7 +97,7 @@ async fn title_view(
         issues: issues
             .iter()
             .map(|i| IssueLink {
-                subject: i.subject.clone(),
+                subject: printable_line(&i.subject),
                 url: format!("{index}/{}", i.id),
                 date: i.sent_at.map(paris_date).unwrap_or_default(),
             })
@@ -159,7 +159,7 @@ async fn issue_page(
     }
     let view = issue_view(&app, &issue).await?;
     let rendered = app.renderer.render_issue(&view.for_web())?;
-    Ok(cached("text/html; charset=utf-8", rendered.html))
+    Ok(Policy::Issue.on(cached("text/html; charset=utf-8", rendered.html)))
 }
 
 async fn issue_view(app: &AppState, issue: &IssueRow) -> anyhow::Result<IssueView> {
@@ -236,7 +236,7 @@ async fn issue_entry(
     let sent = atom_time(issue.sent_at.unwrap_or(issue.created_at));
     Ok(Entry {
         id: url.clone(),
-        title: Text::plain(issue.subject.clone()),
+        title: Text::plain(view.subject.clone()),
         updated: sent,
         published: Some(sent),
         links: vec![link("alternate", url, Some("text/html"))],
@@ -263,7 +263,7 @@ fn contents_html(view: &IssueView) -> String {
             match &e.url {
                 Some(url) => html.push_str(&format!(
                     "<li><a href=\"{}\">{}</a></li>",
-                    attr(url),
+                    attr(url.as_str()),
                     text(&e.title)
                 )),
                 None => html.push_str(&format!("<li>{}</li>", text(&e.title))),
@@ -295,23 +295,22 @@ async fn watch_feed(State(app): State<AppState>) -> Result<Response, WebError> {
         .iter()
         .map(|i| Entry {
             id: format!("{}#element-{}", out_id, i.id),
-            title: Text::plain(i.title.clone()),
+            title: Text::plain(printable_line(&i.title)),
             updated: atom_time(i.sent_at),
             published: Some(atom_time(i.sent_at)),
             authors: vec![Person {
-                name: i.source_name.clone(),
+                name: printable_line(&i.source_name),
                 ..Default::default()
             }],
-            links: i
-                .url
-                .iter()
-                .map(|u| link("alternate", u.clone(), None))
+            links: SafeUrl::checked(i.url.as_deref())
+                .map(|u| link("alternate", u.into(), None))
+                .into_iter()
                 .collect(),
             categories: i
                 .themes
                 .iter()
                 .map(|t| Category {
-                    term: t.clone(),
+                    term: printable_line(t),
                     ..Default::default()
                 })
                 .collect(),

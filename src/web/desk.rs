@@ -13,8 +13,9 @@ use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AppState, WebError};
-use crate::domain::{EmailAddress, Newsletter};
+use super::{AppState, Policy, WebError};
+use crate::domain::{EmailAddress, Newsletter, SafeUrl};
+use crate::render::printable_line;
 use crate::store::{IssueRow, ItemFilter, StaffSession};
 
 const COOKIE: &str = "relais_staff";
@@ -195,7 +196,7 @@ async fn logout(
 #[derive(Serialize)]
 struct ItemLine {
     title: String,
-    url: Option<String>,
+    url: Option<SafeUrl>,
     source: String,
     date: String,
 }
@@ -230,9 +231,9 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
     let items: Vec<ItemLine> = items
         .into_iter()
         .map(|i| ItemLine {
-            title: i.title,
-            url: i.url,
-            source: i.source_name,
+            title: printable_line(&i.title),
+            url: SafeUrl::checked(i.url.as_deref()),
+            source: printable_line(&i.source_name),
             date: crate::render::french_date(
                 i.published_at
                     .unwrap_or(i.fetched_at)
@@ -250,7 +251,7 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
             Some(IssueLine {
                 id: i.id,
                 newsletter: Newsletter::find(&i.newsletter)?.name,
-                subject: i.subject,
+                subject: printable_line(&i.subject),
                 status: status_label(&i.status),
             })
         })
@@ -365,7 +366,7 @@ async fn preview_html(
     Query(q): Query<PreviewQuery>,
 ) -> Result<Response, WebError> {
     let (_, preview) = preview(&app, id, &q).await?;
-    Ok(raw_part("text/html; charset=utf-8", preview.html))
+    Ok(Policy::FramedIssue.on(raw_part("text/html; charset=utf-8", preview.html)))
 }
 
 async fn preview_text(
@@ -378,12 +379,11 @@ async fn preview_text(
     Ok(raw_part("text/plain; charset=utf-8", preview.text))
 }
 
-/// One part of a preview, framed only by the desk's own pages and never cached.
+/// One part of a preview, never cached (the HTML one may be framed by the desk's own pages).
 fn raw_part(content_type: &'static str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,

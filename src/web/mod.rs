@@ -4,6 +4,7 @@
 
 mod archive;
 mod desk;
+mod headers;
 mod limits;
 mod pages;
 mod preferences;
@@ -11,27 +12,127 @@ mod public;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use crate::app::App;
+pub use headers::Policy;
 pub use limits::Limits;
 pub use pages::Pages;
 
 pub type AppState = Arc<App>;
 
-/// The whole site.
+/// The whole site. Every answer, whichever layer or extractor wrote it, leaves through
+/// `error_pages` (an error is a French page) and then `headers::secure`.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/static/site.css", get(stylesheet))
         .merge(public::router())
         .merge(archive::router())
         .merge(desk::router())
+        .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(middleware::from_fn(error_pages))
+        .layer(middleware::from_fn(headers::secure))
         .with_state(app)
+}
+
+async fn not_found() -> WebError {
+    WebError::NotFound
+}
+
+/// The pages' stylesheet: a file, so that no page needs inline styles.
+async fn stylesheet(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        app.pages.stylesheet().to_string(),
+    )
+        .into_response()
+}
+
+/// Error answers that no handler wrote as a page (axum's extractor rejections in English
+/// plain text, unknown methods, the body limit) become the French error page, same status
+/// and headers. Their own text only goes to the log.
+async fn error_pages(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || is_page {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, 16 * 1024).await {
+        Ok(text) => tracing::debug!(
+            status = status.as_u16(),
+            "answered with the error page: {}",
+            String::from_utf8_lossy(&text)
+        ),
+        Err(e) => tracing::debug!(
+            status = status.as_u16(),
+            "answered with the error page ({e})"
+        ),
+    }
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let (heading, text) = status_text(status);
+    let page = error_page(status, heading, text);
+    let (page_parts, page_body) = page.into_parts();
+    parts.headers.extend(page_parts.headers);
+    Response::from_parts(parts, page_body)
+}
+
+/// What the error page says for a status no handler explained.
+fn status_text(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("Page introuvable", "Cette page n'existe pas ou plus."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Demande incorrecte",
+            "Cette adresse ne s'utilise pas ainsi : revenez à la page précédente et utilisez ses liens et boutons.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Demande trop volumineuse",
+            "Ce que vous avez envoyé dépasse la taille permise.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Format non pris en charge",
+            "Ce formulaire n'a pas été envoyé dans le format attendu. Rechargez la page et recommencez.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Service indisponible",
+            "Le service est momentanément indisponible. Réessayez dans quelques minutes.",
+        ),
+        s if s.is_server_error() => (
+            "Erreur",
+            "Une erreur est survenue de notre côté. Réessayez plus tard.",
+        ),
+        _ => (
+            "Demande incorrecte",
+            "Cette demande est incomplète ou mal formée. Rechargez la page et recommencez.",
+        ),
+    }
+}
+
+/// The error page: a heading and one paragraph, in French, linking home.
+fn error_page(status: StatusCode, heading: &str, text: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{heading}</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head>\
+         <body><main><h1>{heading}</h1><p>{}</p><p><a href=\"/\">Retour à l'accueil</a></p></main></body></html>",
+        html_escape::encode_text(text)
+    );
+    (status, Html(body)).into_response()
 }
 
 async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
@@ -110,11 +211,6 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        let body = format!(
-            "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{heading}</title></head>\
-             <body><main><h1>{heading}</h1><p>{}</p><p><a href=\"/\">Retour à l'accueil</a></p></main></body></html>",
-            html_escape::encode_text(&text)
-        );
-        (status, Html(body)).into_response()
+        error_page(status, heading, &text)
     }
 }

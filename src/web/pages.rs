@@ -9,6 +9,7 @@ use serde::Serialize;
 pub struct Pages {
     registry: Handlebars<'static>,
     org: String,
+    stylesheet: String,
 }
 
 #[derive(Serialize)]
@@ -49,10 +50,19 @@ impl Pages {
             };
             registered.map_err(|e| anyhow!("{}: {e}", path.display()))?;
         }
+        let path = dir.join("web").join("site.css");
+        let stylesheet = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Ok(Self {
             registry,
             org: org.to_string(),
+            stylesheet,
         })
+    }
+
+    /// The stylesheet every page links to.
+    pub fn stylesheet(&self) -> &str {
+        &self.stylesheet
     }
 
     /// A page: `template` rendered with `data`, inside the layout.
