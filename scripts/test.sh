@@ -3,7 +3,7 @@
 # smtp-sink, Chromium and its driver for browser tests, dkimpy for DKIM, PostgreSQL, Node.js
 # and npm if absent), starts PostgreSQL when it is not running, checks the golden MJML with
 # the reference renderer (npm mjml, strict validation), then runs formatting and lint checks,
-# unit tests, and the integration tests on SQLite and PostgreSQL.
+# cargo deny, unit tests, and the integration tests on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -53,6 +53,25 @@ fi
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo deny (deny.toml)"
+# Installed once per machine (about 2 minutes of compiling on two idle cores); later runs reuse it.
+command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+# The advisory database lives on GitHub. When it cannot be fetched, advisories are checked
+# against a copy fetched earlier if there is one, else not at all, and the log says so.
+deny_checks=(licenses bans sources)
+deny_fetch=()
+if curl -sfI -m 15 https://github.com/rustsec/advisory-db >/dev/null 2>&1; then
+  deny_checks=(advisories "${deny_checks[@]}")
+  echo "checks: advisories (fresh database), licences, duplicate versions, sources"
+elif compgen -G "$HOME/.cargo/advisory-dbs/*" >/dev/null; then
+  deny_checks=(advisories "${deny_checks[@]}")
+  deny_fetch=(--offline)
+  echo "checks: advisories (database NOT refreshed: GitHub unreachable), licences, duplicate versions, sources"
+else
+  echo "checks: licences, duplicate versions, sources; advisories NOT checked (GitHub unreachable, no local database)"
+fi
+cargo deny --locked "${deny_fetch[@]}" check "${deny_checks[@]}"
 
 echo "== tests on SQLite"
 RELAIS_TEST_DATABASE_URL= cargo test --locked

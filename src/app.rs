@@ -177,13 +177,8 @@ async fn shutdown_signal() {
 fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("secret");
     if let Ok(secret) = std::fs::read_to_string(&path) {
-        let secret = secret.trim().to_string();
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "{} is too short to be a secret",
-            path.display()
-        );
-        return Ok(secret);
+        return crate::config::validate_secret(secret.trim())
+            .map_err(|problem| anyhow::anyhow!("{} : {problem}", path.display()));
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;

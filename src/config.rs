@@ -153,6 +153,29 @@ const KEYS: &[&str] = &[
     "list_unsubscribe_mailto",
 ];
 
+/// The shortest signing key accepted, in bytes, however it is given (variable, file key, or
+/// the `data/secret` file): tokens and sessions are only as strong as it.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configured signing key: at least [`MIN_SECRET_BYTES`] bytes, not one byte repeated.
+pub fn validate_secret(secret: &str) -> Result<String, String> {
+    let len = secret.len();
+    if len < MIN_SECRET_BYTES {
+        return Err(format!(
+            "clé trop courte ({len} octet(s)) : il en faut au moins {MIN_SECRET_BYTES}, \
+             par exemple la sortie de `openssl rand -hex 32`"
+        ));
+    }
+    if secret.bytes().all(|b| b == secret.as_bytes()[0]) {
+        return Err(
+            "clé faite d'un seul caractère répété : donnez une valeur aléatoire, \
+             par exemple la sortie de `openssl rand -hex 32`"
+                .into(),
+        );
+    }
+    Ok(secret.to_string())
+}
+
 /// Where one value came from, so errors point at the right place.
 struct Value {
     text: String,
@@ -350,7 +373,10 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("outbox")),
             listen,
             base_url,
-            secret: value("secret").map(|v| v.text),
+            secret: match value("secret") {
+                Some(v) => Some(validate_secret(&v.text).map_err(|m| fail(&v, "secret", m))?),
+                None => None,
+            },
             templates_dir: PathBuf::from(text_or("templates_dir", "templates")),
             data_dir,
             dkim,
@@ -757,6 +783,14 @@ mod tests {
         .unwrap();
         let e = Config::validate(raw, "relais.toml", &env(&[])).unwrap_err();
         assert!(e.to_string().contains("`section`: key `Agenda!`"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_is_at_least_32_bytes_and_not_one_byte_repeated() {
+        assert!(validate_secret("a").is_err());
+        assert!(validate_secret(&"x".repeat(31)).is_err());
+        assert!(validate_secret(&"x".repeat(64)).is_err());
+        assert!(validate_secret("0123456789abcdef0123456789abcdef").is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod message;
 pub mod transport;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;

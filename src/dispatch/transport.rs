@@ -3,6 +3,7 @@
 //! `.eml` files. The only user of lettre's SMTP client.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::address::Address;
@@ -11,7 +12,9 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::time::timeout;
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use super::wire::{Probe, Watched};
 use crate::config::{SmtpSettings, SmtpTls};
 
 /// How one attempt ended, from the transport's point of view.
@@ -59,7 +62,13 @@ impl Transport {
 /// across messages, and dropped after any error.
 pub struct Connection {
     transport: Transport,
-    smtp: Option<AsyncSmtpConnection>,
+    smtp: Option<Session>,
+}
+
+/// An open SMTP connection and the probe on its socket.
+struct Session {
+    conn: AsyncSmtpConnection,
+    probe: Arc<Probe>,
 }
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -91,28 +100,31 @@ impl Connection {
     }
 
     pub async fn close(&mut self) {
-        if let Some(mut conn) = self.smtp.take() {
-            let _ = timeout(Duration::from_secs(5), conn.quit()).await;
+        if let Some(mut session) = self.smtp.take() {
+            let _ = timeout(Duration::from_secs(5), session.conn.quit()).await;
         }
     }
 
     /// After a refused command the session may go on with RSET; after anything else the
     /// connection is dropped.
     async fn reset(&mut self) {
-        if let Some(conn) = self.smtp.as_mut() {
+        if let Some(session) = self.smtp.as_mut() {
             let ok = matches!(
-                timeout(Duration::from_secs(30), conn.command(Rset)).await,
+                timeout(Duration::from_secs(30), session.conn.command(Rset)).await,
                 Ok(Ok(_))
             );
-            if !ok || conn.has_broken() {
-                if let Some(mut conn) = self.smtp.take() {
-                    conn.abort().await;
+            if !ok || session.conn.has_broken() {
+                if let Some(mut session) = self.smtp.take() {
+                    session.conn.abort().await;
                 }
             }
         }
     }
 
-    async fn connect(settings: &SmtpSettings) -> Result<AsyncSmtpConnection, String> {
+    /// Opens a session whose socket is watched (see `wire`): with implicit TLS the probe sits
+    /// above the encryption, with STARTTLS below it; either way a failed write or the start
+    /// of the wait for a reply is seen.
+    async fn connect(settings: &SmtpSettings) -> Result<Session, String> {
         let hello = ClientId::default();
         let tls =
             |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("TLS : {e}"));
@@ -120,15 +132,23 @@ impl Connection {
             SmtpTls::Wrapper => Some(tls(&settings.host)?),
             _ => None,
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
+        // lettre's own connector (address resolution, timeout, implicit TLS), deprecated as a
+        // public type but the only way to put our probe under a lettre session.
+        #[allow(deprecated)]
+        let stream = lettre::transport::smtp::client::AsyncNetworkStream::connect_tokio1(
             (settings.host.as_str(), settings.port),
             Some(Duration::from_secs(30)),
-            &hello,
             wrapper,
             None,
         )
         .await
         .map_err(|e| format!("connexion SMTP impossible : {e}"))?;
+        let probe = Arc::new(Probe::default());
+        let peer = stream.peer_addr();
+        let watched = Watched::new(stream.compat(), probe.clone(), peer);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(watched), &hello)
+            .await
+            .map_err(|e| format!("connexion SMTP impossible : {e}"))?;
         if settings.tls == SmtpTls::StartTls {
             conn.starttls(tls(&settings.host)?, &hello)
                 .await
@@ -142,7 +162,7 @@ impl Connection {
             .await
             .map_err(|e| format!("authentification SMTP refusée : {e}"))?;
         }
-        Ok(conn)
+        Ok(Session { conn, probe })
     }
 
     async fn send_smtp(
@@ -159,7 +179,9 @@ impl Connection {
                 Err(e) => return SendResult::Transient(e),
             }
         }
-        let conn = self.smtp.as_mut().expect("connected above");
+        let Some(Session { conn, probe }) = self.smtp.as_mut() else {
+            return SendResult::Transient("connexion SMTP absente".into());
+        };
         let steps: [(&str, String); 3] = [
             ("MAIL", Mail::new(Some(from.clone()), vec![]).to_string()),
             ("RCPT", Rcpt::new(to.clone(), vec![]).to_string()),
@@ -175,18 +197,29 @@ impl Connection {
                 }
             }
         }
-        // From here on the server may have the whole message: only an explicit reply is an
-        // answer; silence or a dropped connection is ambiguous.
-        match timeout(reply_timeout, conn.message(bytes)).await {
+        // Once the final dot is fully written the server may have the whole message: only an
+        // explicit reply is an answer, silence or a dropped connection is ambiguous. Before
+        // that, the message is provably incomplete and safe to send again.
+        probe.mark();
+        let result = timeout(reply_timeout, conn.message(bytes)).await;
+        let fully_written = probe.is_fully_written();
+        match result {
             Ok(Ok(response)) => SendResult::Accepted(format!(
                 "{} {}",
                 response.code(),
                 response.message().collect::<Vec<_>>().join(" ")
             )),
             Ok(Err(e)) if e.status().is_some() => classify_refusal(&e, "fin du message"),
+            Ok(Err(e)) if !fully_written => SendResult::Transient(format!(
+                "connexion perdue avant la fin du message : {e}"
+            )),
             Ok(Err(e)) => {
                 SendResult::Ambiguous(format!("connexion perdue après l'envoi du message : {e}"))
             }
+            Err(_) if !fully_written => SendResult::Transient(format!(
+                "message pas entièrement transmis au bout de {} s",
+                reply_timeout.as_secs()
+            )),
             Err(_) => SendResult::Ambiguous(format!(
                 "pas de réponse {} s après l'envoi du message",
                 reply_timeout.as_secs()

@@ -154,21 +154,25 @@ impl Store {
     /// segment, when there is one). Safe to run again: existing rows are left alone.
     /// A segment matches when, for every kind of filter it has, the subscriber has one of
     /// its values. Whoever already has this issue through another dispatch is left out: an
-    /// issue reaches a person once. Message-IDs are fixed here, so a retry reuses the same one.
+    /// issue reaches a person once. That rule is the constraint `deliveries (issue_id,
+    /// subscriber_id)` unique, not a check before inserting: two dispatches of one issue
+    /// frozen at the same moment (two processes) would both pass such a check. Message-IDs
+    /// are fixed here, so a retry reuses the same one.
     pub async fn freeze_audience(&self, dispatch: &DispatchRow, mail_domain: &str) -> Result<u64> {
         let at = now();
         let prefix = format!("<relais.{}.", dispatch.id);
         let suffix = format!("@{mail_domain}>");
+        // No conflict target: a row is skipped on (dispatch_id, subscriber_id) when the same
+        // dispatch is sent again, and on (issue_id, subscriber_id) when another dispatch of
+        // the issue has the person; PostgreSQL waits for a concurrent freeze to commit first.
         let sql = format!(
-            "insert into deliveries (dispatch_id, subscriber_id, email, state, next_attempt_at, \
-               message_id, created_at, updated_at) \
-             select $1, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
+            "insert into deliveries (dispatch_id, issue_id, subscriber_id, email, state, \
+               next_attempt_at, message_id, created_at, updated_at) \
+             select $1, $7, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
              from subscribers s join subscriptions u on u.subscriber_id = s.id \
              where {} \
-             and not exists (select 1 from deliveries o join dispatches x on x.id = o.dispatch_id \
-               where x.issue_id = $7 and o.subscriber_id = s.id and o.dispatch_id <> $1) \
              order by s.id \
-             on conflict (dispatch_id, subscriber_id) do nothing",
+             on conflict do nothing",
             audience_condition("$5", "$6")
         );
         let done = with_pool!(self, |p| {
