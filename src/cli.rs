@@ -2,7 +2,7 @@
 //! functions; output is for people on stderr and for scripts on stdout (`--json`: one JSON
 //! object per line).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -505,11 +505,13 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
             app.store
                 .subscriber_by_email(email.as_str())
                 .await?
-                .map(|(id, name)| (id, name, email.to_string()))
+                .map(|(id, name, key)| (id, name, email.to_string(), key.unwrap_or_default()))
                 .map(Ok)
-                .unwrap_or_else(|| Ok::<_, anyhow::Error>((0, String::new(), email.to_string())))?
+                .unwrap_or_else(|| {
+                    Ok::<_, anyhow::Error>((0, String::new(), email.to_string(), String::new()))
+                })?
         }
-        None => (0, String::new(), String::new()),
+        None => (0, String::new(), String::new(), String::new()),
     };
     // A subscriber's copy leaves out what falls outside their interests, as sending would.
     let view = if recipient.0 > 0 {
@@ -520,8 +522,8 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
     let rendered = app.renderer.render_issue(&view)?;
     let (unsubscribe_url, preferences_url) = if recipient.0 > 0 {
         (
-            app.links.unsubscribe(recipient.0, newsletter_id),
-            app.links.preferences(recipient.0),
+            app.links.unsubscribe(&recipient.3, newsletter_id),
+            app.links.preferences(&recipient.3),
         )
     } else {
         (app.links.page("/"), app.links.page("/"))
@@ -617,49 +619,114 @@ async fn send(
 }
 
 async fn import_subscribers(app: &App, file: &PathBuf, json: bool) -> anyhow::Result<()> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
         .with_context(|| format!("{} illisible", file.display()))?;
-    let (good, mut rejected) =
-        import::parse_csv(bytes.as_slice()).with_context(|| format!("{}", file.display()))?;
-    let (mut added, mut updated, mut unchanged) = (0, 0, 0);
-    // Chunks of one transaction each: fast, and a failure leaves whole chunks in or out.
-    for chunk in good.chunks(1000) {
-        let people: Vec<_> = chunk.iter().map(|(_, s)| s.clone()).collect();
-        let outcomes = app.store.import_subscribers(&people).await?;
-        for ((line, _), outcome) in chunk.iter().zip(outcomes) {
+    let mut lines = import::parse_lines(reader).with_context(|| format!("{}", file.display()))?;
+    let mut tally = ImportTally::default();
+    // One transaction per batch: fast, memory bounded, and a failure leaves whole batches in
+    // or out. Rejected lines wait for their batch so that the report stays in line order.
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut rejected = Vec::new();
+    loop {
+        let done = match lines.next() {
+            Some(Ok(row)) => {
+                batch.push(row);
+                false
+            }
+            Some(Err(r)) => {
+                rejected.push(r);
+                false
+            }
+            None => true,
+        };
+        if done || batch.len() + rejected.len() >= IMPORT_BATCH {
+            tally
+                .import_batch(app, std::mem::take(&mut batch), &mut rejected, json)
+                .await?;
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(e) = lines.failure() {
+        return Err(anyhow::Error::new(e).context(format!(
+            "{} illisible après {} ligne(s) enregistrée(s)",
+            file.display(),
+            tally.added + tally.updated + tally.unchanged
+        )));
+    }
+    if json {
+        print_json(&serde_json::json!({
+            "added": tally.added, "updated": tally.updated,
+            "unchanged": tally.unchanged, "rejected": tally.rejected,
+        }))?;
+    } else {
+        println!(
+            "{} ajouté(s), {} mis à jour, {} inchangé(s), {} rejeté(s)",
+            tally.added, tally.updated, tally.unchanged, tally.rejected
+        );
+    }
+    Ok(())
+}
+
+const IMPORT_BATCH: usize = 1000;
+
+#[derive(Default)]
+struct ImportTally {
+    added: u64,
+    updated: u64,
+    unchanged: u64,
+    rejected: u64,
+}
+
+impl ImportTally {
+    /// Imports one batch, then reports its rejected lines (those the parser refused and those
+    /// the store did) in line order.
+    async fn import_batch(
+        &mut self,
+        app: &App,
+        batch: Vec<import::Row>,
+        rejected: &mut Vec<import::Rejected>,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        let people: Vec<_> = batch.iter().map(|r| r.subscriber.clone()).collect();
+        let outcomes = if people.is_empty() {
+            Vec::new()
+        } else {
+            app.store.import_subscribers(&people).await.with_context(|| {
+                format!(
+                    "import arrêté aux lignes {} à {} ; {} ligne(s) déjà enregistrée(s)",
+                    batch.first().map_or(0, |r| r.line),
+                    batch.last().map_or(0, |r| r.line),
+                    self.added + self.updated + self.unchanged
+                )
+            })?
+        };
+        for (row, outcome) in batch.iter().zip(outcomes) {
             match outcome {
-                ImportOutcome::Added => added += 1,
-                ImportOutcome::Updated => updated += 1,
-                ImportOutcome::Unchanged => unchanged += 1,
+                ImportOutcome::Added => self.added += 1,
+                ImportOutcome::Updated => self.updated += 1,
+                ImportOutcome::Unchanged => self.unchanged += 1,
                 ImportOutcome::Suppressed => rejected.push(import::Rejected {
-                    line: *line,
+                    line: row.line,
                     reason:
                         "adresse désabonnée définitivement, effacée ou en erreur : non réimportée"
                             .into(),
                 }),
             }
         }
-    }
-    rejected.sort_by_key(|r| r.line);
-    if json {
-        for r in &rejected {
-            print_json(&serde_json::json!({ "line": r.line, "reason": r.reason }))?;
+        rejected.sort_by_key(|r| r.line);
+        for r in rejected.drain(..) {
+            self.rejected += 1;
+            if json {
+                print_json(&serde_json::json!({ "line": r.line, "reason": r.reason }))?;
+            } else {
+                println!("ligne {} : {}", r.line, r.reason);
+            }
         }
-        print_json(
-            &serde_json::json!({ "added": added, "updated": updated, "unchanged": unchanged, "rejected": rejected.len() }),
-        )?;
-    } else {
-        for r in &rejected {
-            println!("ligne {} : {}", r.line, r.reason);
-        }
-        println!(
-            "{added} ajouté(s), {updated} mis à jour, {unchanged} inchangé(s), {} rejeté(s)",
-            rejected.len()
-        );
+        Ok(())
     }
-    Ok(())
 }
 
 async fn export_subscribers(app: &App, json: bool) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! CSV import of subscribers: every line is checked on its own; good lines go in, bad lines
-//! are reported with their line number and reason.
+//! are reported with their line number and reason. The file is read as a stream, one record
+//! at a time, so memory does not grow with its length.
 
 use std::io::Read;
 
@@ -13,20 +14,24 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A good line: where it starts in the file, and the subscriber it asks for.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub line: u64,
+    pub subscriber: NewSubscriber,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("fichier illisible : {0}")]
-    Unreadable(String),
+    #[error("fichier illisible")]
+    Unreadable(#[source] csv::Error),
     #[error("la colonne `email` manque dans l'en-tête")]
     NoEmailColumn,
     #[error("colonne inconnue `{0}` (colonnes possibles : email, name, newsletters, themes, countries, departements, college)")]
     UnknownColumn(String),
 }
 
-/// Good lines (with their line number) and rejected ones.
-pub type Parsed = (Vec<(u64, NewSubscriber)>, Vec<Rejected>);
-
-const COLUMNS: &[&str] = &[
+const COLUMNS: [&str; 7] = [
     "email",
     "name",
     "newsletters",
@@ -36,77 +41,125 @@ const COLUMNS: &[&str] = &[
     "college",
 ];
 
-/// Parses the whole file first: a file that cannot be read at all changes nothing.
-pub fn parse_csv(reader: impl Read) -> Result<Parsed, ImportError> {
+/// The lines of a CSV file after its header, each checked on its own: `Ok` for a line to
+/// import, `Err` for a rejected one. A header that cannot be read, or names an unknown
+/// column, refuses the whole file before any line is read. Works on any bytes without a
+/// database (the fuzz target calls it on `&[u8]`).
+pub fn parse_lines<R: Read>(reader: R) -> Result<Lines<R>, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(reader);
-    let headers = csv
-        .headers()
-        .map_err(|e| ImportError::Unreadable(e.to_string()))?
-        .clone();
-    for h in headers.iter() {
-        if !COLUMNS.contains(&h) {
-            return Err(ImportError::UnknownColumn(h.to_string()));
-        }
+    let headers = csv.headers().map_err(ImportError::Unreadable)?.clone();
+    let mut columns = [None; COLUMNS.len()];
+    for (i, h) in headers.iter().enumerate() {
+        // A spreadsheet's byte-order mark may stick to the first name.
+        let h = h.trim_start_matches('\u{feff}');
+        let known = COLUMNS
+            .iter()
+            .position(|c| *c == h)
+            .ok_or_else(|| ImportError::UnknownColumn(super::request::clean_text(h)))?;
+        columns[known] = Some(i);
     }
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let email_col = column("email").ok_or(ImportError::NoEmailColumn)?;
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for record in csv.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                bad.push(Rejected {
-                    line,
-                    reason: format!("ligne illisible : {e}"),
-                });
-                continue;
+    if columns[0].is_none() {
+        return Err(ImportError::NoEmailColumn);
+    }
+    Ok(Lines {
+        csv,
+        record: csv::StringRecord::new(),
+        width: headers.len(),
+        columns,
+        failure: None,
+    })
+}
+
+/// The iterator [`parse_lines`] returns. It ends early only when the underlying reader
+/// fails (see [`Lines::failure`]).
+pub struct Lines<R> {
+    csv: csv::Reader<R>,
+    record: csv::StringRecord,
+    width: usize,
+    columns: [Option<usize>; COLUMNS.len()],
+    failure: Option<csv::Error>,
+}
+
+impl<R> Lines<R> {
+    /// Why reading stopped before the end of the file, if it did.
+    pub fn failure(&mut self) -> Option<csv::Error> {
+        self.failure.take()
+    }
+}
+
+impl<R: Read> Iterator for Lines<R> {
+    type Item = Result<Row, Rejected>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The record's own position (where it starts), so line endings and quoted line
+        // breaks are counted as the file has them.
+        let read = self.csv.read_record(&mut self.record);
+        let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+        match read {
+            Ok(false) => None,
+            Ok(true) => Some(self.check(line)),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                self.failure = Some(e);
+                None
             }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.len() != headers.len() {
-            bad.push(Rejected {
-                line,
-                reason: format!("{} colonnes au lieu de {}", record.len(), headers.len()),
-            });
-            continue;
-        }
-        let field = |name: &str| column(name).and_then(|i| record.get(i)).unwrap_or("");
-        match parse_line(record.get(email_col).unwrap_or(""), field) {
-            Ok(s) => good.push((line, s)),
-            Err(reason) => bad.push(Rejected { line, reason }),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                let reason = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => "ligne illisible : elle n'est pas en UTF-8".into(),
+                    _ => "ligne illisible".into(),
+                };
+                Some(Err(Rejected { line, reason }))
+            }
         }
     }
-    Ok((good, bad))
+}
+
+impl<R> Lines<R> {
+    fn check(&self, line: u64) -> Result<Row, Rejected> {
+        if self.record.len() != self.width {
+            return Err(Rejected {
+                line,
+                reason: format!("{} colonnes au lieu de {}", self.record.len(), self.width),
+            });
+        }
+        let field = |name: usize| {
+            self.columns[name]
+                .and_then(|i| self.record.get(i))
+                .unwrap_or("")
+        };
+        let raw = RawRequest {
+            email: field(0),
+            name: field(1),
+            newsletters: list(field(2)).collect(),
+            themes: list(field(3)).collect(),
+            countries: list(field(4)).collect(),
+            departements: list(field(5)).collect(),
+            college: Some(field(6)).filter(|c| !c.is_empty()),
+        };
+        validate(&raw, NoTitle::MeansAll)
+            .map(|subscriber| Row { line, subscriber })
+            .map_err(|reason| Rejected { line, reason })
+    }
 }
 
 fn list(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(';').map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn parse_line<'a>(
-    email: &'a str,
-    field: impl Fn(&str) -> &'a str,
-) -> Result<NewSubscriber, String> {
-    let raw = RawRequest {
-        email,
-        name: field("name"),
-        newsletters: list(field("newsletters")).collect(),
-        themes: list(field("themes")).collect(),
-        countries: list(field("countries")).collect(),
-        departements: list(field("departements")).collect(),
-        college: Some(field("college")).filter(|c| !c.is_empty()),
-    };
-    validate(&raw, NoTitle::MeansAll)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(csv: &str) -> (Vec<Row>, Vec<Rejected>) {
+        let (good, bad): (Vec<_>, Vec<_>) = parse_lines(csv.as_bytes()).unwrap().partition(Result::is_ok);
+        (
+            good.into_iter().filter_map(Result::ok).collect(),
+            bad.into_iter().filter_map(Result::err).collect(),
+        )
+    }
 
     #[test]
     fn good_lines_pass_and_bad_lines_are_reported_with_their_line() {
@@ -116,14 +169,14 @@ mod tests {
                    jean@example.org,Jean,,,75,\n\
                    lea@example.org,Léa,inconnue,,,\n\
                    zoe@example.org,Zoé,,,,\n";
-        let (good, bad) = parse_csv(csv.as_bytes()).unwrap();
+        let (good, bad) = parse(csv);
         assert_eq!(good.len(), 2);
         assert_eq!(
-            good[0].1.countries.iter().collect::<Vec<_>>(),
+            good[0].subscriber.countries.iter().collect::<Vec<_>>(),
             vec!["MG", "SN"]
         );
         assert_eq!(
-            good[1].1.newsletters.len(),
+            good[1].subscriber.newsletters.len(),
             2,
             "empty newsletters means both titles"
         );
@@ -133,13 +186,21 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_hold_with_crlf_endings_quoted_breaks_and_blank_lines() {
+        let csv = "email,name\r\na@example.org,A\r\nbad,B\r\n\r\nc@example.org,\"C\r\nD\"\r\nbad2,E\r\n";
+        let (good, bad) = parse(csv);
+        assert_eq!(good.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 5]);
+        assert_eq!(bad.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 7]);
+    }
+
+    #[test]
     fn a_file_without_email_column_is_refused_whole() {
         assert!(matches!(
-            parse_csv("name\nMarie\n".as_bytes()),
+            parse_lines("name\nMarie\n".as_bytes()),
             Err(ImportError::NoEmailColumn)
         ));
         assert!(matches!(
-            parse_csv("email,colour\na@b.fr,red\n".as_bytes()),
+            parse_lines("email,colour\na@b.fr,red\n".as_bytes()),
             Err(ImportError::UnknownColumn(_))
         ));
     }

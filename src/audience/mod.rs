@@ -9,6 +9,9 @@ use url::Url;
 
 pub use tokens::{Claims, Scope, Signer, TokenError};
 
+/// How long a confirmation link works.
+pub const CONFIRMATION_VALIDITY: chrono::Duration = chrono::Duration::days(7);
+
 /// Builds the links that go into messages for one subscriber.
 #[derive(Clone)]
 pub struct Links {
@@ -24,12 +27,13 @@ impl Links {
         url.to_string()
     }
 
-    /// The one-click unsubscribe URL (List-Unsubscribe and the footer link).
-    pub fn unsubscribe(&self, subscriber_id: i64, newsletter_id: i64) -> String {
+    /// The one-click unsubscribe URL (List-Unsubscribe and the footer link), for the
+    /// subscriber whose `link_key` is given.
+    pub fn unsubscribe(&self, link_key: &str, newsletter_id: i64) -> String {
         let token = self.signer.sign(
             Scope::Unsubscribe,
             &Claims {
-                subscriber_id,
+                key: link_key.to_string(),
                 newsletter_id,
                 expires_at: None,
             },
@@ -37,13 +41,14 @@ impl Links {
         self.join(&format!("/desinscription/{token}"))
     }
 
-    /// The confirmation link of a double opt-in: valid for 7 days.
-    pub fn confirm(&self, subscriber_id: i64) -> String {
-        let expires_at = Some(chrono::Utc::now() + chrono::Duration::days(7));
+    /// The confirmation link of a double opt-in, for the `confirm_key` just issued: valid for
+    /// [`CONFIRMATION_VALIDITY`] (the store checks the same age on its side).
+    pub fn confirm(&self, confirm_key: &str) -> String {
+        let expires_at = Some(chrono::Utc::now() + CONFIRMATION_VALIDITY);
         let token = self.signer.sign(
             Scope::Confirm,
             &Claims {
-                subscriber_id,
+                key: confirm_key.to_string(),
                 newsletter_id: 0,
                 expires_at,
             },
@@ -51,11 +56,11 @@ impl Links {
         self.join(&format!("/confirmer/{token}"))
     }
 
-    pub fn preferences(&self, subscriber_id: i64) -> String {
+    pub fn preferences(&self, link_key: &str) -> String {
         let token = self.signer.sign(
             Scope::Preferences,
             &Claims {
-                subscriber_id,
+                key: link_key.to_string(),
                 newsletter_id: 0,
                 expires_at: None,
             },

@@ -1,5 +1,7 @@
 //! Signed tokens for links in messages: HMAC-SHA256 over a scope and its subject, verified in
-//! constant time. A token for one purpose never works for another.
+//! constant time. A token for one purpose never works for another. The subject is a random
+//! per-subscriber key (never a row id, which a database may hand to someone else), and a
+//! confirmation token always expires.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -31,10 +33,21 @@ impl Scope {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
-    pub subscriber_id: i64,
+    /// The subscriber's random key (`link_key`, or `confirm_key` for a confirmation). Tokens
+    /// made before keys existed carry a row id here instead: see [`Claims::legacy_id`].
+    pub key: String,
     /// The title concerned, 0 when the token covers all titles.
     pub newsletter_id: i64,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Claims {
+    /// The row id carried by a token signed before subscriber keys existed. Only the
+    /// one-click unsubscribe honours it (links in mailboxes must keep working); a key is 64
+    /// hex digits, never a number that fits an i64.
+    pub fn legacy_id(&self) -> Option<i64> {
+        self.key.parse().ok()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -65,7 +78,7 @@ impl Signer {
         let payload = format!(
             "{}.{}.{}.{}",
             scope.tag(),
-            claims.subscriber_id,
+            claims.key,
             claims.newsletter_id,
             expiry
         );
@@ -107,11 +120,17 @@ impl Signer {
                     .ok_or(TokenError::Invalid)?,
             ),
         };
-        if expires_at.is_some_and(|t| t < now) {
-            return Err(TokenError::Expired);
+        match expires_at {
+            // A confirmation without an end date is not one we made.
+            None if scope == Scope::Confirm => return Err(TokenError::Invalid),
+            Some(t) if t < now => return Err(TokenError::Expired),
+            _ => {}
+        }
+        if subscriber.is_empty() || !subscriber.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(TokenError::Invalid);
         }
         Ok(Claims {
-            subscriber_id: subscriber.parse().map_err(|_| TokenError::Invalid)?,
+            key: subscriber.to_string(),
             newsletter_id: newsletter.parse().map_err(|_| TokenError::Invalid)?,
             expires_at,
         })
@@ -130,7 +149,7 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
-            subscriber_id: 42,
+            key: "ab12".into(),
             newsletter_id: 1,
             expires_at: None,
         }
@@ -155,7 +174,7 @@ mod tests {
         let signer = Signer::new("secret");
         let token = signer.sign(Scope::Unsubscribe, &claims());
         let other = Claims {
-            subscriber_id: 43,
+            key: "ab13".into(),
             ..claims()
         };
         let forged_payload = signer.sign(Scope::Unsubscribe, &other);
@@ -190,5 +209,30 @@ mod tests {
             signer.verify(Scope::Confirm, &token, Utc::now()),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn a_confirmation_token_without_an_end_is_refused() {
+        let signer = Signer::new("secret");
+        let token = signer.sign(Scope::Confirm, &claims());
+        assert_eq!(
+            signer.verify(Scope::Confirm, &token, Utc::now()),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn only_a_short_number_reads_as_a_legacy_id() {
+        assert_eq!(
+            Claims {
+                key: "42".into(),
+                ..claims()
+            }
+            .legacy_id(),
+            Some(42)
+        );
+        let key = "1".repeat(64);
+        assert_eq!(Claims { key, ..claims() }.legacy_id(), None);
+        assert_eq!(claims().legacy_id(), None);
     }
 }

@@ -275,8 +275,8 @@ impl Dispatcher {
         let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
         let unsubscribe_url = self
             .links
-            .unsubscribe(d.subscriber_id, dispatch.newsletter_id);
-        let preferences_url = self.links.preferences(d.subscriber_id);
+            .unsubscribe(&receiver.link_key, dispatch.newsletter_id);
+        let preferences_url = self.links.preferences(&receiver.link_key);
         let (html, text) = rendered.personalise(&Recipient {
             name: &name,
             unsubscribe_url: &unsubscribe_url,

@@ -17,13 +17,17 @@ pub enum EmailError {
     Shape,
     #[error("caractère non permis dans la partie avant le @")]
     LocalPart,
+    #[error("les lettres accentuées ou non latines ne sont pas acceptées avant le @ : nos envois ne peuvent pas encore les acheminer")]
+    NonAsciiLocalPart,
     #[error("nom de domaine invalide")]
     Domain,
 }
 
 impl EmailAddress {
     /// Validates syntax and length, converts an internationalised domain to its ASCII form
-    /// and lower-cases the whole address, so that one person has one stored form.
+    /// and lower-cases the whole address, so that one person has one stored form. The part
+    /// before the @ must be ASCII: such an address needs SMTPUTF8 end to end, which we do
+    /// not send, and raw 8-bit in an envelope gets mail lost or misrouted.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -32,6 +36,9 @@ impl EmailAddress {
         let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Shape)?;
         if local.is_empty() || domain.is_empty() {
             return Err(EmailError::Shape);
+        }
+        if !local.is_ascii() && local.chars().all(|c| c.is_alphanumeric() || c.is_ascii()) {
+            return Err(EmailError::NonAsciiLocalPart);
         }
         if local.len() > 64
             || !local.chars().all(is_local_char)
@@ -67,12 +74,18 @@ impl EmailAddress {
 
     /// The hash kept after erasure, so an import cannot silently re-add the person.
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        hash_stored(&self.0)
     }
 }
 
+/// The hash of an address as stored (already normalised), without parsing it again: rows
+/// written before a rule tightened must still hash as they did.
+pub fn hash_stored(stored: &str) -> String {
+    hex::encode(Sha256::digest(stored.as_bytes()))
+}
+
 fn is_local_char(c: char) -> bool {
-    c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
 }
 
 impl fmt::Display for EmailAddress {
@@ -130,6 +143,26 @@ mod tests {
             "b".repeat(63) + "." + &"c".repeat(63) + "." + &"d".repeat(63)
         );
         assert_eq!(EmailAddress::parse(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn a_non_ascii_local_part_is_refused_but_an_international_domain_is_converted() {
+        assert_eq!(
+            EmailAddress::parse("andré@example.org"),
+            Err(EmailError::NonAsciiLocalPart)
+        );
+        assert_eq!(
+            EmailAddress::parse("用户@例子.中国"),
+            Err(EmailError::NonAsciiLocalPart)
+        );
+        assert_eq!(
+            EmailAddress::parse("nul\0l@example.org"),
+            Err(EmailError::LocalPart)
+        );
+        assert_eq!(
+            EmailAddress::parse("andre@coopération.fr").unwrap().as_str(),
+            "andre@xn--coopration-e7a.fr"
+        );
     }
 
     #[test]

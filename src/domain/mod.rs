@@ -8,7 +8,7 @@ mod safe_url;
 mod status;
 
 pub use duration::{parse_duration, parse_duration_list};
-pub use email::{EmailAddress, EmailError};
+pub use email::{hash_stored, EmailAddress, EmailError};
 pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use safe_url::{SafeUrl, UnsafeUrl};

@@ -5,16 +5,18 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::{EmailAddress, Interests};
+use crate::domain::{hash_stored, EmailAddress, Interests};
 
-/// A subscriber as given by an import line or a form.
 /// Who a delivery is for, as read just before sending.
 #[derive(Debug, Clone)]
 pub struct Receiver {
     pub name: String,
+    /// The key their unsubscribe and preferences links carry.
+    pub link_key: String,
     pub interests: Interests,
 }
 
+/// A subscriber as given by an import line or a form.
 #[derive(Debug, Clone, Default)]
 pub struct NewSubscriber {
     pub email: Option<EmailAddress>,
@@ -207,14 +209,15 @@ impl Store {
                 }
             }
             for part in fresh.chunks(ROWS) {
-                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at) ");
+                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at, link_key) ");
                 qb.push_values(part, |mut row, &i| {
                     row.push_bind(emails[i])
                         .push_bind(&batch[i].name)
                         .push_bind("active")
                         .push_bind(&batch[i].college)
                         .push_bind(at)
-                        .push_bind(at);
+                        .push_bind(at)
+                        .push_bind(super::subscribe::new_key());
                 });
                 qb.push(" returning email, id");
                 let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
@@ -344,7 +347,7 @@ impl Store {
         let (base, subs, tags, consents) = with_pool!(self, |p| {
             let base: Vec<Base> = sqlx::query_as(
                 "select id, email, name, status, college, created_at from subscribers \
-                 where ($1 is null or id = $1) order by email",
+                 where erased_at is null and ($1 is null or id = $1) order by email",
             )
             .bind(only)
             .fetch_all(p)
@@ -445,9 +448,7 @@ impl Store {
                         .bind(subscriber_id)
                         .fetch_one(&mut *tx)
                         .await?;
-                let hash = EmailAddress::parse(&email)
-                    .map(|e| e.hash())
-                    .unwrap_or_default();
+                let hash = hash_stored(&email);
                 sqlx::query(
                     "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, created_at) \
                      values ($1, $2, $3, 'unsubscribe', $4, $5)",
@@ -473,22 +474,25 @@ impl Store {
         subscriber_id: i64,
         newsletter_id: i64,
     ) -> Result<Option<Receiver>> {
-        let row: Option<(String, String)> = with_pool!(self, |p| {
+        let row: Option<(String, String, Option<String>)> = with_pool!(self, |p| {
             sqlx::query_as(
-                "select s.email, s.name from subscribers s join subscriptions u on u.subscriber_id = s.id \
-                 where s.id = $1 and u.newsletter_id = $2 and s.status = 'active' and u.status = 'active'",
+                "select s.email, s.name, s.link_key from subscribers s join subscriptions u on u.subscriber_id = s.id \
+                 where s.id = $1 and u.newsletter_id = $2 and s.status = 'active' and u.status = 'active' \
+                 and s.erased_at is null",
             )
             .bind(subscriber_id)
             .bind(newsletter_id)
             .fetch_optional(p)
             .await
         })?;
-        let Some((email, name)) = row else {
+        let Some((email, name, Some(link_key))) = row else {
             return Ok(None);
         };
+        // An address stored before a rule tightened (a non-ASCII local part) is not sent to.
         match EmailAddress::parse(&email) {
             Ok(email) if !self.is_suppressed(&email.hash()).await? => Ok(Some(Receiver {
                 name,
+                link_key,
                 interests: self.subscriber_interests(subscriber_id).await?,
             })),
             _ => Ok(None),
@@ -598,10 +602,10 @@ impl Store {
                 .fetch_optional(p)
                 .await
         })?;
-        if let Some(email) = email.and_then(|e| EmailAddress::parse(&e).ok()) {
+        if let Some(email) = email.filter(|e| e.contains('@')) {
             with_pool!(self, |p| {
                 sqlx::query("insert into suppressions (email_hash, reason, created_at) values ($1, 'hard-bounce', $2) on conflict do nothing")
-                    .bind(email.hash())
+                    .bind(hash_stored(&email))
                     .bind(at)
                     .execute(p)
                     .await
@@ -613,10 +617,13 @@ impl Store {
 }
 
 impl Store {
-    /// (id, name) of the subscriber with this normalised address.
-    pub async fn subscriber_by_email(&self, email: &str) -> Result<Option<(i64, String)>> {
+    /// (id, name, link key) of the subscriber with this normalised address.
+    pub async fn subscriber_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(i64, String, Option<String>)>> {
         Ok(with_pool!(self, |p| {
-            sqlx::query_as("select id, name from subscribers where email = $1")
+            sqlx::query_as("select id, name, link_key from subscribers where email = $1 and erased_at is null")
                 .bind(email)
                 .fetch_optional(p)
                 .await

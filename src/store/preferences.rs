@@ -1,7 +1,7 @@
 //! The preferences centre: a subscriber changes titles and interests, or erases their data.
 
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store, StoreError};
-use crate::domain::EmailAddress;
+use crate::domain::hash_stored;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PreferencesChange {
@@ -22,14 +22,13 @@ impl Store {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let email: Option<String> =
-                sqlx::query_scalar("select email from subscribers where id = $1")
-                    .bind(subscriber_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let hash = EmailAddress::parse(&email.ok_or(StoreError::NotFound)?)
-                .map(|e| e.hash())
-                .unwrap_or_default();
+            let email: Option<String> = sqlx::query_scalar(
+                "select email from subscribers where id = $1 and erased_at is null",
+            )
+            .bind(subscriber_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let hash = hash_stored(&email.ok_or(StoreError::NotFound)?);
             sqlx::query(
                 "update subscribers set name = $2, college = $3, updated_at = $4 where id = $1",
             )
@@ -108,22 +107,23 @@ impl Store {
         })
     }
 
-    /// Erases a person: their row, interests and subscriptions go; consent records keep only
-    /// the address hash (no IP); ledger rows stay, anonymised, and pending ones are skipped; a
-    /// suppression entry keeps an import from re-adding them silently.
+    /// Erases a person: interests and subscriptions go; the row stays as a tombstone with no
+    /// personal data and no keys (so its id is never given to someone else and no link
+    /// reaches it); consent records keep only the address hash (no IP); ledger rows stay,
+    /// anonymised, and pending ones are skipped; a suppression entry keeps an import from
+    /// re-adding them silently.
     pub async fn erase_subscriber(&self, subscriber_id: i64) -> Result<bool> {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let email: Option<String> =
-                sqlx::query_scalar("select email from subscribers where id = $1")
-                    .bind(subscriber_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let email: Option<String> = sqlx::query_scalar(
+                "select email from subscribers where id = $1 and erased_at is null",
+            )
+            .bind(subscriber_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some(email) = email else { return Ok(false) };
-            let hash = EmailAddress::parse(&email)
-                .map(|e| e.hash())
-                .unwrap_or_default();
+            let hash = hash_stored(&email);
             sqlx::query("insert into suppressions (email_hash, reason, created_at) values ($1, 'erased', $2) on conflict do nothing")
                 .bind(&hash)
                 .bind(at)
@@ -149,10 +149,23 @@ impl Store {
             .bind(subscriber_id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("delete from subscribers where id = $1")
-                .bind(subscriber_id)
-                .execute(&mut *tx)
-                .await?;
+            for table in ["subscriptions", "subscriber_interests"] {
+                sqlx::query(&format!("delete from {table} where subscriber_id = $1"))
+                    .bind(subscriber_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The placeholder address keeps the column's unique constraint and can never be
+            // typed in a form or a file (no @).
+            sqlx::query(
+                "update subscribers set email = 'erased-' || cast(id as text), name = '', \
+                 college = null, status = 'pending', link_key = null, confirm_key = null, \
+                 confirmation_sent_at = null, erased_at = $2, updated_at = $2 where id = $1",
+            )
+            .bind(subscriber_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -1,15 +1,16 @@
-//! Subscriptions through the public form: pending until confirmed (double opt-in).
+//! Subscriptions through the public form: pending until confirmed (double opt-in). People are
+//! found by the random keys their links carry, never by a row id taken from outside.
 
 use chrono::{DateTime, Utc};
 
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
-use crate::domain::EmailAddress;
+use crate::domain::hash_stored;
 
 /// What the form did, for the caller only: the visitor always sees the same page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormOutcome {
-    /// Send a confirmation to this subscriber.
-    Confirm { subscriber_id: i64 },
+    /// Send a confirmation link carrying this key (the only one that confirms now).
+    Confirm { confirm_key: String },
     /// Nothing to send: already subscribed, suppressed, or a confirmation went out recently.
     Quiet,
 }
@@ -41,7 +42,8 @@ impl Store {
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let existing: Option<(i64, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "select id, status, confirmation_sent_at from subscribers where email = $1",
+                "select id, status, confirmation_sent_at from subscribers \
+                 where email = $1 and erased_at is null",
             )
             .bind(email.as_str())
             .fetch_optional(&mut *tx)
@@ -53,13 +55,14 @@ impl Store {
                 Some((id, _, last_sent)) => (id, last_sent),
                 None => {
                     let id: i64 = sqlx::query_scalar(
-                        "insert into subscribers (email, name, status, college, created_at, updated_at) \
-                         values ($1, $2, 'pending', $3, $4, $4) returning id",
+                        "insert into subscribers (email, name, status, college, created_at, updated_at, link_key) \
+                         values ($1, $2, 'pending', $3, $4, $4, $5) returning id",
                     )
                     .bind(email.as_str())
                     .bind(&s.name)
                     .bind(&s.college)
                     .bind(at)
+                    .bind(new_key())
                     .fetch_one(&mut *tx)
                     .await?;
                     for (kind, values) in [
@@ -112,12 +115,16 @@ impl Store {
             }
             let recently = last_sent.is_some_and(|t| at - t < spacing);
             let outcome = if wants_confirmation && !recently {
-                sqlx::query("update subscribers set confirmation_sent_at = $2 where id = $1")
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                FormOutcome::Confirm { subscriber_id: id }
+                let confirm_key = new_key();
+                sqlx::query(
+                    "update subscribers set confirmation_sent_at = $2, confirm_key = $3 where id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(&confirm_key)
+                .execute(&mut *tx)
+                .await?;
+                FormOutcome::Confirm { confirm_key }
             } else {
                 FormOutcome::Quiet
             };
@@ -126,12 +133,51 @@ impl Store {
         })
     }
 
-    /// Confirms every pending subscription of the subscriber. Returns the titles confirmed
-    /// now (empty when already done: confirming twice is harmless).
-    pub async fn confirm_subscriber(&self, subscriber_id: i64) -> Result<Vec<String>> {
+    /// A new confirmation for the subscriber: its key replaces the previous one, so only the
+    /// newest link confirms. Returns the key to put in the link.
+    pub async fn issue_confirmation(&self, subscriber_id: i64) -> Result<String> {
+        let confirm_key = new_key();
+        let done = with_pool!(self, |p| {
+            sqlx::query(
+                "update subscribers set confirmation_sent_at = $2, confirm_key = $3 \
+                 where id = $1 and erased_at is null",
+            )
+            .bind(subscriber_id)
+            .bind(now())
+            .bind(&confirm_key)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(super::StoreError::NotFound);
+        }
+        Ok(confirm_key)
+    }
+
+    /// Confirms every pending subscription of the subscriber whose newest confirmation link
+    /// carries `confirm_key`, if it was sent less than `validity` ago. Returns the titles
+    /// confirmed now (empty when already done: confirming twice is harmless), or `None` when
+    /// no such confirmation stands (replaced, too old, or the person erased).
+    pub async fn confirm_subscriber(
+        &self,
+        confirm_key: &str,
+        validity: chrono::Duration,
+    ) -> Result<Option<Vec<String>>> {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
+            let found: Option<(i64, String)> = sqlx::query_as(
+                "select id, email from subscribers where confirm_key = $1 \
+                 and confirmation_sent_at > $2 and erased_at is null",
+            )
+            .bind(confirm_key)
+            .bind(at - validity)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((subscriber_id, email)) = found else {
+                return Ok(None);
+            };
             let titles: Vec<(i64, String)> = sqlx::query_as(
                 "select n.id, n.slug from subscriptions s join newsletters n on n.id = s.newsletter_id \
                  where s.subscriber_id = $1 and s.status = 'pending' order by n.slug",
@@ -140,6 +186,17 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             if !titles.is_empty() {
+                // Someone with no active title who comes back starts afresh: links from the
+                // earlier relationship stop working. Done on proof of the address, so a stranger
+                // who only knows it cannot break the person's links.
+                sqlx::query(
+                    "update subscribers set link_key = $2 where id = $1 and not exists \
+                     (select 1 from subscriptions where subscriber_id = $1 and status = 'active')",
+                )
+                .bind(subscriber_id)
+                .bind(new_key())
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("update subscriptions set status = 'active', confirmed_at = $2 where subscriber_id = $1 and status = 'pending'")
                     .bind(subscriber_id)
                     .bind(at)
@@ -159,14 +216,7 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                let email: String =
-                    sqlx::query_scalar("select email from subscribers where id = $1")
-                        .bind(subscriber_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let hash = EmailAddress::parse(&email)
-                    .map(|e| e.hash())
-                    .unwrap_or_default();
+                let hash = hash_stored(&email);
                 sqlx::query("delete from suppressions where email_hash = $1 and reason = 'erased'")
                     .bind(&hash)
                     .execute(&mut *tx)
@@ -185,17 +235,27 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(titles.into_iter().map(|t| t.1).collect())
+            Ok(Some(titles.into_iter().map(|t| t.1).collect()))
         })
     }
 
-    pub async fn subscriber_email(&self, subscriber_id: i64) -> Result<String> {
-        let email: Option<String> = with_pool!(self, |p| {
-            sqlx::query_scalar("select email from subscribers where id = $1")
-                .bind(subscriber_id)
-                .fetch_optional(p)
-                .await
-        })?;
-        email.ok_or(super::StoreError::NotFound)
+    /// (id, address) of the subscriber whose links carry `link_key`; erased people have none.
+    pub async fn subscriber_by_key(&self, link_key: &str) -> Result<Option<(i64, String)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, email from subscribers where link_key = $1 and erased_at is null",
+            )
+            .bind(link_key)
+            .fetch_optional(p)
+            .await
+        })?)
     }
+}
+
+/// A fresh subscriber key: 32 bytes from the operating system's generator, as hex.
+pub(super) fn new_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }

@@ -1,32 +1,54 @@
-//! Rate limits on the public forms and the staff sign-in: per client IP and per address, in memory. Each process
-//! counts its own requests; that is enough to stop a script hammering one daemon.
+//! Rate limits on the public forms and the staff sign-in: per client IP and per address, in
+//! memory. Each process counts its own requests; that is enough to stop a script hammering one
+//! daemon. The per-address limit covers every public form that mails a confirmation.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
-pub struct Limits {
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    per_address: DefaultKeyedRateLimiter<String>,
-    logins: DefaultKeyedRateLimiter<IpAddr>,
+type Keyed<K, C> = RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+pub struct Limits<C: Clock + Clone = DefaultClock> {
+    per_ip: Keyed<IpAddr, C>,
+    per_address: Keyed<String, C>,
+    logins: Keyed<IpAddr, C>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        let n = |v| NonZeroU32::new(v).expect("non-zero");
-        Self {
-            // A burst of 5 forms, then one every 6 minutes.
-            per_ip: RateLimiter::keyed(Quota::per_hour(n(10)).allow_burst(n(5))),
-            // Three requests for one address a day, whoever sends them.
-            per_address: RateLimiter::keyed(Quota::per_hour(n(1)).allow_burst(n(3))),
-            // Staff sign-in: room for typos, not for guessing passwords.
-            logins: RateLimiter::keyed(Quota::per_hour(n(30)).allow_burst(n(10))),
-        }
+        Self::with_clock(DefaultClock::default())
     }
 }
 
-impl Limits {
+fn keyed<K: std::hash::Hash + Eq + Clone, C: Clock + Clone>(quota: Quota, clock: &C) -> Keyed<K, C> {
+    RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone())
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+impl<C: Clock + Clone> Limits<C> {
+    fn with_clock(clock: C) -> Self {
+        let n = |v| NonZeroU32::new(v).expect("non-zero");
+        Self {
+            // A burst of 5 forms, then one every 6 minutes.
+            per_ip: keyed(Quota::per_hour(n(10)).allow_burst(n(5)), &clock),
+            // Three requests for one address within a day, whoever sends them; then one a day.
+            per_address: keyed(
+                Quota::with_period(DAY)
+                    .expect("a day is not zero")
+                    .allow_burst(n(3)),
+                &clock,
+            ),
+            // Staff sign-in: room for typos, not for guessing passwords.
+            logins: keyed(Quota::per_hour(n(30)).allow_burst(n(10)), &clock),
+        }
+    }
+
     pub fn allow_ip(&self, ip: IpAddr) -> bool {
         self.forget_old();
         self.per_ip.check_key(&ip).is_ok()
@@ -37,7 +59,9 @@ impl Limits {
         self.logins.check_key(&ip).is_ok()
     }
 
+    /// `address` in its normalised form, so that case or spaces do not make a new key.
     pub fn allow_address(&self, address: &str) -> bool {
+        self.forget_old();
         self.per_address.check_key(&address.to_string()).is_ok()
     }
 
@@ -52,5 +76,29 @@ impl Limits {
         if self.logins.len() > 10_000 {
             self.logins.retain_recent();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    #[test]
+    fn one_address_gets_three_requests_a_day_not_one_an_hour() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(clock.clone());
+        let marie = "marie@example.org";
+        assert!((0..3).all(|_| limits.allow_address(marie)));
+        assert!(!limits.allow_address(marie), "a fourth at once");
+        assert!(limits.allow_address("paul@example.org"), "others are not held");
+        clock.advance(Duration::from_secs(3600));
+        assert!(!limits.allow_address(marie), "an hour later");
+        clock.advance(Duration::from_secs(22 * 3600));
+        assert!(!limits.allow_address(marie), "23 hours later");
+        clock.advance(Duration::from_secs(3600));
+        assert!(limits.allow_address(marie), "a day later, one more");
+        assert!(!limits.allow_address(marie));
     }
 }

@@ -67,6 +67,13 @@ async fn page(
     Ok(Html(app.pages.render("preferences", "Vos préférences", &data)?).into_response())
 }
 
+/// The subscriber a preferences link names: (id, address), or `None` when nobody holds its
+/// key any more (erased, or came back and was given new links).
+async fn person(app: &AppState, token: &str) -> Result<Option<(i64, String)>, WebError> {
+    let claims = verify(app, Scope::Preferences, token)?;
+    Ok(app.store.subscriber_by_key(&claims.key).await?)
+}
+
 fn gone(app: &AppState) -> Result<Response, WebError> {
     notice(
         app,
@@ -80,8 +87,10 @@ async fn show(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let claims = verify(&app, Scope::Preferences, &token)?;
-    page(&app, &token, claims.subscriber_id, None).await
+    let Some((id, _)) = person(&app, &token).await? else {
+        return gone(&app);
+    };
+    page(&app, &token, id, None).await
 }
 
 async fn save(
@@ -90,9 +99,8 @@ async fn save(
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
-    let claims = verify(&app, Scope::Preferences, &token)?;
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let Ok(email) = app.store.subscriber_email(claims.subscriber_id).await else {
+    let Some((subscriber_id, email)) = person(&app, &token).await? else {
         return gone(&app);
     };
     let everything_off = fields.iter().any(|(k, v)| k == "action" && v == "tout");
@@ -103,7 +111,7 @@ async fn save(
         // Only the titles go; name and interests stay as they were.
         let person = app
             .store
-            .export_subscribers(Some(claims.subscriber_id))
+            .export_subscribers(Some(subscriber_id))
             .await?
             .pop();
         if let Some(p) = person {
@@ -118,18 +126,24 @@ async fn save(
     let ip = peer.ip().to_string();
     let change = app
         .store
-        .update_preferences(claims.subscriber_id, &wanted, Some(&ip))
+        .update_preferences(subscriber_id, &wanted, Some(&ip))
         .await?;
     let message = if !change.pending.is_empty() {
-        let link = app.links.confirm(claims.subscriber_id);
-        app.dispatcher.send_confirmation(&email, &link).await?;
-        "Vos choix sont enregistrés. Pour recevoir à nouveau une lettre quittée, confirmez votre adresse par le lien que nous venons de vous envoyer."
+        // The same per-address limit as the subscribe form: this form sends mail too.
+        if app.limits.allow_address(&email) {
+            let key = app.store.issue_confirmation(subscriber_id).await?;
+            let link = app.links.confirm(&key);
+            app.dispatcher.send_confirmation(&email, &link).await?;
+            "Vos choix sont enregistrés. Pour recevoir à nouveau une lettre quittée, confirmez votre adresse par le lien que nous venons de vous envoyer."
+        } else {
+            "Vos choix sont enregistrés. Nous vous avons déjà envoyé plusieurs liens de confirmation aujourd'hui : utilisez le plus récent, ou réessayez demain."
+        }
     } else if everything_off {
         "Vous êtes désabonné·e de toutes nos lettres."
     } else {
         "Vos choix sont enregistrés."
     };
-    page(&app, &token, claims.subscriber_id, Some(message)).await
+    page(&app, &token, subscriber_id, Some(message)).await
 }
 
 /// Everything we hold about the person, as a JSON file (a GET that changes nothing).
@@ -137,13 +151,10 @@ async fn download(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let claims = verify(&app, Scope::Preferences, &token)?;
-    let Some(person) = app
-        .store
-        .export_subscribers(Some(claims.subscriber_id))
-        .await?
-        .pop()
-    else {
+    let Some((id, _)) = person(&app, &token).await? else {
+        return gone(&app);
+    };
+    let Some(person) = app.store.export_subscribers(Some(id)).await?.pop() else {
         return gone(&app);
     };
     let body = serde_json::to_string_pretty(&person)?;
@@ -184,8 +195,9 @@ async fn erase(
     State(app): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let claims = verify(&app, Scope::Preferences, &token)?;
-    app.store.erase_subscriber(claims.subscriber_id).await?;
+    if let Some((id, _)) = person(&app, &token).await? {
+        app.store.erase_subscriber(id).await?;
+    }
     notice(
         &app,
         "Données effacées",

@@ -104,7 +104,7 @@ fn subscribe_form(
         fields
             .iter()
             .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
+            .map(|(_, v)| audience::request::clean_text(v.trim()))
             .collect::<Vec<_>>()
     };
     let first = |name: &str| values(name).into_iter().next().unwrap_or_default();
@@ -186,13 +186,13 @@ async fn subscribe(
             chrono::Duration::hours(24),
         )
         .await?;
-    if let crate::store::FormOutcome::Confirm { subscriber_id } = outcome {
+    if let crate::store::FormOutcome::Confirm { confirm_key } = outcome {
         let email = request
             .email
             .as_ref()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        let link = app.links.confirm(subscriber_id);
+        let link = app.links.confirm(&confirm_key);
         if let Err(e) = app.dispatcher.send_confirmation(&email, &link).await {
             tracing::error!("confirmation email not sent: {e:#}");
         }
@@ -244,7 +244,14 @@ async fn confirm(
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let claims = verify(&app, Scope::Confirm, &token)?;
-    app.store.confirm_subscriber(claims.subscriber_id).await?;
+    // Signed but no longer standing: a newer link was sent, or the person was erased.
+    let Some(_) = app
+        .store
+        .confirm_subscriber(&claims.key, audience::CONFIRMATION_VALIDITY)
+        .await?
+    else {
+        return Err(WebError::BadLink(audience::TokenError::Expired));
+    };
     notice(
         &app,
         "Abonnement confirmé",
@@ -278,9 +285,16 @@ async fn unsubscribe(
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let claims = verify(&app, Scope::Unsubscribe, &token)?;
-    app.store
-        .unsubscribe(claims.subscriber_id, claims.newsletter_id, "one-click")
-        .await?;
+    let subscriber_id = match claims.legacy_id() {
+        Some(id) => Some(id),
+        None => app.store.subscriber_by_key(&claims.key).await?.map(|s| s.0),
+    };
+    // A link whose person is gone has nothing left to stop: same answer, still idempotent.
+    if let Some(id) = subscriber_id {
+        app.store
+            .unsubscribe(id, claims.newsletter_id, "one-click")
+            .await?;
+    }
     notice(
         &app,
         "Vous êtes désabonné·e",

@@ -7,6 +7,7 @@ mod cli;
 mod desk;
 mod helpers;
 mod pipeline;
+mod sec_ids;
 mod sec_send;
 mod sec_web;
 mod sending;
