@@ -7,6 +7,7 @@ mod cli;
 mod desk;
 mod helpers;
 mod pipeline;
+mod sec_watch;
 mod sending;
 mod watch;
 mod web;
