@@ -103,6 +103,7 @@ impl App {
             &sources,
             config.fetch_max_body,
             config.fetch_concurrency,
+            config.fetch_proxy.as_ref(),
         )?;
         Ok(App {
             config,

@@ -53,6 +53,8 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     pub fetch_concurrency: usize,
     pub fetch_max_body: usize,
+    /// Proxy for feed requests; the environment's `HTTP_PROXY` and the like are never used.
+    pub fetch_proxy: Option<Url>,
     pub scheduler_tick: Duration,
     pub consent_ip_retention: Duration,
     pub list_unsubscribe_mailto: Option<String>,
@@ -108,6 +110,7 @@ struct RawConfig {
     timezone: Option<String>,
     fetch_concurrency: Option<toml::Value>,
     fetch_max_body: Option<toml::Value>,
+    fetch_proxy: Option<String>,
     scheduler_tick: Option<String>,
     consent_ip_retention: Option<String>,
     list_unsubscribe_mailto: Option<String>,
@@ -148,6 +151,7 @@ const KEYS: &[&str] = &[
     "timezone",
     "fetch_concurrency",
     "fetch_max_body",
+    "fetch_proxy",
     "scheduler_tick",
     "consent_ip_retention",
     "list_unsubscribe_mailto",
@@ -397,6 +401,10 @@ impl Config {
             timezone,
             fetch_concurrency: positive("fetch_concurrency", 16, 256)?,
             fetch_max_body: positive("fetch_max_body", 15 * 1024 * 1024, usize::MAX)?,
+            fetch_proxy: match value("fetch_proxy") {
+                Some(v) => Some(parse_proxy_url(&v.text).map_err(|m| fail(&v, "fetch_proxy", m))?),
+                None => None,
+            },
             scheduler_tick: duration("scheduler_tick", "15s")?,
             consent_ip_retention: duration("consent_ip_retention", "395d")?,
             list_unsubscribe_mailto: match value("list_unsubscribe_mailto") {
@@ -506,6 +514,7 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         ("timezone", raw.timezone),
         ("fetch_concurrency", number(raw.fetch_concurrency)),
         ("fetch_max_body", number(raw.fetch_max_body)),
+        ("fetch_proxy", raw.fetch_proxy),
         ("scheduler_tick", raw.scheduler_tick),
         ("consent_ip_retention", raw.consent_ip_retention),
         ("list_unsubscribe_mailto", raw.list_unsubscribe_mailto),
@@ -515,6 +524,22 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
         .collect()
+}
+
+/// `http://` or `https://` with a host; anything else is a mistake to report now rather than a
+/// silent direct connection later.
+fn parse_proxy_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "unsupported scheme `{}` (use http or https)",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the proxy URL names no host".into());
+    }
+    Ok(url)
 }
 
 /// toml's messages name the key in prose; pull it out so the error has the usual shape.

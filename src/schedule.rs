@@ -29,9 +29,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         app.clone(),
         cancel.clone(),
         "watch",
-        |app, _| {
+        |app, cancel| {
             Box::pin(async move {
-                let summary = app.watcher.poll_due(chrono::Utc::now()).await?;
+                let summary = app.watcher.poll_due(chrono::Utc::now(), &cancel).await?;
                 if summary.polled > 0 {
                     tracing::info!(
                         polled = summary.polled,

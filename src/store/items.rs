@@ -12,6 +12,8 @@ pub struct NewItem {
     pub url: Option<String>,
     pub title: String,
     pub summary: String,
+    /// The summary's plain text, computed once at ingest.
+    pub summary_text: String,
     pub content_hash: String,
     pub published_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
@@ -35,6 +37,8 @@ pub struct ItemRow {
     pub url: Option<String>,
     pub title: String,
     pub summary: String,
+    /// Plain text of the summary; null only for items stored before it was kept.
+    pub summary_text: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
     pub status: String,
@@ -54,7 +58,7 @@ pub struct ItemFilter {
 }
 
 const SELECT: &str = "select i.id, s.slug as source, s.name as source_name, i.guid, i.url, \
-    i.title, i.summary, i.published_at, i.deadline, i.status, i.changed, i.fetched_at \
+    i.title, i.summary, i.summary_text, i.published_at, i.deadline, i.status, i.changed, i.fetched_at \
     from items i join sources s on s.id = i.source_id";
 
 impl Store {
@@ -78,7 +82,8 @@ impl Store {
                     sqlx::query(
                         "update items set guid = $2, url = $3, title = $4, summary = $5, \
                          content_hash = $6, published_at = coalesce($7, published_at), \
-                         deadline = coalesce($8, deadline), changed = $9, updated_at = $10 where id = $1",
+                         deadline = coalesce($8, deadline), changed = $9, updated_at = $10, \
+                         summary_text = $11 where id = $1",
                     )
                     .bind(id)
                     .bind(&item.guid)
@@ -90,6 +95,7 @@ impl Store {
                     .bind(item.deadline)
                     .bind(true)
                     .bind(at)
+                    .bind(&item.summary_text)
                     .execute(&mut *tx)
                     .await?;
                     UpsertOutcome::Updated(id)
@@ -97,8 +103,8 @@ impl Store {
                 None => {
                     let id: i64 = sqlx::query_scalar(
                         "insert into items (source_id, dedup_key, guid, url, title, summary, \
-                         content_hash, published_at, deadline, fetched_at, updated_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) returning id",
+                         content_hash, published_at, deadline, fetched_at, updated_at, summary_text) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) returning id",
                     )
                     .bind(source_id)
                     .bind(&item.dedup_key)
@@ -110,6 +116,7 @@ impl Store {
                     .bind(item.published_at.map(ts))
                     .bind(item.deadline)
                     .bind(at)
+                    .bind(&item.summary_text)
                     .fetch_one(&mut *tx)
                     .await?;
                     UpsertOutcome::Inserted(id)
@@ -167,6 +174,34 @@ impl Store {
         let mut rows = vec![row.ok_or(StoreError::NotFound)?];
         self.attach_tags(&mut rows).await?;
         Ok(rows.remove(0))
+    }
+
+    /// Items stored before their summary's plain text was kept: (id, summary, source URL).
+    pub async fn items_without_text(&self, limit: i64) -> Result<Vec<(i64, String, String)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, i.summary, s.url from items i join sources s on s.id = i.source_id \
+                 where i.summary_text is null order by i.id limit $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// Replaces an old item's summary by its bounded form and records its plain text. The
+    /// content hash stays: the entry itself did not change.
+    pub async fn set_item_text(&self, id: i64, summary: &str, text: &str) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query("update items set summary = $2, summary_text = $3 where id = $1")
+                .bind(id)
+                .bind(summary)
+                .bind(text)
+                .execute(p)
+                .await
+        })
+        .map_err(StoreError::from_write)?;
+        Ok(())
     }
 
     pub async fn set_item_status(&self, id: i64, status: &str) -> Result<()> {

@@ -1,12 +1,95 @@
 //! Cleaning of untrusted feed content: plain-text titles, sanitised summaries fit for email
-//! and the desk, links made absolute.
+//! and the desk, web links only, no control characters, bounded sizes. What leaves this
+//! module may be stored and shown as it is.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use url::Url;
 
-/// Titles are plain text: tags dropped, entities decoded, whitespace collapsed.
+use super::bound::{self, MAX_DEPTH, MAX_TITLE_CHARS};
+use super::dedup::sha256_hex;
+use super::parse::RawEntry;
+
+/// Longer links are not links anyone follows.
+const MAX_LINK_BYTES: usize = 2048;
+/// Longer guids are kept as their hash.
+const MAX_GUID_BYTES: usize = 512;
+
+/// An entry fit to store: every field cleaned and bounded.
+#[derive(Debug, Clone, Default)]
+pub struct CleanEntry {
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    /// Sanitised HTML.
+    pub summary: String,
+    /// The summary's words, computed once here so that no page has to parse its HTML again.
+    pub summary_text: String,
+}
+
+pub fn clean_entry(raw: &RawEntry, base: &Url) -> CleanEntry {
+    let summary = clean_summary(&raw.summary, base);
+    CleanEntry {
+        guid: raw.guid.as_deref().and_then(clean_guid),
+        link: raw.link.as_deref().and_then(|l| web_link(l, base)),
+        title: clean_title(&raw.title),
+        summary_text: plain_text(&summary),
+        summary,
+    }
+}
+
+/// An `http` or `https` address, relative ones resolved against `base`; anything else
+/// (`javascript:`, `data:`, `vbscript:`, `mailto:`, garbage) is no link at all. An absolute
+/// address is kept as the feed wrote it, so stored links do not change under existing items.
+pub fn web_link(raw: &str, base: &Url) -> Option<String> {
+    let raw = strip_controls(raw);
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > MAX_LINK_BYTES {
+        return None;
+    }
+    let is_web = |u: &Url| matches!(u.scheme(), "http" | "https") && u.host_str().is_some();
+    match Url::parse(raw) {
+        Ok(url) if is_web(&url) && !raw.contains(char::is_whitespace) => Some(raw.to_string()),
+        Ok(url) if is_web(&url) => Some(url.to_string()),
+        Ok(_) => None,
+        Err(_) => base
+            .join(raw)
+            .ok()
+            .filter(is_web)
+            .map(|u| u.to_string()),
+    }
+}
+
+/// The publisher's identifier without control characters; a very long one becomes its hash.
+fn clean_guid(raw: &str) -> Option<String> {
+    let guid = strip_controls(raw);
+    let guid = guid.trim();
+    if guid.is_empty() {
+        return None;
+    }
+    if guid.len() > MAX_GUID_BYTES {
+        return Some(format!("sha256:{}", sha256_hex(guid)));
+    }
+    Some(guid.to_string())
+}
+
+/// Removes C0 and C1 control characters (tab and line breaks excepted) and what XML 1.0
+/// cannot carry, wherever they came from: raw bytes, XML references, JSON `\u0000` escapes.
+pub fn strip_controls(text: &str) -> Cow<'_, str> {
+    let unwanted = |c: char| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if !text.contains(unwanted) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
+}
+
+/// Titles are plain text: tags dropped, entities decoded, control characters removed,
+/// whitespace collapsed, at most `MAX_TITLE_CHARS` characters.
 pub fn clean_title(raw: &str) -> String {
+    let raw = bound::cut_bytes(raw, MAX_TITLE_CHARS * 16);
     // Most titles hold no markup: the HTML parser would give back the same text.
     let text = if raw.contains('<') {
         let no_tags = ammonia::Builder::empty().clean(raw).to_string();
@@ -14,16 +97,34 @@ pub fn clean_title(raw: &str) -> String {
     } else {
         html_escape::decode_html_entities(raw).into_owned()
     };
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = strip_controls(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    bound::cut_chars(&text, MAX_TITLE_CHARS).into_owned()
 }
 
-/// A strict profile: formatting, lists, links and images only; http, https and mailto URLs;
-/// relative URLs resolved against `base`; 1×1 tracking pixels removed.
+/// The words of sanitised HTML, tags dropped (each one a word break), entities decoded.
+pub fn plain_text(html: &str) -> String {
+    let spaced = html.replace('<', " <");
+    let stripped = ammonia::Builder::empty().clean(&spaced).to_string();
+    strip_controls(&html_escape::decode_html_entities(&stripped))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A strict profile: formatting, lists, links and images only; http and https URLs, relative
+/// ones resolved against `base`; 1×1 tracking pixels removed. At most
+/// `bound::MAX_SUMMARY_BYTES` of the published HTML are read, nested at most `MAX_DEPTH` deep.
 pub fn clean_summary(raw: &str, base: &Url) -> String {
+    let raw = strip_controls(raw);
+    let raw = bound::cut_html(&raw);
     if !raw.contains(['<', '>', '&', '\u{a0}']) {
         // Plain text: nothing to sanitise, and ammonia would return it as it is.
         return raw.trim().to_string();
     }
+    let raw = bound::limit_depth(&raw, MAX_DEPTH);
     let tags: HashSet<&str> = [
         "a",
         "b",
@@ -58,7 +159,7 @@ pub fn clean_summary(raw: &str, base: &Url) -> String {
             .collect(),
         )
         .generic_attributes(HashSet::new())
-        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .url_schemes(["http", "https"].into_iter().collect())
         .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"))
         .attribute_filter(|element, attribute, value| {
@@ -74,9 +175,10 @@ pub fn clean_summary(raw: &str, base: &Url) -> String {
             }
             Some(value.into())
         })
-        .clean(raw)
+        .clean(&raw)
         .to_string();
-    drop_tracking_pixels(&html).trim().to_string()
+    // A character reference such as `&#1;` comes out of the parser as the character itself.
+    strip_controls(drop_tracking_pixels(&html).trim()).into_owned()
 }
 
 /// Removes `<img>` elements that the filter marked as 1×1 (width or height 0).
@@ -171,5 +273,78 @@ mod tests {
             "{clean}"
         );
         assert!(!clean.contains("pixel.gif"), "{clean}");
+    }
+
+    #[test]
+    fn only_web_links_are_links() {
+        let base = Url::parse("https://example.org/feeds/rss.xml").unwrap();
+        for hostile in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "\u{0}javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "mailto:a@example.org",
+            "file:///etc/passwd",
+            "http://",
+            "",
+        ] {
+            assert_eq!(web_link(hostile, &base), None, "{hostile:?}");
+        }
+        assert_eq!(
+            web_link("/appel?id=1", &base).as_deref(),
+            Some("https://example.org/appel?id=1")
+        );
+        assert_eq!(
+            web_link("//autre.example.org/x", &base).as_deref(),
+            Some("https://autre.example.org/x")
+        );
+        assert_eq!(
+            web_link("https://Example.org/a b\u{7}", &base).as_deref(),
+            Some("https://example.org/a%20b")
+        );
+        assert_eq!(
+            web_link("http://example.org", &base).as_deref(),
+            Some("http://example.org"),
+            "a valid address is kept as written"
+        );
+    }
+
+    #[test]
+    fn summaries_keep_only_web_urls() {
+        let dirty = r#"<a href="mailto:a@b.fr">m</a><a href=" javascript:x">j</a>
+            <a href="vbscript:x">v</a><img src="data:image/png;base64,AA"><a href="/ok">ok</a>"#;
+        let clean = clean_summary(dirty, &base());
+        for banned in ["mailto:", "javascript:", "vbscript:", "data:"] {
+            assert!(!clean.contains(banned), "{banned} survived in {clean}");
+        }
+        assert!(clean.contains(r#"href="https://example.org/ok""#), "{clean}");
+    }
+
+    #[test]
+    fn control_characters_never_survive_cleaning() {
+        let title = clean_title("A\u{0}B\u{1b}[1m \u{85}C\u{9b}D &#1;E &#x85;F");
+        assert_eq!(title, "AB[1m CD E F");
+        let summary = clean_summary("<p>a\u{0}b &#1;c &#x9b;d\u{9f}</p>", &base());
+        assert!(!summary.chars().any(|c| c.is_control()), "{summary:?}");
+        assert_eq!(
+            clean_guid(" \u{0}id\u{85} ").as_deref(),
+            Some("id"),
+            "guids too"
+        );
+        assert_eq!(clean_guid("\u{1}\u{2}"), None);
+    }
+
+    #[test]
+    fn pathological_sizes_are_bounded() {
+        let title = clean_title(&"mot ".repeat(50_000));
+        assert!(title.chars().count() <= MAX_TITLE_CHARS && title.ends_with('…'));
+        let deep = format!("{}fond{}", "<b><i>".repeat(25_000), "</i></b>".repeat(25_000));
+        let summary = clean_summary(&deep, &base());
+        assert!(summary.len() < 2 * bound::MAX_SUMMARY_BYTES, "{}", summary.len());
+        assert_eq!(plain_text("<p>un</p><p>deux &amp; trois</p>"), "un deux & trois");
+        let guid = clean_guid(&"g".repeat(10_000)).unwrap();
+        assert!(guid.starts_with("sha256:") && guid.len() < 100);
     }
 }

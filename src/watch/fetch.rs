@@ -28,6 +28,8 @@ pub enum FetchError {
     TooManyRedirects,
     #[error("redirection sans adresse valide")]
     BadRedirect,
+    #[error("adresse sans nom d'hôte")]
+    BadUrl,
     #[error("le serveur a répondu {status}")]
     Status {
         status: u16,
@@ -78,30 +80,41 @@ pub struct Body {
 }
 
 /// Two HTTP clients that differ in one thing: whether names may resolve to private addresses.
+/// Proxies from the environment (`HTTP_PROXY` and the like) are never used: a proxy resolves
+/// names itself, out of reach of the resolver's check, so only a configured one is used.
 #[derive(Clone)]
 pub struct Fetcher {
     public: reqwest::Client,
     private: reqwest::Client,
     max_body: usize,
+    proxied: bool,
 }
 
 impl Fetcher {
-    pub fn new(max_body: usize) -> anyhow::Result<Self> {
-        let build = |allow_private: bool| {
-            reqwest::Client::builder()
+    pub fn new(max_body: usize, proxy: Option<&Url>) -> anyhow::Result<Self> {
+        let build = |allow_private: bool| -> anyhow::Result<reqwest::Client> {
+            let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
                 // A server that stops sending mid-body is given up on before the total limit.
-                .read_timeout(Duration::from_secs(10))
-                .dns_resolver(Arc::new(PublicResolver { allow_private }))
-                .build()
+                .read_timeout(Duration::from_secs(10));
+            let builder = match proxy {
+                // The resolver would only see the proxy's own name, which the operator chose;
+                // destinations are checked by `check_destination` before each request.
+                Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str())?),
+                None => builder
+                    .no_proxy()
+                    .dns_resolver(Arc::new(PublicResolver { allow_private })),
+            };
+            Ok(builder.build()?)
         };
         Ok(Self {
             public: build(false)?,
             private: build(true)?,
             max_body,
+            proxied: proxy.is_some(),
         })
     }
 
@@ -119,7 +132,9 @@ impl Fetcher {
         let mut current = url.clone();
         let mut all_permanent = true;
         for _ in 0..=MAX_REDIRECTS {
-            check_literal_host(&current, allow_private)?;
+            if !allow_private {
+                check_destination(&current, self.proxied).await?;
+            }
             let mut request = client.get(current.clone()).header(header::ACCEPT, ACCEPT);
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
@@ -277,15 +292,38 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-fn check_literal_host(url: &Url, allow_private: bool) -> Result<(), FetchError> {
-    if allow_private {
-        return Ok(());
-    }
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-        _ => return Ok(()),
+/// Refuses a URL whose host is a private address or a name that resolves to one, before any
+/// request is made. Directly, a name with at least one public address passes (the resolver
+/// then connects only to those); through a proxy, which resolves the name again on its own,
+/// any private address refuses the name.
+async fn check_destination(url: &Url, proxied: bool) -> Result<(), FetchError> {
+    let host = match url.host() {
+        Some(url::Host::Ipv4(ip)) => return refuse_if_private(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => return refuse_if_private(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => name.to_string(),
+        None => return Err(FetchError::BadUrl),
     };
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| FetchError::Network(format!("nom introuvable ({host}) : {e}")))?
+        .map(|a| a.ip())
+        .collect();
+    if addrs.is_empty() {
+        return Err(FetchError::Network(format!("nom introuvable ({host})")));
+    }
+    let refused = if proxied {
+        addrs.iter().any(|ip| is_private(*ip))
+    } else {
+        addrs.iter().all(|ip| is_private(*ip))
+    };
+    if refused {
+        return Err(FetchError::PrivateAddress(host));
+    }
+    Ok(())
+}
+
+fn refuse_if_private(ip: IpAddr) -> Result<(), FetchError> {
     if is_private(ip) {
         return Err(FetchError::PrivateAddress(ip.to_string()));
     }

@@ -3,9 +3,12 @@
 //! global concurrency limit.
 #![allow(clippy::disallowed_methods)] // this module owns it
 
+pub mod bound;
+pub mod budget;
 pub mod clean;
 pub mod deadline;
 pub mod dedup;
+pub mod digest;
 pub mod fetch;
 pub mod parse;
 pub mod repair;
@@ -19,10 +22,12 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{SourceConfig, Sources};
-use crate::store::{self, FetchFailure, FetchSuccess, NewItem, SourceRow, Store, UpsertOutcome};
+use crate::store::{self, FetchFailure, FetchSuccess, SourceRow, Store, UpsertOutcome};
+use budget::Budget;
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 
 const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -32,6 +37,8 @@ const UNCONDITIONAL_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
 /// Requests in flight to one host at a time, whatever the global limit.
 const PER_HOST: usize = 2;
+/// Time one feed may take between its body arriving and its items being ready to store.
+const DIGEST_BUDGET: Duration = Duration::from_secs(20);
 
 /// What one poll of one source did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,9 +65,11 @@ pub struct Watcher {
     store: Store,
     fetcher: Fetcher,
     sources: HashMap<String, SourceConfig>,
-    rules: Vec<crate::config::TagRule>,
+    rules: Arc<Vec<crate::config::TagRule>>,
     concurrency: usize,
     hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Set once the items stored before `summary_text` existed have been given theirs.
+    texts_filled: std::sync::atomic::AtomicBool,
 }
 
 impl Watcher {
@@ -69,18 +78,20 @@ impl Watcher {
         sources: &Sources,
         max_body: usize,
         concurrency: usize,
+        proxy: Option<&Url>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
-            fetcher: Fetcher::new(max_body)?,
+            fetcher: Fetcher::new(max_body, proxy)?,
             sources: sources
                 .sources
                 .iter()
                 .map(|s| (s.slug.clone(), s.clone()))
                 .collect(),
-            rules: sources.rules.clone(),
+            rules: Arc::new(sources.rules.clone()),
             concurrency,
             hosts: Default::default(),
+            texts_filled: Default::default(),
         })
     }
 
@@ -101,13 +112,24 @@ impl Watcher {
         Ok(self.poll_all(chosen).await)
     }
 
-    /// Polls the sources whose next poll time has come.
-    pub async fn poll_due(&self, at: DateTime<Utc>) -> store::Result<PassSummary> {
+    /// Polls the sources whose next poll time has come. When `cancel` fires, the polls in
+    /// hand are dropped (their parsing threads stop at their next check) and the pass ends.
+    pub async fn poll_due(
+        &self,
+        at: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> store::Result<PassSummary> {
         let rows = self.store.due_sources(at).await?;
-        Ok(self.poll_all(rows).await)
+        Ok(tokio::select! {
+            summary = self.poll_all(rows) => summary,
+            _ = cancel.cancelled() => PassSummary::default(),
+        })
     }
 
     async fn poll_all(&self, rows: Vec<SourceRow>) -> PassSummary {
+        if let Err(e) = self.fill_missing_texts().await {
+            tracing::error!("cannot bound the summaries of old items: {e}");
+        }
         let reports: Vec<PollReport> = futures::stream::iter(rows)
             .map(|row| self.poll_source(row))
             .buffer_unordered(self.concurrency)
@@ -243,51 +265,17 @@ impl Watcher {
             success.warning = kept_warning;
             return Ok(success);
         }
-        let parsed = parse::parse_feed(&bytes, &final_url, content_type.as_deref())
-            .map_err(|e| self.failure(row, e.to_string(), None, false))?;
-        success.next_poll_at = next_poll(config.every, hint.max(parsed.ttl));
-        if !parsed.fixes.is_empty() {
-            tracing::warn!(source = %row.slug, fixes = ?parsed.fixes, "feed repaired");
-            success.warning = Some(format!("flux réparé : {}", parsed.fixes.join(" ; ")));
+        let digested = self
+            .digest(bytes, final_url, content_type, config, now)
+            .await
+            .map_err(|e| self.failure(row, e, None, false))?;
+        success.next_poll_at = next_poll(config.every, hint.max(digested.ttl));
+        if !digested.fixes.is_empty() {
+            tracing::warn!(source = %row.slug, fixes = ?digested.fixes, "feed repaired");
+            success.warning = Some(format!("flux réparé : {}", digested.fixes.join(" ; ")));
         }
-        let entries = parsed.entries;
-        let keys = dedup::dedup_keys(
-            &entries
-                .iter()
-                .map(|e| {
-                    (
-                        e.guid.as_deref(),
-                        e.link.as_deref(),
-                        e.title.as_str(),
-                        e.summary.as_str(),
-                    )
-                })
-                .collect::<Vec<_>>(),
-        );
-        for (entry, key) in entries.iter().zip(keys) {
-            let title = clean::clean_title(&entry.title);
-            let summary = clean::clean_summary(&entry.summary, &final_url);
-            let url = entry.link.clone();
-            let text = format!("{title}\n{}", clean::clean_title(&summary));
-            let (themes, countries) = tag::tags_for(config, &self.rules, &title, &text);
-            let reference = entry.published.unwrap_or(now).date_naive();
-            let item = NewItem {
-                dedup_key: key,
-                guid: entry.guid.clone(),
-                content_hash: dedup::content_hash(&title, &summary, url.as_deref()),
-                url,
-                title: if title.is_empty() {
-                    "(sans titre)".into()
-                } else {
-                    title
-                },
-                summary,
-                published_at: entry.published,
-                deadline: deadline::find_deadline(&text, reference),
-                themes,
-                countries,
-            };
-            match self.store.upsert_item(row.id, &item).await {
+        for item in &digested.items {
+            match self.store.upsert_item(row.id, item).await {
                 Ok(UpsertOutcome::Inserted(_)) => report.new += 1,
                 Ok(UpsertOutcome::Updated(_)) => report.updated += 1,
                 Ok(UpsertOutcome::Unchanged(_)) => report.unchanged += 1,
@@ -302,6 +290,72 @@ impl Watcher {
             }
         }
         Ok(success)
+    }
+
+    /// Items stored by an older version may hold summaries of any size and no plain text:
+    /// bound them and compute their text once, a batch at a time, off the async workers.
+    async fn fill_missing_texts(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.texts_filled.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        loop {
+            let batch = self.store.items_without_text(100).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let cleaned = tokio::task::spawn_blocking(move || {
+                let fallback = Url::parse("https://invalid.invalid/").expect("valid URL");
+                batch
+                    .into_iter()
+                    .map(|(id, summary, source_url)| {
+                        let base = Url::parse(&source_url).ok();
+                        let summary = clean::clean_summary(&summary, base.as_ref().unwrap_or(&fallback));
+                        let text = clean::plain_text(&summary);
+                        (id, summary, text)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+            for (id, summary, text) in cleaned {
+                self.store.set_item_text(id, &summary, &text).await?;
+            }
+        }
+        self.texts_filled.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs `digest::digest_feed` on a blocking thread, off the async workers, under
+    /// `DIGEST_BUDGET`. Dropping this future stops the thread at its next check.
+    async fn digest(
+        &self,
+        bytes: Vec<u8>,
+        base: Url,
+        content_type: Option<String>,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<digest::Digested, String> {
+        let budget = Budget::new(DIGEST_BUDGET);
+        let _stop = budget.stop_on_drop();
+        let (source, rules) = (config.clone(), self.rules.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            digest::digest_feed(
+                &bytes,
+                &base,
+                content_type.as_deref(),
+                &source,
+                &rules,
+                now,
+                &budget,
+            )
+        });
+        match job.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => {
+                tracing::error!(source = %config.slug, "feed digest task failed: {e}");
+                Err("analyse du flux impossible (erreur interne)".into())
+            }
+        }
     }
 
     /// Waits for one of the `PER_HOST` request slots of the URL's host.

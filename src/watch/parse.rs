@@ -5,7 +5,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use super::repair;
+use super::budget::{Budget, Exhausted};
+use super::{clean, repair};
+
+/// Entries kept from one feed, the most recent first: enough for any real feed, and a cap on
+/// what a hostile one can make us clean and store.
+pub const MAX_ENTRIES: usize = 300;
 
 /// One entry as the feed gave it, before cleaning.
 #[derive(Debug, Clone, Default)]
@@ -34,30 +39,46 @@ pub enum ParseError {
     NotAFeed(String),
     #[error("flux illisible : {0}")]
     Broken(String),
+    #[error(transparent)]
+    Exhausted(#[from] Exhausted),
 }
 
 /// Parses RSS 0.9x/1.0/2.0, Atom or JSON Feed. Relative links resolve against `base`. The
 /// bytes are repaired first (charset, entities, version); when feed-rs still fails, the
-/// entries that are intact are kept and the damage is listed in `fixes`.
+/// entries that are intact are kept and the damage is listed in `fixes`. At most
+/// `MAX_ENTRIES` entries are returned. No time limit: see `parse_feed_within`.
 pub fn parse_feed(
     bytes: &[u8],
     base: &Url,
     content_type: Option<&str>,
 ) -> Result<ParsedFeed, ParseError> {
+    parse_feed_within(bytes, base, content_type, &Budget::new(Duration::MAX))
+}
+
+/// `parse_feed`, given up with `ParseError::Exhausted` when the budget runs out. Every stage
+/// is linear in the size of the document, and the budget is checked between stages and
+/// between entries.
+pub fn parse_feed_within(
+    bytes: &[u8],
+    base: &Url,
+    content_type: Option<&str>,
+    budget: &Budget,
+) -> Result<ParsedFeed, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::NotAFeed("réponse vide".into()));
     }
     let repaired = repair::repair(bytes, content_type);
+    budget.check()?;
     let mut fixes = repaired.fixes;
-    let feed = match parse_with_feed_rs(repaired.text.as_bytes(), base) {
+    let parsed = parse_with_feed_rs(repaired.text.as_bytes(), base);
+    budget.check()?;
+    let feed = match parsed {
         Ok(feed) => feed,
         Err(e) if is_html(&repaired.text) => {
             return Err(ParseError::NotAFeed(format!("page HTML, {e}")))
         }
         Err(e) => {
-            let salvaged = repair::salvage(&repaired.text, |doc| {
-                parse_with_feed_rs(doc.as_bytes(), base).is_ok()
-            });
+            let salvaged = repair::salvage(&repaired.text, budget)?;
             let Some(salvaged) = salvaged.filter(|s| s.kept > 0) else {
                 return Err(if is_feed_like(&repaired.text) {
                     ParseError::Broken(e.to_string())
@@ -74,11 +95,22 @@ pub fn parse_feed(
             feed
         }
     };
+    budget.check()?;
+    let mut entries = feed.entries;
+    if entries.len() > MAX_ENTRIES {
+        // Undated entries keep their place after the dated ones (the sort is stable).
+        entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
+        fixes.push(format!(
+            "{} entrées : seules les {MAX_ENTRIES} plus récentes sont lues",
+            entries.len()
+        ));
+        entries.truncate(MAX_ENTRIES);
+    }
     Ok(ParsedFeed {
         ttl: feed
             .ttl
             .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
-        entries: feed.entries.into_iter().map(raw_entry).collect(),
+        entries: entries.into_iter().map(|e| raw_entry(e, base)).collect(),
         fixes,
     })
 }
@@ -96,14 +128,16 @@ fn parse_with_feed_rs(
         .parse(bytes)
 }
 
-fn raw_entry(e: feed_rs::model::Entry) -> RawEntry {
+/// The entry's page: its first alternate (or rel-less) link that is a web address, else its
+/// first other link that is one. `javascript:`, `data:` and the like are never a link.
+fn raw_entry(e: feed_rs::model::Entry, base: &Url) -> RawEntry {
+    let is_page = |l: &&feed_rs::model::Link| l.rel.as_deref().is_none_or(|r| r == "alternate");
     let link = e
         .links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .or(e.links.first())
-        .map(|l| l.href.trim().to_string())
-        .filter(|l| !l.is_empty());
+        .filter(is_page)
+        .chain(e.links.iter().filter(|l| !is_page(l)))
+        .find_map(|l| clean::web_link(&l.href, base));
     let summary = e
         .summary
         .map(|t| t.content)

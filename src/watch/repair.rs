@@ -2,7 +2,11 @@
 //! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
+use std::collections::HashMap;
+
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+use super::budget::{Budget, Exhausted};
 
 /// The document as UTF-8 text fit for an XML parser, and what had to be fixed (plain words).
 #[derive(Debug, Clone)]
@@ -262,45 +266,118 @@ pub struct Salvaged {
     pub dropped: usize,
 }
 
-/// Rebuilds the document from its head and those entries (`<item>` or `<entry>`) that
-/// parse on their own, closing whatever the head left open. `parses` is the real parser.
-pub fn salvage(text: &str, parses: impl Fn(&str) -> bool) -> Option<Salvaged> {
-    let (name, first) = ["item", "entry"]
+/// Rebuilds the document from its head and those entries (`<item>` or `<entry>`) that are
+/// well formed on their own, closing whatever the head left open. One pass over the text: each
+/// entry is checked within the span that ends where the next one starts, never the whole
+/// document again. The budget is checked between entries.
+pub fn salvage(text: &str, budget: &Budget) -> Result<Option<Salvaged>, Exhausted> {
+    let Some((name, first)) = ["item", "entry"]
         .iter()
-        .filter_map(|n| find_open_tag(text, n, 0).map(|p| (*n, p)))
-        .min_by_key(|(_, p)| *p)?;
+        .filter_map(|n| entry_starts(text, n).first().map(|p| (*n, *p)))
+        .min_by_key(|(_, p)| *p)
+    else {
+        return Ok(None);
+    };
     let head = &text[..first];
     let closing = closing_tags(head);
     let close = format!("</{name}>");
-    let mut starts = vec![first];
-    while let Some(next) = find_open_tag(text, name, starts[starts.len() - 1] + 1) {
-        starts.push(next);
-    }
+    let starts = entry_starts(text, name);
     let mut good = Vec::new();
     let mut dropped = 0;
     for (i, start) in starts.iter().enumerate() {
+        if i % 256 == 0 {
+            budget.check()?;
+        }
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
         let segment = &text[*start..end];
         let whole = segment
             .rfind(&close)
             .map(|e| &segment[..e + close.len()])
-            .filter(|s| parses(&format!("{head}{s}{closing}")));
+            .filter(|s| is_well_formed(s));
         match whole {
             Some(s) => good.push(s),
             None => dropped += 1,
         }
     }
     let text = format!("{head}{}{closing}", good.concat());
-    Some(Salvaged {
+    Ok(Some(Salvaged {
         text,
         kept: good.len(),
         dropped,
-    })
+    }))
 }
 
-/// End tags for the elements still open at the end of `head`, innermost first.
+/// Positions of each `<name` start tag outside CDATA sections and comments.
+fn entry_starts(text: &str, name: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = text[at..].find('<') {
+        let start = at + pos;
+        let rest = &text[start..];
+        let skip = [("<![CDATA[", "]]>"), ("<!--", "-->")]
+            .iter()
+            .find(|(open, _)| rest.starts_with(open))
+            .map(|(_, close)| rest.find(close).map_or(rest.len(), |e| e + close.len()));
+        if let Some(skip) = skip {
+            at = start + skip;
+            continue;
+        }
+        let after = &rest[1..];
+        if after.starts_with(name)
+            && after[name.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_whitespace() || c == '>' || c == '/')
+        {
+            starts.push(start);
+        }
+        at = start + 1;
+    }
+    starts
+}
+
+/// True when the fragment is a sequence of well-formed XML: tags balanced and matching,
+/// attributes and character references valid. Linear in the fragment's length.
+fn is_well_formed(fragment: &str) -> bool {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(fragment);
+    reader.config_mut().check_end_names = true;
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Err(_) => return false,
+            Ok(Event::Start(e)) => {
+                if e.attributes().any(|a| a.is_err()) {
+                    return false;
+                }
+                depth += 1;
+            }
+            Ok(Event::Empty(e)) => {
+                if e.attributes().any(|a| a.is_err()) {
+                    return false;
+                }
+            }
+            Ok(Event::End(_)) => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Ok(Event::GeneralRef(r)) => {
+                if r.resolve_char_ref().is_err() {
+                    return false;
+                }
+            }
+            Ok(Event::Eof) => return depth == 0,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// End tags for the elements still open at the end of `head`, innermost first. An end tag
+/// closes the innermost open element of its name; the count of open elements per name makes
+/// an end tag with no open element cost nothing, so the whole scan stays linear.
 fn closing_tags(head: &str) -> String {
     let mut stack: Vec<&str> = Vec::new();
+    let mut open: HashMap<&str, usize> = HashMap::new();
     let mut rest = head;
     while let Some(pos) = rest.find('<') {
         rest = &rest[pos..];
@@ -319,8 +396,15 @@ fn closing_tags(head: &str) -> String {
             rest = &rest[end..];
             if let Some(closing) = tag.strip_prefix("</") {
                 let name = closing.trim_end_matches('>').trim();
-                if let Some(i) = stack.iter().rposition(|n| *n == name) {
-                    stack.truncate(i);
+                if open.get(name).copied().unwrap_or(0) > 0 {
+                    while let Some(top) = stack.pop() {
+                        if let Some(n) = open.get_mut(top) {
+                            *n -= 1;
+                        }
+                        if top == name {
+                            break;
+                        }
+                    }
                 }
             } else if !tag.ends_with("/>") {
                 let name = tag[1..]
@@ -329,6 +413,7 @@ fn closing_tags(head: &str) -> String {
                     .unwrap_or("");
                 if !name.is_empty() {
                     stack.push(name);
+                    *open.entry(name).or_insert(0) += 1;
                 }
             }
         }
@@ -412,8 +497,9 @@ mod tests {
             <item><title>B</title></titl></item>\
             <item><title>C</title></item>\
             <item><title>D</tit";
-        let parses = |doc: &str| !doc.contains("</titl>");
-        let s = salvage(text, parses).unwrap();
+        let s = salvage(text, &Budget::new(std::time::Duration::from_secs(60)))
+            .unwrap()
+            .unwrap();
         assert_eq!((s.kept, s.dropped), (2, 2));
         assert!(s
             .text

@@ -9,6 +9,7 @@ mod helpers;
 mod pipeline;
 mod sec_ids;
 mod sec_send;
+mod sec_watch;
 mod sec_web;
 mod sending;
 mod watch;

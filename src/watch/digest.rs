@@ -1,0 +1,94 @@
+//! Everything between a fetched body and the store, CPU only: repair, parse, clean, bound,
+//! tag, find deadlines and dedup keys. Runs on a blocking thread under a `Budget`; does no I/O.
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use super::budget::Budget;
+use super::parse::{self, ParseError};
+use super::{clean, deadline, dedup, tag};
+use crate::config::{SourceConfig, TagRule};
+use crate::store::NewItem;
+
+/// A feed turned into items ready to store.
+#[derive(Debug, Default)]
+pub struct Digested {
+    pub items: Vec<NewItem>,
+    pub ttl: Option<std::time::Duration>,
+    /// What had to be repaired or left out, in plain words for editors.
+    pub fixes: Vec<String>,
+}
+
+pub fn digest_feed(
+    bytes: &[u8],
+    base: &Url,
+    content_type: Option<&str>,
+    source: &SourceConfig,
+    rules: &[TagRule],
+    now: DateTime<Utc>,
+    budget: &Budget,
+) -> Result<Digested, ParseError> {
+    let parsed = parse::parse_feed_within(bytes, base, content_type, budget)?;
+    let mut cleaned = Vec::with_capacity(parsed.entries.len());
+    for (i, raw) in parsed.entries.iter().enumerate() {
+        if i % 16 == 0 {
+            budget.check()?;
+        }
+        cleaned.push(clean::clean_entry(raw, base));
+    }
+    // Keys from the cleaned guid and link, but the published title and summary: the keys of
+    // items stored before cleaning changed stay the same.
+    let keys = dedup::dedup_keys(
+        &parsed
+            .entries
+            .iter()
+            .zip(&cleaned)
+            .map(|(raw, c)| {
+                (
+                    c.guid.as_deref(),
+                    c.link.as_deref(),
+                    raw.title.as_str(),
+                    raw.summary.as_str(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let items = parsed
+        .entries
+        .iter()
+        .zip(cleaned)
+        .zip(keys)
+        .map(|((raw, entry), key)| {
+            let text = format!("{}\n{}", entry.title, entry.summary_text);
+            let (themes, countries) =
+                tag::tags_for(source, rules, &entry.title, &entry.summary_text);
+            let reference = raw.published.unwrap_or(now).date_naive();
+            NewItem {
+                dedup_key: key,
+                content_hash: dedup::content_hash(
+                    &entry.title,
+                    &entry.summary,
+                    entry.link.as_deref(),
+                ),
+                guid: entry.guid,
+                url: entry.link,
+                title: if entry.title.is_empty() {
+                    "(sans titre)".into()
+                } else {
+                    entry.title
+                },
+                summary: entry.summary,
+                summary_text: entry.summary_text,
+                published_at: raw.published,
+                deadline: deadline::find_deadline(&text, reference),
+                themes,
+                countries,
+            }
+        })
+        .collect();
+    Ok(Digested {
+        items,
+        ttl: parsed.ttl,
+        fixes: parsed.fixes,
+    })
+}
