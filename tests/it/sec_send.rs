@@ -57,10 +57,9 @@ async fn two_dispatches_of_one_issue_sent_at_the_same_moment_reach_each_person_o
         env.run(&["issue", "add", &issue, "--item", &item])
             .await
             .ok();
-        let (whole, segment) = tokio::join!(
-            env.run(&["issue", "send", &issue, "--wait"]),
-            env.run(&["issue", "send", &issue, "--segment", "sante", "--wait"]),
-        );
+        let to_all = ["issue", "send", &issue, "--wait"];
+        let to_segment = ["issue", "send", &issue, "--segment", "sante", "--wait"];
+        let (whole, segment) = tokio::join!(env.run(&to_all), env.run(&to_segment));
         whole.ok();
         segment.ok();
 
