@@ -199,6 +199,7 @@ impl Store {
                 .bind(text)
                 .execute(p)
                 .await
+                .map(|_| ())
         })
         .map_err(StoreError::from_write)?;
         Ok(())
