@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(cut_bytes("été", 2), "é");
         assert_eq!(cut_chars("un deux trois", 8), "un deux…");
         assert_eq!(cut_chars("court", 8), "court");
-        let long = format!("<p>{}</p><a href=\"https://example.org/\">x</a>", "a".repeat(19_990));
+        let long = format!(
+            "<p>{}</p><a href=\"https://example.org/\">x</a>",
+            "a".repeat(19_990)
+        );
         let cut = cut_html(&long);
         assert!(cut.ends_with("</p>…"), "{}", &cut[cut.len() - 20..]);
     }

@@ -310,7 +310,8 @@ impl Watcher {
                     .into_iter()
                     .map(|(id, summary, source_url)| {
                         let base = Url::parse(&source_url).ok();
-                        let summary = clean::clean_summary(&summary, base.as_ref().unwrap_or(&fallback));
+                        let summary =
+                            clean::clean_summary(&summary, base.as_ref().unwrap_or(&fallback));
                         let text = clean::plain_text(&summary);
                         (id, summary, text)
                     })

@@ -92,8 +92,18 @@ fn long_broken_feed(count: usize, broken: usize) -> String {
 
 /// A source whose name resolves to loopback, and an environment proxy that would serve it.
 async fn proxy_and_origin() -> (FeedServer, FeedServer) {
-    let via_proxy = rss(&item("p", "Servi par le proxy", "https://example.org/p", "p"));
-    let direct = rss(&item("o", "Servi par l'origine", "https://example.org/o", "o"));
+    let via_proxy = rss(&item(
+        "p",
+        "Servi par le proxy",
+        "https://example.org/p",
+        "p",
+    ));
+    let direct = rss(&item(
+        "o",
+        "Servi par l'origine",
+        "https://example.org/o",
+        "o",
+    ));
     let proxy = FeedServer::start(vec![("/feed.xml", Route::feed(via_proxy))]).await;
     let origin = FeedServer::start(vec![("/feed.xml", Route::feed(direct))]).await;
     (proxy, origin)
@@ -110,7 +120,11 @@ async fn a_proxy_from_the_environment_is_never_asked_for_a_private_name() {
     env.write_sources(&sources_toml(&[("interne", &url, false)]));
     let run = env.run(&["fetch"]).await.ok();
 
-    assert_eq!(proxy.hits("/feed.xml"), 0, "the environment's proxy was used");
+    assert_eq!(
+        proxy.hits("/feed.xml"),
+        0,
+        "the environment's proxy was used"
+    );
     assert_eq!(origin.hits("/feed.xml"), 0, "a private name was fetched");
     assert!(items(&env).await.is_empty());
     let s = source(&env, "interne").await;
@@ -137,7 +151,11 @@ async fn a_configured_proxy_carries_allowed_sources_and_never_sees_private_ones(
     ]));
     env.run(&["fetch"]).await.ok();
 
-    assert_eq!(origin.hits("/feed.xml"), 0, "a configured proxy means no direct request");
+    assert_eq!(
+        origin.hits("/feed.xml"),
+        0,
+        "a configured proxy means no direct request"
+    );
     assert_eq!(
         proxy.hits("/feed.xml"),
         1,
@@ -176,7 +194,10 @@ async fn script_and_data_links_from_feeds_are_never_stored() {
         ("js", "javascript:alert(document.domain)"),
         ("js-case", " JaVaScRiPt:alert(1)"),
         ("js-tab", "java&#9;script:alert(1)"),
-        ("data", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
+        (
+            "data",
+            "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        ),
         ("vbs", "vbscript:msgbox(1)"),
         ("file", "file:///etc/passwd"),
     ];
@@ -339,14 +360,26 @@ async fn a_huge_title_is_cut_and_the_issue_stays_under_gmails_clipping_size() {
     env.run(&["fetch"]).await.ok();
     let items = items(&env).await;
     let title = text(&items[0]["title"]);
-    assert!(title.chars().count() <= 300, "{} characters", title.chars().count());
+    assert!(
+        title.chars().count() <= 300,
+        "{} characters",
+        title.chars().count()
+    );
     assert!(title.starts_with("Coopération Coopération") && title.ends_with('…'));
 
     let issue = env.create_issue("coopdev-info").await;
     let id = items[0]["id"].to_string();
     env.run(&["issue", "add", &issue, "--item", &id]).await.ok();
     let eml = env
-        .run(&["issue", "render", &issue, "--format", "eml", "--to", "a@example.org"])
+        .run(&[
+            "issue",
+            "render",
+            &issue,
+            "--format",
+            "eml",
+            "--to",
+            "a@example.org",
+        ])
         .await
         .ok()
         .stdout;
@@ -364,11 +397,18 @@ async fn a_feed_of_150000_items_with_a_broken_end_keeps_its_newest_intact_items(
     let run = env.run(&["fetch"]).await.ok();
     let items = items(&env).await;
     let titles: Vec<&str> = items.iter().map(|i| text(&i["title"])).collect();
-    assert_eq!(titles.len(), 300, "a feed keeps at most its 300 newest entries");
+    assert_eq!(
+        titles.len(),
+        300,
+        "a feed keeps at most its 300 newest entries"
+    );
     for kept in ["entrée 0", "entrée 4", "entrée 6", "entrée 300"] {
         assert!(titles.contains(&kept), "{kept} missing");
     }
-    assert!(!titles.contains(&"entrée 5"), "the malformed entry is left out");
+    assert!(
+        !titles.contains(&"entrée 5"),
+        "the malformed entry is left out"
+    );
     let s = source(&env, "longue").await;
     assert_eq!(s["state"], "ok", "{}", run.stderr);
     assert!(text(&s["last_error"]).contains("intacte"), "{s}");
