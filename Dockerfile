@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# Cargo.toml declares the benches: cargo reads their files even to build the binary alone.
+COPY benches ./benches
 RUN cargo build --release --locked --bin relais
 
 FROM debian:bookworm-slim
