@@ -73,6 +73,9 @@ else
 fi
 cargo deny --locked "${deny_fetch[@]}" check "${deny_checks[@]}"
 
+echo "== the Dockerfile's build and runtime stages, without a Docker engine"
+bash scripts/docker-check.sh
+
 echo "== tests on SQLite"
 RELAIS_TEST_DATABASE_URL= cargo test --locked
 
