@@ -35,7 +35,7 @@ async fn two_dispatches_of_one_issue_sent_at_the_same_moment_reach_each_person_o
         csv.push_str(&format!("personne{n:02}@example.org,coopdev-info,sante\n"));
     }
     let import = env.import(&csv).await.ok();
-    assert!(import.stderr.contains(&PEOPLE.to_string()), "{}", import.stderr);
+    assert!(import.stdout.contains(&format!("{PEOPLE} ajouté(s)")), "{}", import.stdout);
     // The segment holds everybody: the whole title and the segment overlap completely.
     env.run(&[
         "segment",
