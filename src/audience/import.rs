@@ -83,6 +83,21 @@ pub fn parse_lines<R: Read>(reader: R) -> Result<Lines<R>, ImportError> {
     })
 }
 
+/// Good lines (with their line number) and rejected ones.
+pub type Parsed = (Vec<(u64, NewSubscriber)>, Vec<Rejected>);
+
+/// [`parse_lines`] collected whole: for small inputs and the fuzz target; the CLI streams.
+pub fn parse_csv(reader: impl Read) -> Result<Parsed, ImportError> {
+    let mut parsed: Parsed = (Vec::new(), Vec::new());
+    for line in parse_lines(reader)? {
+        match line {
+            Ok(row) => parsed.0.push((row.line, row.subscriber)),
+            Err(rejected) => parsed.1.push(rejected),
+        }
+    }
+    Ok(parsed)
+}
+
 /// The iterator [`parse_lines`] returns. It ends early only when the underlying reader
 /// fails (see [`Lines::failure`]).
 pub struct Lines<R> {
