@@ -2,7 +2,10 @@
 //! are reported with their line number and reason. The file is read as a stream, one record
 //! at a time, so memory does not grow with its length.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::Read;
+use std::rc::Rc;
 
 use super::request::{validate, NoTitle, RawRequest};
 use crate::store::NewSubscriber;
@@ -46,10 +49,15 @@ const COLUMNS: [&str; 7] = [
 /// column, refuses the whole file before any line is read. Works on any bytes without a
 /// database (the fuzz target calls it on `&[u8]`).
 pub fn parse_lines<R: Read>(reader: R) -> Result<Lines<R>, ImportError> {
+    let breaks = Rc::new(RefCell::new(Breaks::default()));
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(reader);
+        .from_reader(Counting {
+            inner: reader,
+            offset: 0,
+            breaks: breaks.clone(),
+        });
     let headers = csv.headers().map_err(ImportError::Unreadable)?.clone();
     let mut columns = [None; COLUMNS.len()];
     for (i, h) in headers.iter().enumerate() {
@@ -66,6 +74,8 @@ pub fn parse_lines<R: Read>(reader: R) -> Result<Lines<R>, ImportError> {
     }
     Ok(Lines {
         csv,
+        breaks,
+        line: 1,
         record: csv::StringRecord::new(),
         width: headers.len(),
         columns,
@@ -73,10 +83,28 @@ pub fn parse_lines<R: Read>(reader: R) -> Result<Lines<R>, ImportError> {
     })
 }
 
+/// Good lines (with their line number) and rejected ones.
+pub type Parsed = (Vec<(u64, NewSubscriber)>, Vec<Rejected>);
+
+/// [`parse_lines`] collected whole: for small inputs and the fuzz target; the CLI streams.
+pub fn parse_csv(reader: impl Read) -> Result<Parsed, ImportError> {
+    let mut parsed: Parsed = (Vec::new(), Vec::new());
+    for line in parse_lines(reader)? {
+        match line {
+            Ok(row) => parsed.0.push((row.line, row.subscriber)),
+            Err(rejected) => parsed.1.push(rejected),
+        }
+    }
+    Ok(parsed)
+}
+
 /// The iterator [`parse_lines`] returns. It ends early only when the underlying reader
 /// fails (see [`Lines::failure`]).
 pub struct Lines<R> {
-    csv: csv::Reader<R>,
+    csv: csv::Reader<Counting<R>>,
+    breaks: Rc<RefCell<Breaks>>,
+    /// Line of the file where the last record began (the header is line 1).
+    line: u64,
     record: csv::StringRecord,
     width: usize,
     columns: [Option<usize>; COLUMNS.len()],
@@ -94,10 +122,15 @@ impl<R: Read> Iterator for Lines<R> {
     type Item = Result<Row, Rejected>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        // The record's own position (where it starts), so line endings and quoted line
-        // breaks are counted as the file has them.
         let read = self.csv.read_record(&mut self.record);
-        let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+        let start = match &read {
+            Err(e) => e.position(),
+            Ok(_) => self.record.position(),
+        };
+        let line = match start {
+            Some(p) => self.line_at(p.byte()),
+            None => self.line,
+        };
         match read {
             Ok(false) => None,
             Ok(true) => Some(self.check(line)),
@@ -106,7 +139,6 @@ impl<R: Read> Iterator for Lines<R> {
                 None
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
                 let reason = match e.kind() {
                     csv::ErrorKind::Utf8 { .. } => "ligne illisible : elle n'est pas en UTF-8".into(),
                     _ => "ligne illisible".into(),
@@ -118,6 +150,22 @@ impl<R: Read> Iterator for Lines<R> {
 }
 
 impl<R> Lines<R> {
+    /// The line of a record from its byte offset. The csv crate's own line count is one too
+    /// low after a CRLF ending (it counts a line at the `\n` it has not yet passed when the
+    /// next record starts), so line breaks are counted here: every run of CR and LF that
+    /// begins at or before the record's start lies before its first character.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let mut breaks = self.breaks.borrow_mut();
+        while let Some(run) = breaks.runs.front() {
+            if run.start > offset {
+                break;
+            }
+            self.line += run.newlines;
+            breaks.runs.pop_front();
+        }
+        self.line
+    }
+
     fn check(&self, line: u64) -> Result<Row, Rejected> {
         if self.record.len() != self.width {
             return Err(Rejected {
@@ -142,6 +190,53 @@ impl<R> Lines<R> {
         validate(&raw, NoTitle::MeansAll)
             .map(|subscriber| Row { line, subscriber })
             .map_err(|reason| Rejected { line, reason })
+    }
+}
+
+/// Runs of CR and LF bytes read but not yet passed by a record: (first byte, number of LF).
+/// The csv reader reads ahead by one buffer, so this stays small.
+#[derive(Default)]
+struct Breaks {
+    runs: VecDeque<Run>,
+}
+
+struct Run {
+    start: u64,
+    end: u64,
+    newlines: u64,
+}
+
+/// The file as the csv reader sees it, noting where line breaks are.
+struct Counting<R> {
+    inner: R,
+    offset: u64,
+    breaks: Rc<RefCell<Breaks>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut breaks = self.breaks.borrow_mut();
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b != b'\r' && *b != b'\n' {
+                continue;
+            }
+            let at = self.offset + i as u64;
+            let newline = u64::from(*b == b'\n');
+            match breaks.runs.back_mut() {
+                Some(run) if run.end == at => {
+                    run.end = at + 1;
+                    run.newlines += newline;
+                }
+                _ => breaks.runs.push_back(Run {
+                    start: at,
+                    end: at + 1,
+                    newlines: newline,
+                }),
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
