@@ -90,16 +90,23 @@ async fn a_javascript_link_in_a_stored_item_is_a_link_nowhere() {
     // Stored before ingest checked links, or by any other way: rendering must not trust it.
     let sent_item = env.item_id("Eau et assainissement").await;
     let new_item = env.item_id("Rapport annuel").await;
+    let waiting_item = env.item_id("Rencontre des acteurs").await;
     sql(
         &env,
-        "update items set url = $1 where id = $2",
+        "update items set url = $1 where id = cast($2 as bigint)",
         &[SCRIPT_LINK, &sent_item.to_string()],
     )
     .await;
     sql(
         &env,
-        "update items set url = $1 where id = $2",
+        "update items set url = $1 where id = cast($2 as bigint)",
         &[DATA_LINK, &new_item.to_string()],
+    )
+    .await;
+    sql(
+        &env,
+        "update items set url = $1 where id = cast($2 as bigint)",
+        &["vbscript:msgbox(1)", &waiting_item.to_string()],
     )
     .await;
     env.import("email,newsletters\nlecteur@example.org,coopdev-info\n")
@@ -136,7 +143,7 @@ async fn a_javascript_link_in_a_stored_item_is_a_link_nowhere() {
     let home = desk_page(&daemon, "/admin", &cookie).await;
     assert_eq!(home.status(), 200);
     let home = home.text().await.unwrap();
-    assert!(home.contains("Rapport annuel"), "{home}");
+    assert!(home.contains("Rencontre des acteurs"), "{home}");
     assert_no_script_link("the desk", &home);
     for part in ["apercu", "apercu.html", "apercu.txt"] {
         let preview = desk_page(&daemon, &format!("/admin/numeros/{draft}/{part}"), &cookie).await;
@@ -361,7 +368,7 @@ async fn a_sent_issue_stays_as_it_went_out_when_its_item_changes() {
     let id = item.to_string();
     sql(
         &env,
-        "update items set title = $1, url = $2, summary = $3 where id = $4",
+        "update items set title = $1, url = $2, summary = $3 where id = cast($4 as bigint)",
         &[
             "Titre remplacé\u{1}\u{1b}[2J",
             SCRIPT_LINK,
@@ -396,7 +403,7 @@ async fn control_characters_reach_no_page_feed_or_subject() {
     // Stored by an older ingest, before the issue was composed and sent.
     sql(
         &env,
-        "update items set title = $1, summary = $2 where id = $3",
+        "update items set title = $1, summary = $2 where id = cast($3 as bigint)",
         &[
             "Appel\u{1} piégé\u{1b}[31m",
             "<p>Résumé\u{8} piégé\u{0b}</p>",
