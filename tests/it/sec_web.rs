@@ -90,24 +90,23 @@ async fn a_javascript_link_in_a_stored_item_is_a_link_nowhere() {
     // Stored before ingest checked links, or by any other way: rendering must not trust it.
     let sent_item = env.item_id("Eau et assainissement").await;
     let new_item = env.item_id("Rapport annuel").await;
-    // One left untriaged, for the desk's list of new items.
-    let untriaged = env.item_id("Rencontre des acteurs").await;
+    let waiting_item = env.item_id("Rencontre des acteurs").await;
     sql(
         &env,
-        "update items set url = $1 where id = $2",
-        &[SCRIPT_LINK, &untriaged.to_string()],
-    )
-    .await;
-    sql(
-        &env,
-        "update items set url = $1 where id = $2",
+        "update items set url = $1 where id = cast($2 as bigint)",
         &[SCRIPT_LINK, &sent_item.to_string()],
     )
     .await;
     sql(
         &env,
-        "update items set url = $1 where id = $2",
+        "update items set url = $1 where id = cast($2 as bigint)",
         &[DATA_LINK, &new_item.to_string()],
+    )
+    .await;
+    sql(
+        &env,
+        "update items set url = $1 where id = cast($2 as bigint)",
+        &["vbscript:msgbox(1)", &waiting_item.to_string()],
     )
     .await;
     env.import("email,newsletters\nlecteur@example.org,coopdev-info\n")
@@ -369,7 +368,7 @@ async fn a_sent_issue_stays_as_it_went_out_when_its_item_changes() {
     let id = item.to_string();
     sql(
         &env,
-        "update items set title = $1, url = $2, summary = $3 where id = $4",
+        "update items set title = $1, url = $2, summary = $3 where id = cast($4 as bigint)",
         &[
             "Titre remplacé\u{1}\u{1b}[2J",
             SCRIPT_LINK,
@@ -404,7 +403,7 @@ async fn control_characters_reach_no_page_feed_or_subject() {
     // Stored by an older ingest, before the issue was composed and sent.
     sql(
         &env,
-        "update items set title = $1, summary = $2 where id = $3",
+        "update items set title = $1, summary = $2 where id = cast($3 as bigint)",
         &[
             "Appel\u{1} piégé\u{1b}[31m",
             "<p>Résumé\u{8} piégé\u{0b}</p>",
