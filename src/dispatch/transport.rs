@@ -210,9 +210,9 @@ impl Connection {
                 response.message().collect::<Vec<_>>().join(" ")
             )),
             Ok(Err(e)) if e.status().is_some() => classify_refusal(&e, "fin du message"),
-            Ok(Err(e)) if !fully_written => SendResult::Transient(format!(
-                "connexion perdue avant la fin du message : {e}"
-            )),
+            Ok(Err(e)) if !fully_written => {
+                SendResult::Transient(format!("connexion perdue avant la fin du message : {e}"))
+            }
             Ok(Err(e)) => {
                 SendResult::Ambiguous(format!("connexion perdue après l'envoi du message : {e}"))
             }
