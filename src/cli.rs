@@ -694,14 +694,17 @@ impl ImportTally {
         let outcomes = if people.is_empty() {
             Vec::new()
         } else {
-            app.store.import_subscribers(&people).await.with_context(|| {
-                format!(
-                    "import arrêté aux lignes {} à {} ; {} ligne(s) déjà enregistrée(s)",
-                    batch.first().map_or(0, |r| r.line),
-                    batch.last().map_or(0, |r| r.line),
-                    self.added + self.updated + self.unchanged
-                )
-            })?
+            app.store
+                .import_subscribers(&people)
+                .await
+                .with_context(|| {
+                    format!(
+                        "import arrêté aux lignes {} à {} ; {} ligne(s) déjà enregistrée(s)",
+                        batch.first().map_or(0, |r| r.line),
+                        batch.last().map_or(0, |r| r.line),
+                        self.added + self.updated + self.unchanged
+                    )
+                })?
         };
         for (row, outcome) in batch.iter().zip(outcomes) {
             match outcome {

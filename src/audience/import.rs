@@ -140,7 +140,9 @@ impl<R: Read> Iterator for Lines<R> {
             }
             Err(e) => {
                 let reason = match e.kind() {
-                    csv::ErrorKind::Utf8 { .. } => "ligne illisible : elle n'est pas en UTF-8".into(),
+                    csv::ErrorKind::Utf8 { .. } => {
+                        "ligne illisible : elle n'est pas en UTF-8".into()
+                    }
                     _ => "ligne illisible".into(),
                 };
                 Some(Err(Rejected { line, reason }))
@@ -249,7 +251,9 @@ mod tests {
     use super::*;
 
     fn parse(csv: &str) -> (Vec<Row>, Vec<Rejected>) {
-        let (good, bad): (Vec<_>, Vec<_>) = parse_lines(csv.as_bytes()).unwrap().partition(Result::is_ok);
+        let (good, bad): (Vec<_>, Vec<_>) = parse_lines(csv.as_bytes())
+            .unwrap()
+            .partition(Result::is_ok);
         (
             good.into_iter().filter_map(Result::ok).collect(),
             bad.into_iter().filter_map(Result::err).collect(),
@@ -282,7 +286,8 @@ mod tests {
 
     #[test]
     fn line_numbers_hold_with_crlf_endings_quoted_breaks_and_blank_lines() {
-        let csv = "email,name\r\na@example.org,A\r\nbad,B\r\n\r\nc@example.org,\"C\r\nD\"\r\nbad2,E\r\n";
+        let csv =
+            "email,name\r\na@example.org,A\r\nbad,B\r\n\r\nc@example.org,\"C\r\nD\"\r\nbad2,E\r\n";
         let (good, bad) = parse(csv);
         assert_eq!(good.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 5]);
         assert_eq!(bad.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 7]);

@@ -61,8 +61,8 @@ pub fn validate(raw: &RawRequest<'_>, no_title: NoTitle) -> Result<NewSubscriber
         .map_err(|e| format!("adresse « {} » refusée : {e}", shown(raw.email)))?;
     let mut newsletters = BTreeSet::new();
     for slug in &raw.newsletters {
-        let n = Newsletter::find(slug)
-            .ok_or_else(|| format!("lettre inconnue « {} »", shown(slug)))?;
+        let n =
+            Newsletter::find(slug).ok_or_else(|| format!("lettre inconnue « {} »", shown(slug)))?;
         newsletters.insert(n.slug.to_string());
     }
     if newsletters.is_empty() {
@@ -86,14 +86,12 @@ pub fn validate(raw: &RawRequest<'_>, no_title: NoTitle) -> Result<NewSubscriber
     }
     let mut countries = BTreeSet::new();
     for c in &raw.countries {
-        countries.insert(
-            domain::parse_country(c).ok_or_else(|| {
-                format!(
-                    "code pays invalide « {} » (deux lettres, par exemple SN)",
-                    shown(c)
-                )
-            })?,
-        );
+        countries.insert(domain::parse_country(c).ok_or_else(|| {
+            format!(
+                "code pays invalide « {} » (deux lettres, par exemple SN)",
+                shown(c)
+            )
+        })?);
     }
     let mut departements = BTreeSet::new();
     for d in &raw.departements {

@@ -160,7 +160,9 @@ mod tests {
             Err(EmailError::LocalPart)
         );
         assert_eq!(
-            EmailAddress::parse("andre@coopération.fr").unwrap().as_str(),
+            EmailAddress::parse("andre@coopération.fr")
+                .unwrap()
+                .as_str(),
             "andre@xn--coopration-e7a.fr"
         );
     }

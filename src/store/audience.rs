@@ -623,10 +623,12 @@ impl Store {
         email: &str,
     ) -> Result<Option<(i64, String, Option<String>)>> {
         Ok(with_pool!(self, |p| {
-            sqlx::query_as("select id, name, link_key from subscribers where email = $1 and erased_at is null")
-                .bind(email)
-                .fetch_optional(p)
-                .await
+            sqlx::query_as(
+                "select id, name, link_key from subscribers where email = $1 and erased_at is null",
+            )
+            .bind(email)
+            .fetch_optional(p)
+            .await
         })?)
     }
 }

@@ -11,7 +11,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-type Keyed<K, C> = RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<K, C> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 pub struct Limits<C: Clock + Clone = DefaultClock> {
     per_ip: Keyed<IpAddr, C>,
@@ -25,7 +26,10 @@ impl Default for Limits {
     }
 }
 
-fn keyed<K: std::hash::Hash + Eq + Clone, C: Clock + Clone>(quota: Quota, clock: &C) -> Keyed<K, C> {
+fn keyed<K: std::hash::Hash + Eq + Clone, C: Clock + Clone>(
+    quota: Quota,
+    clock: &C,
+) -> Keyed<K, C> {
     RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone())
 }
 
@@ -92,7 +96,10 @@ mod tests {
         let marie = "marie@example.org";
         assert!((0..3).all(|_| limits.allow_address(marie)));
         assert!(!limits.allow_address(marie), "a fourth at once");
-        assert!(limits.allow_address("paul@example.org"), "others are not held");
+        assert!(
+            limits.allow_address("paul@example.org"),
+            "others are not held"
+        );
         clock.advance(Duration::from_secs(3600));
         assert!(!limits.allow_address(marie), "an hour later");
         clock.advance(Duration::from_secs(22 * 3600));

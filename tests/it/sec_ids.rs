@@ -71,7 +71,9 @@ async fn text(daemon: &Daemon, url: &str) -> String {
 async fn execute(env: &TestEnv, sql: &str, at: chrono::DateTime<chrono::Utc>) {
     use sqlx::Connection;
     if env.database_url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(&env.database_url).await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&env.database_url)
+            .await
+            .unwrap();
         sqlx::query(sql).bind(at).execute(&mut c).await.unwrap();
     } else {
         let mut c = sqlx::SqliteConnection::connect(&env.database_url)
@@ -167,9 +169,15 @@ async fn an_old_confirmation_link_never_confirms_someone_elses_subscription() {
 
     // The victim's own link still works.
     let theirs = confirmation_links(&sink, &daemon, "victime@example.org").remove(0);
-    assert_eq!(daemon.client.post(&theirs).send().await.unwrap().status(), 200);
+    assert_eq!(
+        daemon.client.post(&theirs).send().await.unwrap().status(),
+        200
+    );
     let export = env.export().await;
-    assert_eq!(person(&export, "victime@example.org").unwrap()["status"], "active");
+    assert_eq!(
+        person(&export, "victime@example.org").unwrap()["status"],
+        "active"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,9 +226,15 @@ async fn a_confirmation_link_expires_after_seven_days_and_only_the_newest_one_wo
     let links = confirmation_links(&sink, &daemon, "nadia@example.org");
     assert_eq!(links.len(), 2);
     let second = links.into_iter().find(|l| *l != first).unwrap();
-    assert_eq!(daemon.client.post(&first).send().await.unwrap().status(), 400);
+    assert_eq!(
+        daemon.client.post(&first).send().await.unwrap().status(),
+        400
+    );
     assert_eq!(env.export().await[0]["status"], "pending");
-    assert_eq!(daemon.client.post(&second).send().await.unwrap().status(), 200);
+    assert_eq!(
+        daemon.client.post(&second).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(env.export().await[0]["status"], "active");
 }
 
@@ -244,16 +258,30 @@ async fn control_characters_are_refused_or_cleaned_in_imports_and_forms() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("ligne 2503 : adresse"), "{}", run.stdout);
-    assert!(run.stdout.contains("ligne 2504 : adresse"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ligne 2503 : adresse"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ligne 2504 : adresse"),
+        "{}",
+        run.stdout
+    );
     assert!(
         !run.stdout.chars().any(|c| c.is_control() && c != '\n'),
         "no control character reaches the terminal: {:?}",
         run.stdout
     );
     let export = env.export().await;
-    assert_eq!(person(&export, "marie@example.org").unwrap()["name"], "Marie");
-    assert_eq!(person(&export, "jean@example.org").unwrap()["name"], "[31mJean");
+    assert_eq!(
+        person(&export, "marie@example.org").unwrap()["name"],
+        "Marie"
+    );
+    assert_eq!(
+        person(&export, "jean@example.org").unwrap()["name"],
+        "[31mJean"
+    );
 
     // The subscribe form: a cleaned name, not an error page.
     let answer = subscribe(&daemon, "paul@example.org", "Pa\0ul\u{7}").await;
@@ -280,7 +308,10 @@ async fn control_characters_are_refused_or_cleaned_in_imports_and_forms() {
         .unwrap();
     assert_eq!(saved.status(), 200);
     let export = env.export().await;
-    assert_eq!(person(&export, "marie@example.org").unwrap()["name"], "Marie D.");
+    assert_eq!(
+        person(&export, "marie@example.org").unwrap()["name"],
+        "Marie D."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,7 +348,8 @@ async fn an_address_with_accents_before_the_at_is_refused_at_the_door() {
         .await
         .ok();
     assert!(
-        run.stdout.contains("ligne 2 : adresse « andré@example.org » refusée : les lettres accentuées"),
+        run.stdout
+            .contains("ligne 2 : adresse « andré@example.org » refusée : les lettres accentuées"),
         "{}",
         run.stdout
     );
@@ -382,7 +414,10 @@ async fn the_preferences_form_sends_at_most_three_confirmations_a_day() {
     let issue = env.create_issue("coopdev-info").await;
     let (prefs, _) = personal_links(&env, &issue, "marie@example.org").await;
     for _ in 0..5 {
-        for titles in [&["echos-du-reseau"][..], &["echos-du-reseau", "coopdev-info"]] {
+        for titles in [
+            &["echos-du-reseau"][..],
+            &["echos-du-reseau", "coopdev-info"],
+        ] {
             let mut form = vec![("action", "enregistrer")];
             form.extend(titles.iter().map(|t| ("newsletter", *t)));
             let saved = daemon.client.post(&prefs).form(&form).send().await.unwrap();
