@@ -46,16 +46,17 @@ echo "== Dockerfile build stage in a scratch folder: $check_cmd"
 
 # Runtime stage: the binary plus the COPY lines from the context, in an empty working folder.
 echo "== Dockerfile runtime stage: relais serve from $scratch/app"
-cargo build --locked --bin relais
+# The binary the integration tests run (built with the same features, so no second build).
+cargo test --locked --no-run --test it
 mkdir -p "$scratch/app/data"
 for line in "${runtime_copies[@]}"; do
   read -ra parts <<<"$line"
   place "$root/${parts[0]}" "$scratch/app/${parts[1]}"
 done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$scratch/app" && env -i PATH="$PATH" RELAIS_LISTEN="127.0.0.1:$port" \
+(cd "$scratch/app" && exec env -i PATH="$PATH" RELAIS_LISTEN="127.0.0.1:$port" \
   RELAIS_DATABASE_URL="sqlite://$scratch/app/data/relais.db" RELAIS_DATA_DIR="$scratch/app/data" \
-  RELAIS_OUTBOX_DIR="$scratch/app/data/outbox" exec "$root/target/debug/relais" serve \
+  RELAIS_OUTBOX_DIR="$scratch/app/data/outbox" "$root/target/debug/relais" serve \
   >"$scratch/serve.log" 2>&1) &
 server=$!
 for _ in $(seq 1 50); do
