@@ -22,7 +22,7 @@ const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("adresse refusée : {0} est une adresse privée ou locale")]
+    #[error("adresse refusée : {0} est une adresse privée ou locale (allow_private = true dans la source de sources.toml pour l'autoriser)")]
     PrivateAddress(String),
     #[error("trop de redirections (plus de {MAX_REDIRECTS})")]
     TooManyRedirects,

@@ -164,6 +164,11 @@ async fn a_configured_proxy_carries_allowed_sources_and_never_sees_private_ones(
     for slug in ["par-nom", "par-adresse"] {
         let s = source(&env, slug).await;
         assert!(text(&s["last_error"]).contains("adresse privée"), "{s}");
+        // The refusal says how to allow a feed that really lives on a private network.
+        assert!(
+            text(&s["last_error"]).contains("allow_private = true"),
+            "{s}"
+        );
     }
     let titles: Vec<String> = items(&env)
         .await
