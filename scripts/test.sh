@@ -50,6 +50,9 @@ SQL
   export RELAIS_TEST_DATABASE_URL="postgres://relais_test:relais_test@127.0.0.1:5432/postgres"
 fi
 
+# Inside this script every outside program the tests use is installed: none may be skipped.
+export RELAIS_TEST_STRICT=1
+
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -127,6 +127,11 @@ async fn assert_fits_phone(browser: &Client) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() {
+    if !has_tool("chromedriver", &["--version"], "chromium-driver")
+        || !has_tool("chromium", &["--version"], "chromium")
+    {
+        return;
+    }
     let (mut env, _server) = env_with_feed().await;
     let sink = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
@@ -267,6 +272,11 @@ const ISSUE_FACTS: &str = r#"return {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scroll() {
+    if !has_tool("chromedriver", &["--version"], "chromium-driver")
+        || !has_tool("chromium", &["--version"], "chromium")
+    {
+        return;
+    }
     use relais::domain::KNOWN_NEWSLETTERS;
     use relais::render::{demo_issue, Recipient, Renderer};
 

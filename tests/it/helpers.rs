@@ -614,3 +614,30 @@ pub fn find_url(text: &str, prefix: &str) -> Option<String> {
         .unwrap_or(rest.len());
     Some(rest[..end].to_string())
 }
+
+/// Whether an outside program a test needs is here. `scripts/test.sh` installs all of them and
+/// sets `RELAIS_TEST_STRICT`, so there a missing one fails the test; a bare `cargo test` on a
+/// machine without it skips the test and says why on stderr.
+pub fn has_tool(program: &str, args: &[&str], package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        let what = format!("`{program} {}` failed", args.join(" "));
+        assert!(
+            std::env::var_os("RELAIS_TEST_STRICT").is_none(),
+            "{what} (Debian package {package}), and scripts/test.sh requires it"
+        );
+        // Straight to the process's stderr: the test harness would swallow eprintln! of a
+        // passing test, and a skip must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {what} (Debian package {package}); bash scripts/test.sh installs it"
+        );
+    }
+    found
+}
