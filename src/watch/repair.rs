@@ -28,6 +28,10 @@ pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
         return Repaired { text, fixes };
     }
     text = declare_utf8(&text);
+    let (text, dropped) = drop_late_declarations(&text);
+    if dropped {
+        fixes.push("déclaration XML en trop retirée".into());
+    }
     let (fixed, changed) = fix_entities(&text);
     if changed {
         fixes.push("entités HTML ou « & » isolés corrigés".into());
@@ -136,6 +140,44 @@ fn declare_utf8(text: &str) -> String {
         }
         _ => text.to_string(),
     }
+}
+
+/// An XML declaration is only allowed at the very start. A second one further down (two feeds
+/// glued together) is invalid, and one naming another encoding makes feed-rs's XML reader
+/// panic (found by the `feed_repair` fuzz target), so every declaration after the first goes.
+/// `<?xml-stylesheet …?>` and other instructions stay.
+fn drop_late_declarations(text: &str) -> (String, bool) {
+    let is_declaration = |s: &str| {
+        s.strip_prefix("<?xml")
+            .is_some_and(|after| after.starts_with(|c: char| c.is_ascii_whitespace() || c == '?'))
+    };
+    let lead = text.len() - text.trim_start().len();
+    let first_end = if is_declaration(&text[lead..]) {
+        text[lead..]
+            .find("?>")
+            .map_or(text.len(), |end| lead + end + 2)
+    } else {
+        lead
+    };
+    let (head, mut rest) = text.split_at(first_end);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(head);
+    let mut changed = false;
+    while let Some(pos) = rest.find("<?xml") {
+        if !is_declaration(&rest[pos..]) {
+            out.push_str(&rest[..pos + 5]);
+            rest = &rest[pos + 5..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        changed = true;
+        rest = match rest[pos..].find("?>") {
+            Some(end) => &rest[pos + end + 2..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    (out, changed)
 }
 
 /// XML 1.0 `Char`.
@@ -424,6 +466,30 @@ fn closing_tags(head: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_first_xml_declaration_stays() {
+        let glued = "<?xml version=\"1.0\"?>\n<rss><?xml-stylesheet href=\"a.xsl\"?>\
+                     <?xml version=\"1.0\" encoding=\"iso-8859-1\"?><channel/></rss>";
+        let (text, changed) = drop_late_declarations(glued);
+        assert!(changed);
+        assert_eq!(
+            text,
+            "<?xml version=\"1.0\"?>\n<rss><?xml-stylesheet href=\"a.xsl\"?><channel/></rss>"
+        );
+        let fine = "<?xml version=\"1.0\"?><rss/>";
+        assert_eq!(drop_late_declarations(fine), (fine.to_string(), false));
+    }
+
+    #[test]
+    fn a_second_declaration_naming_another_encoding_is_a_feed_not_a_panic() {
+        let glued = "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>A</title>\
+                     <?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\
+                     <item><title>Un</title></item></channel></rss>";
+        let base = url::Url::parse("https://example.org/rss.xml").unwrap();
+        let feed = crate::watch::parse::parse_feed(glued.as_bytes(), &base, None);
+        assert!(feed.is_ok());
+    }
 
     #[test]
     fn windows_1252_bytes_declared_utf8_are_read_as_windows_1252() {
