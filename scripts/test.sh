@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(postfix chromium chromium-driver openssl python3 python3-dkim)
+packages=(postfix chromium chromium-driver openssl python3 python3-dkim curl)
 command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v psql >/dev/null || packages+=(postgresql-client)
 command -v node >/dev/null || packages+=(nodejs)
