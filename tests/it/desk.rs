@@ -16,7 +16,8 @@ async fn sign_in(daemon: &Daemon, email: &str, password: &str) -> reqwest::Respo
         .unwrap()
 }
 
-async fn get_with(daemon: &Daemon, path: &str, cookie: &str) -> reqwest::Response {
+/// A GET carrying a session cookie.
+pub async fn get_with(daemon: &Daemon, path: &str, cookie: &str) -> reqwest::Response {
     daemon
         .client
         .get(daemon.url(path))

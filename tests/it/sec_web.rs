@@ -3,6 +3,7 @@
 //! sent issue stays as it went out whatever happens to its items afterwards.
 #![allow(clippy::disallowed_methods)] // the tests poison stored rows directly
 
+use crate::desk::get_with;
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
@@ -60,16 +61,6 @@ async fn editor_cookie(env: &TestEnv, daemon: &Daemon) -> String {
     assert_eq!(answer.status(), 303);
     let cookie = answer.headers()["set-cookie"].to_str().unwrap();
     cookie.split(';').next().unwrap().to_string()
-}
-
-async fn desk_page(daemon: &Daemon, path: &str, cookie: &str) -> reqwest::Response {
-    daemon
-        .client
-        .get(daemon.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn assert_no_script_link(what: &str, text: &str) {
@@ -140,13 +131,13 @@ async fn a_javascript_link_in_a_stored_item_is_a_link_nowhere() {
     assert!(watch.entries[0].links.is_empty(), "{:?}", watch.entries[0]);
 
     let cookie = editor_cookie(&env, &daemon).await;
-    let home = desk_page(&daemon, "/admin", &cookie).await;
+    let home = get_with(&daemon, "/admin", &cookie).await;
     assert_eq!(home.status(), 200);
     let home = home.text().await.unwrap();
     assert!(home.contains("Rencontre des acteurs"), "{home}");
     assert_no_script_link("the desk", &home);
     for part in ["apercu", "apercu.html", "apercu.txt"] {
-        let preview = desk_page(&daemon, &format!("/admin/numeros/{draft}/{part}"), &cookie).await;
+        let preview = get_with(&daemon, &format!("/admin/numeros/{draft}/{part}"), &cookie).await;
         assert_eq!(preview.status(), 200);
         let preview = preview.text().await.unwrap();
         assert!(preview.contains("Rapport annuel"), "{part}");
@@ -238,17 +229,17 @@ async fn every_answer_carries_the_security_headers() {
         .unwrap();
     assert!(csp.contains("img-src") && csp.contains("https:"), "{csp}");
 
-    let desk = desk_page(&daemon, "/admin", &cookie).await;
+    let desk = get_with(&daemon, "/admin", &cookie).await;
     assert_eq!(desk.status(), 200);
     assert_secured("/admin", &desk, false);
     let path = format!("/admin/numeros/{issue}/apercu");
-    let preview = desk_page(&daemon, &path, &cookie).await;
+    let preview = get_with(&daemon, &path, &cookie).await;
     assert_eq!(preview.status(), 200);
     assert_secured(&path, &preview, false);
     let preview = preview.text().await.unwrap();
     assert!(!preview.contains(" style="), "{preview}");
     let path = format!("/admin/numeros/{issue}/apercu.html");
-    let frame = desk_page(&daemon, &path, &cookie).await;
+    let frame = get_with(&daemon, &path, &cookie).await;
     assert_eq!(frame.status(), 200);
     assert_secured(&path, &frame, true);
 
