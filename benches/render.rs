@@ -9,7 +9,11 @@ use relais::domain::KNOWN_NEWSLETTERS;
 use relais::render::{demo_issue, Recipient, Renderer};
 
 fn bench(c: &mut Criterion) {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let templates = relais::assets::Templates::with_overrides(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        true,
+    )
+    .unwrap();
     let renderer = Renderer::load(&templates).unwrap();
     let recipient = Recipient {
         name: "Camille",

@@ -30,7 +30,11 @@ fn main() -> anyhow::Result<()> {
     let messages = number(args.next(), 100_000)?.max(1);
 
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let templates = relais::assets::Templates::with_overrides(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        true,
+    )
+    .unwrap();
     let renderer = Renderer::load(&templates)?;
 
     // Distinct per-recipient values, as a real send has, built before the clock starts.

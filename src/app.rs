@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::assets::{self, Templates};
 use crate::audience::{Links, Signer};
 use crate::config::{Config, Sources};
 use crate::desk::Masthead;
@@ -35,10 +36,20 @@ impl App {
     /// Everything a command needs, checked before anything runs: sources, templates,
     /// database (migrated), secret, DKIM key.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let sources = Sources::load(&config.sources_path)?;
-        let renderer = Arc::new(Renderer::load(&config.templates_dir).context("templates")?);
+        let sources = match &config.sources_path {
+            Some(path) => Sources::load(path)?,
+            None if Path::new("sources.toml").is_file() => {
+                Sources::load(Path::new("sources.toml"))?
+            }
+            None => Sources::parse(assets::DEFAULT_SOURCES, "sources.toml (built in)")?,
+        };
+        let templates = match &config.templates_dir {
+            Some(dir) => Templates::with_overrides(dir, true)?,
+            None => Templates::with_overrides(Path::new("templates"), false)?,
+        };
+        let renderer = Arc::new(Renderer::load(&templates).context("templates")?);
         let pages = crate::web::Pages::load(
-            &config.templates_dir,
+            &templates,
             &format!("{} — {}", config.organisation, config.postal_address),
         )
         .context("templates")?;

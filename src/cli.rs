@@ -72,6 +72,15 @@ pub enum Command {
     /// Staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Transactional mail (confirmation links): what is queued, sent, retried or failed.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Counts by kind and state, and the latest mails that failed or wait for a retry.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +213,7 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             limit,
         } => list_items(&app, source, status, limit, json).await,
         Command::Issue(cmd) => issue(&app, cmd, json).await,
+        Command::Mail(MailCommand::Status) => mail_status(&app, json).await,
         Command::Subscribers(SubscribersCommand::Import { file }) => {
             import_subscribers(&app, &file, json).await
         }
@@ -473,7 +483,7 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
             app.store
                 .issue(issue)
                 .await
-                .map_err(|_| anyhow::anyhow!("numéro {issue} introuvable"))?;
+                .map_err(|e| not_found(e, &format!("numéro {issue} introuvable")))?;
             let counts = app.store.delivery_counts(issue).await?;
             if json {
                 print_json(&counts)?;
@@ -488,12 +498,60 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A store error as the command says it: "not found" in French, anything else as it is.
+fn not_found(e: crate::store::StoreError, what: &str) -> anyhow::Error {
+    match e {
+        crate::store::StoreError::NotFound => anyhow::anyhow!("{what}"),
+        other => other.into(),
+    }
+}
+
+async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
+    let counts = app.store.mail_counts().await?;
+    let problems = app.store.mail_problems(20).await?;
+    if json {
+        for (kind, counts) in &counts {
+            print_json(&serde_json::json!({ "kind": kind.as_str(), "counts": counts }))?;
+        }
+        for problem in &problems {
+            print_json(&serde_json::json!({ "problem": problem }))?;
+        }
+        return Ok(());
+    }
+    for (kind, c) in &counts {
+        let label = match kind {
+            domain::MailKind::Confirmation => "confirmations",
+        };
+        println!(
+            "{label} : en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",
+            c.queued, c.sending, c.sent, c.deferred, c.failed, c.unknown, c.skipped
+        );
+    }
+    if !problems.is_empty() {
+        println!("derniers incidents :");
+        for p in &problems {
+            println!(
+                "  {} {} n°{} ({} tentative(s)) : {} — {}",
+                p.updated_at
+                    .with_timezone(&app.config.timezone)
+                    .format("%Y-%m-%d %H:%M"),
+                p.kind,
+                p.id,
+                p.attempts,
+                p.state,
+                p.last_reply.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> anyhow::Result<()> {
     let issue = app
         .store
         .issue(issue_id)
         .await
-        .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
+        .map_err(|e| not_found(e, &format!("numéro {issue_id} introuvable")))?;
     let view = desk::view_of(&app.store, &app.links, &issue, &app.masthead).await?;
     let newsletter = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let newsletter_id = app.store.newsletter_id(newsletter.slug).await?;

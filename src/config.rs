@@ -33,14 +33,18 @@ impl ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
-    pub sources_path: PathBuf,
+    /// The feed list the operator named; `None`: `sources.toml` in the working folder if
+    /// there is one, else the list built into relais.
+    pub sources_path: Option<PathBuf>,
     pub smtp: Option<SmtpSettings>,
     pub outbox_dir: PathBuf,
     pub listen: SocketAddr,
     pub base_url: Url,
     pub secret: Option<String>,
     pub data_dir: PathBuf,
-    pub templates_dir: PathBuf,
+    /// The operator's templates folder, whose files override the built-in ones; `None`:
+    /// `templates` in the working folder if there is one.
+    pub templates_dir: Option<PathBuf>,
     pub dkim: Option<DkimSettings>,
     pub smtp_connections: usize,
     pub smtp_timeout: Duration,
@@ -55,6 +59,8 @@ pub struct Config {
     pub fetch_max_body: usize,
     /// Proxy for feed requests; the environment's `HTTP_PROXY` and the like are never used.
     pub fetch_proxy: Option<Url>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub scheduler_tick: Duration,
     pub consent_ip_retention: Duration,
     pub list_unsubscribe_mailto: Option<String>,
@@ -111,6 +117,7 @@ struct RawConfig {
     fetch_concurrency: Option<toml::Value>,
     fetch_max_body: Option<toml::Value>,
     fetch_proxy: Option<String>,
+    trusted_proxies: Option<String>,
     scheduler_tick: Option<String>,
     consent_ip_retention: Option<String>,
     list_unsubscribe_mailto: Option<String>,
@@ -152,6 +159,7 @@ const KEYS: &[&str] = &[
     "fetch_concurrency",
     "fetch_max_body",
     "fetch_proxy",
+    "trusted_proxies",
     "scheduler_tick",
     "consent_ip_retention",
     "list_unsubscribe_mailto",
@@ -370,7 +378,7 @@ impl Config {
 
         Ok(Config {
             database_url,
-            sources_path: PathBuf::from(text_or("sources", "sources.toml")),
+            sources_path: value("sources").map(|v| PathBuf::from(v.text)),
             smtp,
             outbox_dir: value("outbox_dir")
                 .map(|v| PathBuf::from(v.text))
@@ -381,7 +389,7 @@ impl Config {
                 Some(v) => Some(validate_secret(&v.text).map_err(|m| fail(&v, "secret", m))?),
                 None => None,
             },
-            templates_dir: PathBuf::from(text_or("templates_dir", "templates")),
+            templates_dir: value("templates_dir").map(|v| PathBuf::from(v.text)),
             data_dir,
             dkim,
             smtp_connections: positive("smtp_connections", 4, 64)?,
@@ -404,6 +412,10 @@ impl Config {
             fetch_proxy: match value("fetch_proxy") {
                 Some(v) => Some(parse_proxy_url(&v.text).map_err(|m| fail(&v, "fetch_proxy", m))?),
                 None => None,
+            },
+            trusted_proxies: match value("trusted_proxies") {
+                Some(v) => parse_networks(&v.text).map_err(|m| fail(&v, "trusted_proxies", m))?,
+                None => Vec::new(),
             },
             scheduler_tick: duration("scheduler_tick", "15s")?,
             consent_ip_retention: duration("consent_ip_retention", "395d")?,
@@ -515,6 +527,7 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
         ("fetch_concurrency", number(raw.fetch_concurrency)),
         ("fetch_max_body", number(raw.fetch_max_body)),
         ("fetch_proxy", raw.fetch_proxy),
+        ("trusted_proxies", raw.trusted_proxies),
         ("scheduler_tick", raw.scheduler_tick),
         ("consent_ip_retention", raw.consent_ip_retention),
         ("list_unsubscribe_mailto", raw.list_unsubscribe_mailto),
@@ -528,6 +541,18 @@ fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
 
 /// `http://` or `https://` with a host; anything else is a mistake to report now rather than a
 /// silent direct connection later.
+/// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: networks, or single addresses.
+fn parse_networks(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{t}` is not an address or a network such as 10.0.0.0/8"))
+        })
+        .collect()
+}
+
 fn parse_proxy_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -575,10 +600,12 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
         .port()
         .unwrap_or(if tls == SmtpTls::Wrapper { 465 } else { 25 });
     let credentials = (!url.username().is_empty()).then(|| {
+        // Percent-decoding only: `+` and `&` are themselves in a password, not a space or a
+        // separator as in a form.
         let decode = |s: &str| {
-            url::form_urlencoded::parse(s.as_bytes())
-                .map(|(k, _)| k.into_owned())
-                .collect::<String>()
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
         };
         (decode(url.username()), decode(url.password().unwrap_or("")))
     });
@@ -852,6 +879,15 @@ mod tests {
         let e = toml::from_str::<RawConfig>("smtp_ulr = \"x\"").unwrap_err();
         assert!(e.message().contains("unknown field"));
         assert_eq!(key_of_toml_error(&e), "smtp_ulr");
+    }
+
+    #[test]
+    fn smtp_passwords_keep_plus_and_ampersand() {
+        let s = parse_smtp_url("smtp://relais:p+ss&w=rd%25@mail.example.org:587").unwrap();
+        assert_eq!(
+            s.credentials,
+            Some(("relais".to_string(), "p+ss&w=rd%".to_string()))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`web`] serves public pages; [`cli`] the command line; [`app`] wires it all.
 
 pub mod app;
+pub mod assets;
 pub mod audience;
 pub mod cli;
 pub mod config;

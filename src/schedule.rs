@@ -45,7 +45,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             })
         },
     ));
-    let send = tokio::spawn(every_tick(
+    let send = tokio::spawn(every_tick_or_wake(
         app.clone(),
         cancel.clone(),
         "send",
@@ -70,6 +70,15 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         "housekeeping",
         |app, _| {
             Box::pin(async move {
+                // Rows left `sending` by a dead process, or whose lease expired, become
+                // `unknown` within a tick of it: never stranded until the next start.
+                let recovered = app.dispatcher.recover_abandoned().await?;
+                if recovered > 0 {
+                    tracing::warn!(
+                        recovered,
+                        "deliveries whose sender stopped or whose lease expired are now 'unknown'"
+                    );
+                }
                 let retention = chrono::Duration::from_std(app.config.consent_ip_retention)?;
                 let truncated = app
                     .store
@@ -117,12 +126,33 @@ type Step = fn(
 
 /// Runs `step` every tick while this process leads, until cancelled.
 async fn every_tick(app: Arc<App>, cancel: CancellationToken, name: &'static str, step: Step) {
+    ticks(app, cancel, name, step, false).await
+}
+
+/// The same, and also as soon as a request wakes the dispatcher (a mail was queued).
+async fn every_tick_or_wake(
+    app: Arc<App>,
+    cancel: CancellationToken,
+    name: &'static str,
+    step: Step,
+) {
+    ticks(app, cancel, name, step, true).await
+}
+
+async fn ticks(
+    app: Arc<App>,
+    cancel: CancellationToken,
+    name: &'static str,
+    step: Step,
+    on_wake: bool,
+) {
     let mut interval = tokio::time::interval(app.config.scheduler_tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = interval.tick() => {}
+            _ = app.dispatcher.woken(), if on_wake => {}
         }
         if !IS_LEADER.load(Ordering::SeqCst) {
             continue;

@@ -10,7 +10,9 @@ use url::Url;
 pub use tokens::{Claims, Scope, Signer, TokenError};
 
 /// How long a confirmation link works.
-pub const CONFIRMATION_VALIDITY: chrono::Duration = chrono::Duration::days(7);
+pub const CONFIRMATION_VALIDITY_DAYS: u32 = 7;
+pub const CONFIRMATION_VALIDITY: chrono::Duration =
+    chrono::Duration::days(CONFIRMATION_VALIDITY_DAYS as i64);
 
 /// Builds the links that go into messages for one subscriber.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use crate::audience::Links;
 use crate::domain::{Newsletter, Sections};
-use crate::render::model_org;
+use crate::render::model_org_in;
 use crate::render::{IssueView, PublicPages};
 use crate::store::{IssueRow, Store, StoreError};
 
@@ -111,6 +111,7 @@ pub struct Masthead {
     pub organisation: String,
     pub postal_address: String,
     pub sections: Sections,
+    pub timezone: chrono_tz::Tz,
 }
 
 impl Masthead {
@@ -119,6 +120,7 @@ impl Masthead {
             organisation: config.organisation.clone(),
             postal_address: config.postal_address.clone(),
             sections: config.sections.clone(),
+            timezone: config.timezone,
         }
     }
 }
@@ -160,7 +162,11 @@ pub async fn view_of(
         masthead.sections.of(n),
         &issue,
         &entries,
-        model_org(&masthead.organisation, &masthead.postal_address),
+        model_org_in(
+            &masthead.organisation,
+            &masthead.postal_address,
+            masthead.timezone,
+        ),
         PublicPages {
             issue: links.issue_page(n.slug, issue_id),
             subscribe: links.page("/"),

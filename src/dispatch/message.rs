@@ -90,7 +90,8 @@ pub fn dkim_config(
     domain: &str,
 ) -> anyhow::Result<lettre::message::dkim::DkimConfig> {
     use lettre::message::dkim::*;
-    let key = DkimSigningKey::new(pem, DkimSigningAlgorithm::Rsa)
+    let pkcs1 = rsa_key_as_pkcs1(pem)?;
+    let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
         .map_err(|e| anyhow::anyhow!("DKIM key: {e}"))?;
     let headers = [
         "From",
@@ -115,4 +116,94 @@ pub fn dkim_config(
             body: DkimCanonicalizationType::Relaxed,
         },
     ))
+}
+
+/// The RSA key in PKCS#1 PEM, as lettre reads it. Operators have either form: `openssl
+/// genrsa` writes PKCS#8 (`BEGIN PRIVATE KEY`) since OpenSSL 3, older tools and
+/// `openssl genrsa -traditional` write PKCS#1 (`BEGIN RSA PRIVATE KEY`).
+fn rsa_key_as_pkcs1(pem: &str) -> anyhow::Result<String> {
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+    use rsa::pkcs8::DecodePrivateKey;
+    const FORMATS: &str = "expected an RSA private key in PEM, PKCS#1 (BEGIN RSA PRIVATE KEY) or PKCS#8 (BEGIN PRIVATE KEY)";
+    let key = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+            .map_err(|e| anyhow::anyhow!("DKIM key: not a valid PKCS#1 RSA key ({e}); {FORMATS}"))?
+    } else if pem.contains("-----BEGIN PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+            .map_err(|e| anyhow::anyhow!("DKIM key: not a valid PKCS#8 RSA key ({e}); {FORMATS}"))?
+    } else {
+        anyhow::bail!("DKIM key: {FORMATS}");
+    };
+    Ok(key
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("DKIM key: {e}"))?
+        .to_string())
+}
+
+/// A transactional message (a confirmation link…): no list headers, since it is not a list
+/// message and must not offer to unsubscribe from one; signed when DKIM is configured.
+pub fn build_transactional(
+    from: &Mailbox,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    html: String,
+    text: String,
+    dkim: Option<&lettre::message::dkim::DkimConfig>,
+) -> Result<Message, MessageError> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|err| MessageError::Recipient(format!("{to}: {err}")))?;
+    let mut message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .date_now()
+        .message_id(Some(message_id.to_string()))
+        .raw_header(header("Auto-Submitted", "auto-generated".into()))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html)),
+        )
+        .map_err(|err| MessageError::Build(err.to_string()))?;
+    if let Some(dkim) = dkim {
+        message.sign(dkim);
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A throwaway 1024-bit key made for these tests only, in both encodings.
+    const PKCS1: &str = include_str!("../../tests/fixtures/dkim/test-key-pkcs1.pem");
+    const PKCS8: &str = include_str!("../../tests/fixtures/dkim/test-key-pkcs8.pem");
+
+    #[test]
+    fn dkim_keys_are_read_in_pkcs1_and_pkcs8() {
+        assert_eq!(
+            rsa_key_as_pkcs1(PKCS8).unwrap(),
+            rsa_key_as_pkcs1(PKCS1).unwrap()
+        );
+        assert!(dkim_config(PKCS8, "relais", "example.org").is_ok());
+        assert!(dkim_config(PKCS1, "relais", "example.org").is_ok());
+    }
+
+    #[test]
+    fn a_key_in_another_format_names_the_formats_read() {
+        let e = dkim_config(
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            "s",
+            "d",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("PKCS#1") && e.contains("PKCS#8"), "{e}");
+        let broken = PKCS8.replace("MII", "XXX");
+        let e = dkim_config(&broken, "s", "d").err().unwrap().to_string();
+        assert!(e.contains("PKCS#8"), "{e}");
+    }
 }

@@ -8,21 +8,23 @@ pub mod transport;
 mod wire;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lettre::address::Address;
 use lettre::message::Mailbox;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::audience::Links;
 use crate::desk;
-use crate::domain::{Interests, Newsletter};
-use crate::render::{IssueView, Recipient, RenderedIssue, Renderer, Selection};
-use crate::store::{ClaimedDelivery, DeliveryOutcome, DispatchRow, Store};
+use crate::domain::{Interests, MailKind, Newsletter, SafeUrl};
+use crate::render::{IssueView, MailView, Recipient, RenderedIssue, Renderer, Selection};
+use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Store};
 use transport::{Connection, SendResult, Transport};
 
 /// One delivery per claim: only the message actually in flight is ever ambiguous after a
@@ -83,12 +85,19 @@ pub struct Dispatcher {
     /// Each dispatch with its issue rendered once, shared by every recipient of it.
     prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
     owner: String,
+    /// Outcomes whose lease was lost before they were recorded, since start.
+    late_outcomes: AtomicU64,
+    /// Wakes the send loop when a request queued a transactional mail.
+    wake: Notify,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PassStats {
+    /// Newsletter deliveries and transactional mails claimed.
     pub claimed: usize,
     pub sent: usize,
+    /// Outcomes that arrived after their lease was lost (logged, and counted in `/metrics`).
+    pub late: usize,
 }
 
 impl Dispatcher {
@@ -113,6 +122,8 @@ impl Dispatcher {
             settings,
             prepared: Mutex::new(HashMap::new()),
             owner,
+            late_outcomes: AtomicU64::new(0),
+            wake: Notify::new(),
         }
     }
 
@@ -221,6 +232,27 @@ impl Dispatcher {
         let mut connection = self.transport.connection();
         let mut stats = PassStats::default();
         while !cancel.is_cancelled() {
+            // Transactional mail first: someone is waiting for that link now. A pass limited
+            // to one dispatch (`issue send --wait`) leaves it to the daemon.
+            if only.is_none() {
+                if let Some(mail) = self.store.claim_mail(&self.owner, self.lease()).await? {
+                    stats.claimed += 1;
+                    let span = tracing::info_span!("mail", id = mail.id, kind = %mail.kind);
+                    let outcome = self
+                        .deliver_mail(&mut connection, &mail)
+                        .instrument(span)
+                        .await;
+                    stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
+                    if !self
+                        .store
+                        .record_mail(mail.id, &self.owner, &outcome)
+                        .await?
+                    {
+                        self.late_outcome("mail", mail.id, &outcome, &mut stats);
+                    }
+                    continue;
+                }
+            }
             let batch = self
                 .store
                 .claim_deliveries(only, &self.owner, BATCH, self.lease())
@@ -230,17 +262,145 @@ impl Dispatcher {
             }
             for delivery in batch {
                 stats.claimed += 1;
-                let outcome = self.deliver(&mut connection, &delivery).await;
-                if matches!(outcome, DeliveryOutcome::Sent { .. }) {
-                    stats.sent += 1;
-                }
-                self.store
+                let span = tracing::info_span!(
+                    "delivery",
+                    id = delivery.id,
+                    dispatch = delivery.dispatch_id,
+                    subscriber = delivery.subscriber_id
+                );
+                let outcome = self
+                    .deliver(&mut connection, &delivery)
+                    .instrument(span)
+                    .await;
+                stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
+                if !self
+                    .store
                     .record_delivery(delivery.id, &self.owner, &outcome)
-                    .await?;
+                    .await?
+                {
+                    self.late_outcome("delivery", delivery.id, &outcome, &mut stats);
+                }
             }
         }
         connection.close().await;
         Ok(stats)
+    }
+
+    /// An attempt ended after its lease was taken back (the row is `unknown` now): the
+    /// ledger keeps `unknown`, the real outcome goes to the log and the count.
+    fn late_outcome(
+        &self,
+        ledger: &str,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        stats: &mut PassStats,
+    ) {
+        stats.late += 1;
+        self.late_outcomes.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            ledger,
+            id,
+            ?outcome,
+            "outcome not recorded: the lease expired before the attempt ended, the row stays 'unknown'"
+        );
+    }
+
+    /// Outcomes whose lease was lost before they were recorded, since this process started.
+    pub fn late_outcomes(&self) -> u64 {
+        self.late_outcomes.load(Ordering::Relaxed)
+    }
+
+    /// Asks the send loop to run now (a request has just queued a transactional mail).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until `wake` is called (or returns at once if it was called since last time).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    async fn deliver_mail(&self, connection: &mut Connection, m: &ClaimedMail) -> DeliveryOutcome {
+        match self.try_deliver_mail(connection, m).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(mail = m.id, "mail failed before sending: {e:#}");
+                self.deferred(m.created_at, m.attempts, format!("erreur interne : {e}"))
+            }
+        }
+    }
+
+    async fn try_deliver_mail(
+        &self,
+        connection: &mut Connection,
+        m: &ClaimedMail,
+    ) -> anyhow::Result<DeliveryOutcome> {
+        let view = match m.kind {
+            MailKind::Confirmation => {
+                let data = match m.subscriber_id {
+                    Some(id) => self.store.confirmation_data(id).await?,
+                    None => None,
+                };
+                let Some(data) = data else {
+                    return Ok(DeliveryOutcome::Skipped {
+                        reason: "plus rien à confirmer (déjà confirmé, effacé ou bloqué)".into(),
+                    });
+                };
+                let link = SafeUrl::parse(&self.links.confirm(&data.confirm_key))
+                    .context("confirmation link")?;
+                MailView::confirmation(
+                    &data.name,
+                    link,
+                    crate::audience::CONFIRMATION_VALIDITY_DAYS,
+                    crate::render::model_org_in(
+                        &self.settings.masthead.organisation,
+                        &self.settings.masthead.postal_address,
+                        self.settings.masthead.timezone,
+                    ),
+                )
+            }
+        };
+        let rendered = self.renderer.render_mail(&view)?;
+        let to: Address = match m.email.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                return Ok(DeliveryOutcome::Failed {
+                    reply: format!("adresse invalide : {e}"),
+                })
+            }
+        };
+        let bytes = message::build_transactional(
+            &self.settings.transactional_from,
+            &m.email,
+            &rendered.subject,
+            &m.message_id,
+            rendered.html,
+            rendered.text,
+            self.settings.dkim.as_ref(),
+        )?
+        .formatted();
+        let result = connection
+            .send(
+                &self.settings.transactional_from.email,
+                &to,
+                &m.message_id,
+                &bytes,
+            )
+            .await;
+        Ok(match result {
+            SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
+            SendResult::Transient(reply) => self.deferred(m.created_at, m.attempts, reply),
+            SendResult::Ambiguous(reply) => DeliveryOutcome::Unknown { reply },
+            SendResult::Permanent { reply, enhanced } => {
+                if let (Some(id), true) = (
+                    m.subscriber_id,
+                    enhanced.as_deref().is_some_and(|c| c.starts_with("5.1.")),
+                ) {
+                    self.store.mark_bounced(id).await?;
+                }
+                DeliveryOutcome::Failed { reply }
+            }
+        })
     }
 
     async fn deliver(&self, connection: &mut Connection, d: &ClaimedDelivery) -> DeliveryOutcome {
@@ -249,7 +409,7 @@ impl Dispatcher {
             // Our own failure (database, rendering): nothing left the building, try later.
             Err(e) => {
                 tracing::error!(delivery = d.id, "delivery failed before sending: {e:#}");
-                self.deferred(d, format!("erreur interne : {e}"))
+                self.deferred(d.created_at, d.attempts, format!("erreur interne : {e}"))
             }
         }
     }
@@ -304,7 +464,7 @@ impl Dispatcher {
             .await;
         Ok(match result {
             SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
-            SendResult::Transient(reply) => self.deferred(d, reply),
+            SendResult::Transient(reply) => self.deferred(d.created_at, d.attempts, reply),
             SendResult::Ambiguous(reply) => DeliveryOutcome::Unknown { reply },
             SendResult::Permanent { reply, enhanced } => {
                 // 5.1.x: the address does not exist; anything else (5.7.x policy…) is about
@@ -319,15 +479,15 @@ impl Dispatcher {
 
     /// The next wait from the retry schedule (the last step repeats), or failure once the
     /// delivery is older than the give-up age.
-    fn deferred(&self, d: &ClaimedDelivery, reply: String) -> DeliveryOutcome {
-        let age = (Utc::now() - d.created_at).to_std().unwrap_or_default();
+    fn deferred(&self, created_at: DateTime<Utc>, attempts: i64, reply: String) -> DeliveryOutcome {
+        let age = (Utc::now() - created_at).to_std().unwrap_or_default();
         if age >= self.settings.give_up_after {
             return DeliveryOutcome::Failed {
-                reply: format!("abandon après {} tentatives : {reply}", d.attempts),
+                reply: format!("abandon après {attempts} tentatives : {reply}"),
             };
         }
         let schedule = &self.settings.retry_schedule;
-        let step = (d.attempts.max(1) as usize - 1).min(schedule.len().saturating_sub(1));
+        let step = (attempts.max(1) as usize - 1).min(schedule.len().saturating_sub(1));
         let wait = schedule
             .get(step)
             .copied()
@@ -396,56 +556,6 @@ impl Dispatcher {
             hex::encode(rand::random::<[u8; 6]>()),
             self.settings.mail_domain
         )
-    }
-
-    /// The double opt-in message, from the transactional address (not the newsletters').
-    pub async fn send_confirmation(&self, to: &str, link: &str) -> anyhow::Result<()> {
-        let text = format!(
-            "Bonjour,\n\nPour confirmer votre abonnement aux lettres d'{org}, ouvrez ce lien (valable 7 jours) :\n{link}\n\n\
-             Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.\n\n{org}\n{address}\n",
-            org = self.settings.masthead.organisation,
-            address = self.settings.masthead.postal_address,
-        );
-        let html = format!(
-            "<p>Bonjour,</p><p>Pour confirmer votre abonnement aux lettres d'{org}, cliquez sur ce lien (valable 7 jours) :</p>\
-             <p><a href=\"{link}\">Confirmer mon abonnement</a></p>\
-             <p>Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : sans confirmation, vous ne recevrez rien.</p>\
-             <p>{org}<br>{address}</p>",
-            org = html_escape::encode_text(&self.settings.masthead.organisation),
-            address = html_escape::encode_text(&self.settings.masthead.postal_address),
-            link = html_escape::encode_double_quoted_attribute(link),
-        );
-        let message_id = format!(
-            "<relais.confirm.{}@{}>",
-            hex::encode(rand::random::<[u8; 12]>()),
-            self.settings.mail_domain
-        );
-        let message = lettre::Message::builder()
-            .from(self.settings.transactional_from.clone())
-            .to(to.parse()?)
-            .subject("Confirmez votre abonnement")
-            .date_now()
-            .message_id(Some(message_id.clone()))
-            .multipart(
-                lettre::message::MultiPart::alternative()
-                    .singlepart(lettre::message::SinglePart::plain(text))
-                    .singlepart(lettre::message::SinglePart::html(html)),
-            )?;
-        let bytes = message.formatted();
-        let mut connection = self.transport.connection();
-        let result = connection
-            .send(
-                &self.settings.transactional_from.email,
-                &to.parse()?,
-                &message_id,
-                &bytes,
-            )
-            .await;
-        connection.close().await;
-        match result {
-            SendResult::Accepted(_) => Ok(()),
-            other => anyhow::bail!("confirmation not accepted: {other:?}"),
-        }
     }
 
     /// Marks every dispatch with nothing left to try as complete (and its issue as sent).

@@ -174,9 +174,15 @@ impl Connection {
         bytes: &[u8],
     ) -> SendResult {
         if self.smtp.is_none() {
-            match Self::connect(settings).await {
-                Ok(conn) => self.smtp = Some(conn),
-                Err(e) => return SendResult::Transient(e),
+            // A relay that accepts the connection and never greets must not hold a worker.
+            match tokio::time::timeout(reply_timeout, Self::connect(settings)).await {
+                Ok(Ok(conn)) => self.smtp = Some(conn),
+                Ok(Err(e)) => return SendResult::Transient(e),
+                Err(_) => {
+                    return SendResult::Transient(
+                        "connexion SMTP : pas d'accueil du serveur dans le délai".into(),
+                    )
+                }
             }
         }
         let Some(Session { conn, probe }) = self.smtp.as_mut() else {

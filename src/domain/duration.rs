@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 /// Parses `N` followed by one unit among `s`, `m`, `h`, `d`.
+const MAX_SECONDS: u64 = 3650 * 86_400;
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw
@@ -12,17 +14,23 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{raw}` does not start with a number"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_seconds: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(format!(
                 "`{raw}` has an unknown unit `{unit}` (use s, m, h or d)"
             ))
         }
     };
+    // Timers and dates are computed from these durations: anything past ten years is a typo,
+    // and would overflow some of them.
+    let seconds = n
+        .checked_mul(unit_seconds)
+        .filter(|s| *s <= MAX_SECONDS)
+        .ok_or_else(|| format!("`{raw}` is too long (at most 3650d)"))?;
     if seconds == 0 {
         return Err(format!("`{raw}` must be longer than zero"));
     }
@@ -48,6 +56,16 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(21_600)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_wrapped() {
+        assert!(parse_duration("3650d").is_ok());
+        assert!(parse_duration("3651d").unwrap_err().contains("too long"));
+        assert!(parse_duration("213503982334602d")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("99999999999999999999s").is_err());
     }
 
     #[test]

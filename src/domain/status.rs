@@ -33,6 +33,25 @@ text_enum!(
 );
 
 text_enum!(
+    /// Where one message stands in a ledger (newsletters' deliveries and transactional mail).
+    DeliveryState {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Deferred => "deferred",
+        Failed => "failed",
+        Unknown => "unknown",
+        Skipped => "skipped",
+    }
+);
+
+text_enum!(
+    /// The kinds of transactional mail (`mails.kind`), each with its templates under
+    /// `templates/mail/`.
+    MailKind { Confirmation => "confirmation" }
+);
+
+text_enum!(
     AdCategory {
         DonMateriel => "don-materiel",
         RechercheMateriel => "recherche-materiel",

@@ -83,6 +83,7 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
         OrgView {
             name: "Occitanie Coopération".into(),
             postal_address: "12 rue de la Solidarité, 31000 Toulouse".into(),
+            timezone: chrono_tz::Europe::Paris,
         },
         PublicPages {
             issue: format!("https://relais.example.org/lettres/{}/42", newsletter.slug),

@@ -5,25 +5,34 @@
 //! substitutes them into the compiled HTML and text, so sending never re-renders.
 
 mod demo;
+mod mail;
 mod model;
 mod personalise;
 
 pub use demo::demo_issue;
 
-use std::path::Path;
-
 use anyhow::{anyhow, Context};
 use handlebars::Handlebars;
 
+use crate::assets::Templates;
+use crate::domain::MailKind;
+
+pub use mail::{MailView, RenderedMail};
 pub use model::{
     french_date, plain_text, printable_line, printable_text, EntryView, IssueView, OrgView,
     PublicPages, SectionView, Selection,
 };
 
+/// The publisher, in the default time zone (Europe/Paris).
 pub fn model_org(name: &str, postal_address: &str) -> OrgView {
+    model_org_in(name, postal_address, chrono_tz::Europe::Paris)
+}
+
+pub fn model_org_in(name: &str, postal_address: &str, timezone: chrono_tz::Tz) -> OrgView {
     OrgView {
         name: name.to_string(),
         postal_address: postal_address.to_string(),
+        timezone,
     }
 }
 
@@ -48,9 +57,10 @@ pub enum RenderError {
 }
 
 impl Renderer {
-    /// Loads every template under `dir` and checks each newsletter layout by rendering sample
-    /// data through mrml, so a broken template stops the start-up instead of a send.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    /// Loads every template (the operator's folder overriding the built-in copies) and checks
+    /// each newsletter layout and transactional mail by rendering sample data through mrml, so
+    /// a broken template stops the start-up instead of a send.
+    pub fn load(templates: &Templates) -> anyhow::Result<Self> {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         let mut text = Handlebars::new();
@@ -61,34 +71,48 @@ impl Renderer {
             registry.register_helper("plural", Box::new(plural));
         }
         let mut files = std::collections::HashMap::new();
-
-        let partials = dir.join("partials");
-        for entry in std::fs::read_dir(&partials)
-            .with_context(|| format!("cannot read {}", partials.display()))?
-        {
-            let path = entry?.path();
-            let Some(name) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".mjml.hbs"))
-            else {
-                continue;
+        let mut register = |registry: &mut Handlebars<'static>,
+                            name: &str,
+                            relative: &str,
+                            partial: bool|
+         -> anyhow::Result<()> {
+            let (source, origin) = templates.read(relative)?;
+            let done = if partial {
+                registry.register_partial(name, source)
+            } else {
+                registry.register_template_string(name, source)
             };
-            let source = read_template(&path)?;
-            html.register_partial(name, source)
-                .map_err(|e| syntax_error(&path, &e))?;
-            files.insert(name.to_string(), path.display().to_string());
+            done.map_err(|e| syntax_error(&origin, &e))?;
+            files.insert(name.to_string(), origin);
+            Ok(())
+        };
+        for name in templates.names("partials", ".mjml.hbs")? {
+            register(&mut html, &name, &format!("partials/{name}.mjml.hbs"), true)?;
         }
         for n in crate::domain::KNOWN_NEWSLETTERS {
-            let path = dir.join("newsletters").join(format!("{}.mjml.hbs", n.slug));
-            html.register_template_string(n.slug, read_template(&path)?)
-                .map_err(|e| syntax_error(&path, &e))?;
-            files.insert(n.slug.to_string(), path.display().to_string());
+            register(
+                &mut html,
+                n.slug,
+                &format!("newsletters/{}.mjml.hbs", n.slug),
+                false,
+            )?;
         }
-        let path = dir.join("newsletters/text.txt.hbs");
-        text.register_template_string("text", read_template(&path)?)
-            .map_err(|e| syntax_error(&path, &e))?;
-        files.insert("text".to_string(), path.display().to_string());
+        register(&mut text, "text", "newsletters/text.txt.hbs", false)?;
+        for kind in MailKind::ALL {
+            let name = kind.as_str();
+            register(
+                &mut html,
+                &mail_template(*kind),
+                &format!("mail/{name}.mjml.hbs"),
+                false,
+            )?;
+            register(
+                &mut text,
+                &mail_template(*kind),
+                &format!("mail/{name}.txt.hbs"),
+                false,
+            )?;
+        }
 
         let renderer = Renderer { html, text, files };
         for n in crate::domain::KNOWN_NEWSLETTERS {
@@ -96,7 +120,35 @@ impl Renderer {
                 .render_issue(&IssueView::sample(n))
                 .with_context(|| format!("template check failed for {}", n.slug))?;
         }
+        for kind in MailKind::ALL {
+            renderer
+                .render_mail(&MailView::sample(*kind))
+                .with_context(|| format!("template check failed for mail/{}", kind.as_str()))?;
+        }
         Ok(renderer)
+    }
+
+    /// A transactional mail: subject, HTML (from MJML) and text, from the kind's templates.
+    pub fn render_mail(&self, view: &MailView) -> Result<RenderedMail, RenderError> {
+        let name = mail_template(view.kind);
+        let data = handlebars::Context::wraps(view).map_err(|e| self.render_error(&name, &e))?;
+        let mjml = self
+            .html
+            .render_with_context(&name, &data)
+            .map_err(|e| self.render_error(&name, &e))?;
+        let html = compile_mjml(&mjml).map_err(|message| RenderError::Mjml {
+            template: self.file(&name),
+            message,
+        })?;
+        let text = self
+            .text
+            .render_with_context(&name, &data)
+            .map_err(|e| self.render_error(&name, &e))?;
+        Ok(RenderedMail {
+            subject: view.subject.clone(),
+            html,
+            text: tidy_text(&text),
+        })
     }
 
     pub fn render_issue(&self, view: &IssueView) -> Result<RenderedIssue, RenderError> {
@@ -144,23 +196,21 @@ impl Renderer {
     }
 }
 
-fn syntax_error(path: &Path, e: &handlebars::TemplateError) -> anyhow::Error {
+fn syntax_error(origin: &str, e: &handlebars::TemplateError) -> anyhow::Error {
     match e.pos() {
-        Some((line, column)) => anyhow!("{}:{line}:{column}: {}", path.display(), e.reason()),
-        None => anyhow!("{}: {}", path.display(), e.reason()),
+        Some((line, column)) => anyhow!("{origin}:{line}:{column}: {}", e.reason()),
+        None => anyhow!("{origin}: {}", e.reason()),
     }
+}
+
+/// The registry name of a transactional mail's templates (one in each registry).
+fn mail_template(kind: MailKind) -> String {
+    format!("mail/{}", kind.as_str())
 }
 
 handlebars::handlebars_helper!(plural: |count: u64, one: str, many: str| {
     format!("{count} {}", if count > 1 { many } else { one })
 });
-
-fn read_template(path: &Path) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    // mrml fails on CRLF inside mj-head: normalise before anything sees the text.
-    Ok(text.replace("\r\n", "\n"))
-}
 
 /// HTML from MJML. mrml passes unknown `mj-` elements through untouched where the reference
 /// renderer would refuse them, so any left in the output is an error too. Errors name the
@@ -217,9 +267,10 @@ fn tidy_text(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::{Newsletter, KNOWN_NEWSLETTERS};
+    use std::path::Path;
 
     fn renderer() -> Renderer {
-        Renderer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap()
+        Renderer::load(&Templates::embedded()).unwrap()
     }
 
     fn big_issue(n: &'static crate::domain::Newsletter, items: usize) -> IssueView {
@@ -390,7 +441,12 @@ mod tests {
             let original = std::fs::read_to_string(&path).unwrap();
             assert!(original.contains(from), "{partial} has no {from}");
             std::fs::write(&path, original.replace(from, to)).unwrap();
-            let error = format!("{:#}", Renderer::load(dir.path()).err().expect("refused"));
+            let error = format!(
+                "{:#}",
+                Renderer::load(&Templates::with_overrides(dir.path(), true).unwrap())
+                    .err()
+                    .expect("refused")
+            );
             std::fs::write(&path, original).unwrap();
             error
         };
@@ -406,7 +462,7 @@ mod tests {
         let original = std::fs::read_to_string(&sections).unwrap();
         std::fs::write(&sections, original.replace("\n", "\r\n")).unwrap();
         assert!(
-            Renderer::load(dir.path()).is_ok(),
+            Renderer::load(&Templates::with_overrides(dir.path(), true).unwrap()).is_ok(),
             "CRLF line endings are fine"
         );
     }

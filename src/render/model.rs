@@ -4,7 +4,7 @@
 //! loses its control characters here, and every link is a `SafeUrl`, so no template, subject
 //! or feed receives either, whatever the database holds.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
@@ -66,6 +66,9 @@ pub struct EntryView {
 pub struct OrgView {
     pub name: String,
     pub postal_address: String,
+    /// The publisher's time zone: dates shown in the issue are its dates.
+    #[serde(skip)]
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,7 +126,7 @@ impl IssueView {
             })
             .collect();
         for e in entries {
-            let view = EntryView::from_row(e);
+            let view = EntryView::from_row(e, org.timezone);
             match sections.iter_mut().find(|s| s.key == e.section) {
                 Some(section) => section.entries.push(view),
                 None => sections.push(SectionView {
@@ -248,6 +251,7 @@ impl IssueView {
             org: OrgView {
                 name: "Occitanie Coopération".into(),
                 postal_address: "Adresse".into(),
+                timezone: chrono_tz::Europe::Paris,
             },
             urls: UrlsView {
                 unsubscribe: "https://example.org/u".into(),
@@ -291,7 +295,7 @@ impl SectionView {
 }
 
 impl EntryView {
-    fn from_row(e: &EntryRow) -> Self {
+    fn from_row(e: &EntryRow, zone: chrono_tz::Tz) -> Self {
         let is_ad = e.ad_id.is_some();
         let category = e.category.as_deref().and_then(AdCategory::parse);
         let mut meta = Vec::new();
@@ -310,7 +314,7 @@ impl EntryView {
                 meta.push(printable_line(source));
             }
             if let Some(p) = e.published_at {
-                meta.push(french_date(date_of(p)));
+                meta.push(french_date(p.with_timezone(&zone).date_naive()));
             }
         }
         let meta = (!meta.is_empty()).then(|| inert(&meta.join("\u{a0}· ")));
@@ -370,10 +374,6 @@ pub fn printable_text(text: &str) -> String {
 
 fn is_unprintable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
-}
-
-fn date_of(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&chrono_tz::Europe::Paris).date_naive()
 }
 
 pub fn french_date(d: NaiveDate) -> String {

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{now, ts, with_pool, Pool, Result, Store, StoreError};
+use super::{now, with_pool, Pool, Result, Store, StoreError};
+use crate::domain::DeliveryState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DispatchRow {
@@ -59,6 +60,27 @@ pub struct DeliveryCounts {
 }
 
 impl DeliveryCounts {
+    /// Adds `n` rows in `state`; a state this version does not know is an error, never
+    /// counted as another.
+    pub(super) fn add(&mut self, state: &str, n: i64) -> Result<()> {
+        let Some(state) = DeliveryState::parse(state) else {
+            return Err(StoreError::Database(sqlx::Error::Decode(
+                format!("delivery state `{state}` is not a state this version knows").into(),
+            )));
+        };
+        let slot = match state {
+            DeliveryState::Queued => &mut self.queued,
+            DeliveryState::Sending => &mut self.sending,
+            DeliveryState::Sent => &mut self.sent,
+            DeliveryState::Deferred => &mut self.deferred,
+            DeliveryState::Failed => &mut self.failed,
+            DeliveryState::Unknown => &mut self.unknown,
+            DeliveryState::Skipped => &mut self.skipped,
+        };
+        *slot += n;
+        Ok(())
+    }
+
     pub fn total(&self) -> i64 {
         self.queued
             + self.sending
@@ -231,40 +253,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records how an attempt ended. Only the lease holder may do so.
+    /// Records how an attempt ended. Only the lease holder may do so: returns false when the
+    /// lease was lost (the row was recovered as `unknown` meanwhile) and nothing was written.
     pub async fn record_delivery(
         &self,
         id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
-    ) -> Result<()> {
-        let at = now();
-        let (state, reply, next): (&str, &str, Option<DateTime<Utc>>) = match outcome {
-            DeliveryOutcome::Sent { reply } => ("sent", reply, None),
-            DeliveryOutcome::Deferred { reply, retry_at } => ("deferred", reply, Some(*retry_at)),
-            DeliveryOutcome::Failed { reply } => ("failed", reply, None),
-            DeliveryOutcome::Unknown { reply } => ("unknown", reply, None),
-            DeliveryOutcome::Skipped { reason } => ("skipped", reason, None),
-        };
-        with_pool!(self, |p| {
-            sqlx::query(
-                "update deliveries set state = $3, last_reply = $4, \
-                 next_attempt_at = coalesce($5, next_attempt_at), \
-                 sent_at = case when $3 = 'sent' then $6 else sent_at end, \
-                 lease_owner = null, lease_expires_at = null, updated_at = $6 \
-                 where id = $1 and lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(state)
-            .bind(reply)
-            .bind(next.map(ts))
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(())
+    ) -> Result<bool> {
+        self.record_outcome("deliveries", id, owner, outcome).await
     }
 
     /// Rows left in `sending` by a process that died: the message may have gone out, so they
@@ -276,33 +273,35 @@ impl Store {
         is_dead: impl Fn(&str) -> bool,
     ) -> Result<u64> {
         let at = now();
-        let rows: Vec<(i64, String, DateTime<Utc>)> = with_pool!(self, |p| {
-            sqlx::query_as(
-                "select id, lease_owner, lease_expires_at from deliveries \
-                 where state = 'sending' and lease_owner is not null and lease_expires_at is not null",
-            )
-            .fetch_all(p)
-            .await
-        })?;
         let mut recovered = 0;
-        for (id, owner, expires) in rows {
-            if expires >= at && !is_dead(&owner) {
-                continue;
+        // Newsletters' deliveries and transactional mail are leased the same way.
+        for table in ["deliveries", "mails"] {
+            let select = format!(
+                "select id, lease_owner, lease_expires_at from {table} \
+                 where state = 'sending' and lease_owner is not null and lease_expires_at is not null"
+            );
+            let rows: Vec<(i64, String, DateTime<Utc>)> =
+                with_pool!(self, |p| { sqlx::query_as(&select).fetch_all(p).await })?;
+            let update = format!(
+                "update {table} set state = 'unknown', \
+                 last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
+                 lease_owner = null, lease_expires_at = null, updated_at = $2 \
+                 where id = $1 and state = 'sending' and lease_owner = $3"
+            );
+            for (id, owner, expires) in rows {
+                if expires >= at && !is_dead(&owner) {
+                    continue;
+                }
+                recovered += with_pool!(self, |p| {
+                    sqlx::query(&update)
+                        .bind(id)
+                        .bind(at)
+                        .bind(&owner)
+                        .execute(p)
+                        .await
+                        .map(|r| r.rows_affected())
+                })?;
             }
-            recovered += with_pool!(self, |p| {
-                sqlx::query(
-                    "update deliveries set state = 'unknown', \
-                     last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
-                     lease_owner = null, lease_expires_at = null, updated_at = $2 \
-                     where id = $1 and state = 'sending' and lease_owner = $3",
-                )
-                .bind(id)
-                .bind(at)
-                .bind(&owner)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
         }
         Ok(recovered)
     }
@@ -319,15 +318,7 @@ impl Store {
         })?;
         let mut c = DeliveryCounts::default();
         for (state, n) in rows {
-            match state.as_str() {
-                "queued" => c.queued = n,
-                "sending" => c.sending = n,
-                "sent" => c.sent = n,
-                "deferred" => c.deferred = n,
-                "failed" => c.failed = n,
-                "unknown" => c.unknown = n,
-                _ => c.skipped = n,
-            }
+            c.add(&state, n)?;
         }
         Ok(c)
     }

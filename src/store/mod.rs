@@ -8,6 +8,7 @@ mod audience;
 mod deliveries;
 mod issues;
 mod items;
+mod mails;
 mod members;
 mod preferences;
 mod schedule;
@@ -29,6 +30,7 @@ pub use audience::{
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
 pub use issues::{EntryRow, FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
+pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
 pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;

@@ -109,8 +109,8 @@ impl Store {
 
     /// Erases a person: interests and subscriptions go; the row stays as a tombstone with no
     /// personal data and no keys (so its id is never given to someone else and no link
-    /// reaches it); consent records keep only the address hash (no IP); ledger rows stay,
-    /// anonymised, and pending ones are skipped; a suppression entry keeps an import from
+    /// reaches it); consent records keep only the address hash (no IP); ledger rows (newsletters and
+    /// transactional mail) stay, anonymised, and pending ones are skipped; a suppression entry keeps an import from
     /// re-adding them silently.
     pub async fn erase_subscriber(&self, subscriber_id: i64) -> Result<bool> {
         let at = now();
@@ -140,15 +140,18 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "update deliveries set email = '', \
-                 state = case when state in ('queued', 'deferred') then 'skipped' else state end, \
-                 last_reply = case when state in ('queued', 'deferred') then 'données effacées' else last_reply end \
-                 where subscriber_id = $1",
-            )
-            .bind(subscriber_id)
-            .execute(&mut *tx)
-            .await?;
+            // Both ledgers: newsletters' deliveries and transactional mail.
+            for table in ["deliveries", "mails"] {
+                sqlx::query(&format!(
+                    "update {table} set email = '', \
+                     state = case when state in ('queued', 'deferred') then 'skipped' else state end, \
+                     last_reply = case when state in ('queued', 'deferred') then 'données effacées' else last_reply end \
+                     where subscriber_id = $1"
+                ))
+                .bind(subscriber_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             for table in ["subscriptions", "subscriber_interests"] {
                 sqlx::query(&format!("delete from {table} where subscriber_id = $1"))
                     .bind(subscriber_id)

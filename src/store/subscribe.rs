@@ -3,14 +3,16 @@
 
 use chrono::{DateTime, Utc};
 
+use super::mails::{mail_message_id, QUEUE_CONFIRMATION, SUPERSEDE_CONFIRMATIONS};
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
 use crate::domain::hash_stored;
 
 /// What the form did, for the caller only: the visitor always sees the same page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormOutcome {
-    /// Send a confirmation link carrying this key (the only one that confirms now).
-    Confirm { confirm_key: String },
+    /// A confirmation message is queued (in the same transaction), carrying a new key: the
+    /// only one that confirms now.
+    ConfirmationQueued,
     /// Nothing to send: already subscribed, suppressed, or a confirmation went out recently.
     Quiet,
 }
@@ -25,6 +27,7 @@ impl Store {
         ip: Option<&str>,
         text_version: &str,
         spacing: chrono::Duration,
+        mail_domain: &str,
     ) -> Result<FormOutcome> {
         let Some(email) = s.email.as_ref() else {
             return Ok(FormOutcome::Quiet);
@@ -124,7 +127,19 @@ impl Store {
                 .bind(&confirm_key)
                 .execute(&mut *tx)
                 .await?;
-                FormOutcome::Confirm { confirm_key }
+                sqlx::query(SUPERSEDE_CONFIRMATIONS)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(QUEUE_CONFIRMATION)
+                    .bind(id)
+                    .bind(email.as_str())
+                    .bind(at)
+                    .bind(mail_message_id(mail_domain))
+                    .execute(&mut *tx)
+                    .await?;
+                FormOutcome::ConfirmationQueued
             } else {
                 FormOutcome::Quiet
             };
@@ -133,26 +148,40 @@ impl Store {
         })
     }
 
-    /// A new confirmation for the subscriber: its key replaces the previous one, so only the
-    /// newest link confirms. Returns the key to put in the link.
-    pub async fn issue_confirmation(&self, subscriber_id: i64) -> Result<String> {
-        let confirm_key = new_key();
-        let done = with_pool!(self, |p| {
-            sqlx::query(
+    /// A new confirmation for the subscriber, queued with its key in one transaction: the key
+    /// replaces the previous one, so only the newest link confirms, and older messages not
+    /// yet sent are skipped.
+    pub async fn queue_confirmation(&self, subscriber_id: i64, mail_domain: &str) -> Result<()> {
+        let at = now();
+        with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let email: Option<String> = sqlx::query_scalar(
                 "update subscribers set confirmation_sent_at = $2, confirm_key = $3 \
-                 where id = $1 and erased_at is null",
+                 where id = $1 and erased_at is null returning email",
             )
             .bind(subscriber_id)
-            .bind(now())
-            .bind(&confirm_key)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if done == 0 {
-            return Err(super::StoreError::NotFound);
-        }
-        Ok(confirm_key)
+            .bind(at)
+            .bind(new_key())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(email) = email else {
+                return Err(super::StoreError::NotFound);
+            };
+            sqlx::query(SUPERSEDE_CONFIRMATIONS)
+                .bind(subscriber_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(QUEUE_CONFIRMATION)
+                .bind(subscriber_id)
+                .bind(&email)
+                .bind(at)
+                .bind(mail_message_id(mail_domain))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Confirms every pending subscription of the subscriber whose newest confirmation link

@@ -48,6 +48,10 @@ struct IssueLink {
     date: String,
 }
 
+/// No archive will ever have this many pages; larger numbers are refused before any
+/// arithmetic on them.
+const MAX_PAGE: i64 = 1_000_000;
+
 #[derive(Deserialize)]
 struct PageQuery {
     page: Option<i64>,
@@ -99,7 +103,10 @@ async fn title_view(
             .map(|i| IssueLink {
                 subject: printable_line(&i.subject),
                 url: format!("{index}/{}", i.id),
-                date: i.sent_at.map(paris_date).unwrap_or_default(),
+                date: i
+                    .sent_at
+                    .map(|t| local_date(t, app.config.timezone))
+                    .unwrap_or_default(),
             })
             .collect(),
         newer: (page > 1).then(|| page_url(page - 1)),
@@ -107,8 +114,8 @@ async fn title_view(
     })
 }
 
-fn paris_date(t: DateTime<Utc>) -> String {
-    french_date(t.with_timezone(&chrono_tz::Europe::Paris).date_naive())
+fn local_date(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    french_date(t.with_timezone(&zone).date_naive())
 }
 
 /// Both titles, with their latest issues.
@@ -133,8 +140,9 @@ async fn title_index(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
     let n = newsletter(&slug)?;
+    // Past the last page is not found; so is a page number whose offset would not fit.
     let page = q.page.unwrap_or(1);
-    if page < 1 {
+    if !(1..=MAX_PAGE).contains(&page) {
         return Err(WebError::NotFound);
     }
     let view = title_view(&app, n, page, PER_PAGE).await?;
@@ -153,7 +161,7 @@ async fn issue_page(
     State(app): State<AppState>,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, WebError> {
-    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
+    let issue = app.store.issue(id).await?;
     if issue.newsletter != slug || issue.status != "sent" {
         return Err(WebError::NotFound);
     }

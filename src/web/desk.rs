@@ -1,11 +1,10 @@
 //! The editors' desk: staff sign-in (Argon2id passwords, a session cookie whose token is
 //! stored hashed, CSRF tokens on forms), the desk's home, and issue previews.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -13,7 +12,7 @@ use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AppState, Policy, WebError};
+use super::{AppState, ClientIp, Policy, WebError};
 use crate::domain::{EmailAddress, Newsletter, SafeUrl};
 use crate::render::printable_line;
 use crate::store::{IssueRow, ItemFilter, StaffSession};
@@ -110,10 +109,10 @@ struct LoginForm {
 
 async fn login(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    if !app.limits.allow_login(peer.ip()) {
+    if !app.limits.allow_login(client) {
         return Err(WebError::TooManyRequests);
     }
     let account = match EmailAddress::parse(&form.email) {
@@ -237,7 +236,7 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
             date: crate::render::french_date(
                 i.published_at
                     .unwrap_or(i.fetched_at)
-                    .with_timezone(&chrono_tz::Europe::Paris)
+                    .with_timezone(&app.config.timezone)
                     .date_naive(),
             ),
         })
@@ -300,7 +299,7 @@ async fn preview(
     id: i64,
     q: &PreviewQuery,
 ) -> Result<(IssueRow, crate::desk::Preview), WebError> {
-    let issue = app.store.issue(id).await.map_err(|_| WebError::NotFound)?;
+    let issue = app.store.issue(id).await?;
     let preview = crate::desk::preview_issue(
         &app.store,
         &app.links,

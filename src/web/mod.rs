@@ -3,6 +3,7 @@
 //! the request, call a stage or the store, and render a page. No SQL here.
 
 mod archive;
+mod client_ip;
 mod desk;
 mod headers;
 mod limits;
@@ -20,6 +21,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::app::App;
+pub use client_ip::{client_ip, ClientIp};
 pub use headers::Policy;
 pub use limits::Limits;
 pub use pages::Pages;
@@ -40,6 +42,18 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))
         .layer(middleware::from_fn(headers::secure))
+        // One span per request (method, route, status, latency at debug level). The route's
+        // pattern, never the path itself: paths carry personal tokens.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_else(|| "(aucune route)".into());
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
         .with_state(app)
 }
 
@@ -145,11 +159,14 @@ async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> R
     }
 }
 
-async fn metrics() -> Response {
+async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
     let leader = crate::schedule::IS_LEADER.load(std::sync::atomic::Ordering::SeqCst) as u8;
+    let late = app.dispatcher.late_outcomes();
     let body = format!(
         "# HELP relais_scheduler_leader 1 when this process runs the schedule.\n\
-         # TYPE relais_scheduler_leader gauge\nrelais_scheduler_leader {leader}\n"
+         # TYPE relais_scheduler_leader gauge\nrelais_scheduler_leader {leader}\n\
+         # HELP relais_late_outcomes_total Send outcomes that arrived after their lease expired (the row stays 'unknown').\n\
+         # TYPE relais_late_outcomes_total counter\nrelais_late_outcomes_total {late}\n"
     );
     (
         [(
@@ -161,21 +178,77 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-/// Errors shown to visitors: a page in French, never internals. 5xx are logged.
+/// Errors shown to visitors: a page in French, never internals. 5xx are logged with their
+/// cause. Conversions are explicit: a store's "not found" is a 404 and a unique constraint a
+/// 409, anything else from below is internal.
 #[derive(Debug)]
 pub enum WebError {
     NotFound,
+    /// The request cannot be served as sent; the text says which field and why, in French.
     BadRequest(String),
+    /// A unique constraint refused the write; the text says what already exists.
+    Conflict(String),
     TooManyRequests,
     /// A signed link that is tampered with, cut or expired.
     BadLink(crate::audience::TokenError),
     Internal(anyhow::Error),
 }
 
-impl<E: Into<anyhow::Error>> From<E> for WebError {
-    fn from(e: E) -> Self {
+impl From<crate::store::StoreError> for WebError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound => WebError::NotFound,
+            StoreError::Conflict(constraint) => WebError::Conflict(conflict_text(&constraint)),
+            other => WebError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for WebError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<crate::store::StoreError>() {
+            Ok(store) => store.into(),
+            Err(e) => WebError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::render::RenderError> for WebError {
+    fn from(e: crate::render::RenderError) -> Self {
         WebError::Internal(e.into())
     }
+}
+
+impl From<handlebars::RenderError> for WebError {
+    fn from(e: handlebars::RenderError) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for WebError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
+impl From<serde_json::Error> for WebError {
+    fn from(e: serde_json::Error) -> Self {
+        WebError::Internal(e.into())
+    }
+}
+
+/// What already exists, by the name of the constraint that said so (the same names on both
+/// databases).
+fn conflict_text(constraint: &str) -> String {
+    match constraint {
+        c if c.starts_with("users_") => "Un compte existe déjà pour cette adresse.",
+        c if c.starts_with("segments_") => "Un segment porte déjà ce nom.",
+        c if c.starts_with("issue_entries_") => "Cette entrée figure déjà dans ce numéro.",
+        c if c.starts_with("subscribers_") => "Cette adresse est déjà inscrite.",
+        _ => "Cet élément existe déjà.",
+    }
+    .to_string()
 }
 
 impl IntoResponse for WebError {
@@ -187,6 +260,7 @@ impl IntoResponse for WebError {
                 "Cette page n'existe pas ou plus.".to_string(),
             ),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Demande incorrecte", why),
+            WebError::Conflict(what) => (StatusCode::CONFLICT, "Déjà enregistré", what),
             WebError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Trop de demandes",
@@ -212,5 +286,41 @@ impl IntoResponse for WebError {
             }
         };
         error_page(status, heading, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    async fn answer(e: WebError) -> (StatusCode, String) {
+        let response = e.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn store_errors_keep_their_meaning_and_internals_stay_hidden() {
+        let (status, _) = answer(StoreError::NotFound.into()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let wrapped = anyhow::Error::from(StoreError::NotFound).context("loading the issue");
+        assert_eq!(answer(wrapped.into()).await.0, StatusCode::NOT_FOUND);
+        let (status, page) = answer(StoreError::Conflict("users_email_key".into()).into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(page.contains("Un compte existe déjà"), "{page}");
+        let secret = StoreError::Database(sqlx::Error::Protocol(
+            "relation \"subscribers\" password=hunter2".into(),
+        ));
+        let (status, page) = answer(secret.into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !page.contains("hunter2") && !page.contains("subscribers"),
+            "{page}"
+        );
+        assert!(page.contains("Une erreur est survenue"), "{page}");
     }
 }

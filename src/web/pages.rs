@@ -1,10 +1,10 @@
 //! Server-rendered pages: handlebars templates under `templates/web`, wrapped in one layout.
 
-use std::path::Path;
-
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use handlebars::Handlebars;
 use serde::Serialize;
+
+use crate::assets::Templates;
 
 pub struct Pages {
     registry: Handlebars<'static>,
@@ -26,7 +26,7 @@ struct Notice<'a> {
 }
 
 impl Pages {
-    pub fn load(dir: &Path, org: &str) -> anyhow::Result<Self> {
+    pub fn load(templates: &Templates, org: &str) -> anyhow::Result<Self> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         for name in [
@@ -40,19 +40,15 @@ impl Pages {
             "desk",
             "preview",
         ] {
-            let path = dir.join("web").join(format!("{name}.html.hbs"));
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
             let registered = if name == "interests" {
                 registry.register_partial(name, text)
             } else {
                 registry.register_template_string(name, text)
             };
-            registered.map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            registered.map_err(|e| anyhow!("{origin}: {e}"))?;
         }
-        let path = dir.join("web").join("site.css");
-        let stylesheet = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let (stylesheet, _) = templates.read("web/site.css")?;
         Ok(Self {
             registry,
             org: org.to_string(),

@@ -1,9 +1,7 @@
 //! The preferences centre, reached by the signed link in every message: titles and
 //! interests, unsubscribe from everything, download or erase one's data.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -11,7 +9,7 @@ use axum::Router;
 
 use super::pages::Action;
 use super::public::{interest_fields, notice, verify};
-use super::{AppState, WebError};
+use super::{AppState, ClientIp, WebError};
 use crate::audience::{self, Scope};
 use crate::domain::KNOWN_NEWSLETTERS;
 
@@ -95,7 +93,7 @@ async fn show(
 
 async fn save(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
@@ -123,7 +121,7 @@ async fn save(
         }
         wanted.newsletters.clear();
     }
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let change = app
         .store
         .update_preferences(subscriber_id, &wanted, Some(&ip))
@@ -131,9 +129,10 @@ async fn save(
     let message = if !change.pending.is_empty() {
         // The same per-address limit as the subscribe form: this form sends mail too.
         if app.limits.allow_address(&email) {
-            let key = app.store.issue_confirmation(subscriber_id).await?;
-            let link = app.links.confirm(&key);
-            app.dispatcher.send_confirmation(&email, &link).await?;
+            app.store
+                .queue_confirmation(subscriber_id, &app.config.mail_domain())
+                .await?;
+            app.dispatcher.wake();
             "Vos choix sont enregistrés. Pour recevoir à nouveau une lettre quittée, confirmez votre adresse par le lien que nous venons de vous envoyer."
         } else {
             "Vos choix sont enregistrés. Nous vous avons déjà envoyé plusieurs liens de confirmation aujourd'hui : utilisez le plus récent, ou réessayez demain."

@@ -1,15 +1,13 @@
 //! Public pages: the subscribe form, confirmation, one-click unsubscribe, issues on the web.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
 use super::pages::Action;
-use super::{AppState, WebError};
+use super::{AppState, ClientIp, WebError};
 use crate::audience::{self, Scope};
 use crate::domain::{self, KNOWN_NEWSLETTERS};
 
@@ -131,7 +129,7 @@ fn subscribe_form(
 
 async fn subscribe(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -164,7 +162,7 @@ async fn subscribe(
             return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page)).into_response());
         }
     };
-    if !app.limits.allow_ip(peer.ip()) {
+    if !app.limits.allow_ip(client) {
         return Err(WebError::TooManyRequests);
     }
     // Over the per-address limit, the visitor sees the usual page and nothing is sent.
@@ -176,7 +174,9 @@ async fn subscribe(
     if !app.limits.allow_address(&address) {
         return same_answer();
     }
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
+    // The confirmation is queued in the same transaction and sent by the workers: the page
+    // never waits on the relay, and answers alike whether the address was new or not.
     let outcome = app
         .store
         .subscribe_from_form(
@@ -184,18 +184,11 @@ async fn subscribe(
             Some(&ip),
             crate::store::FORM_TEXT_VERSION,
             chrono::Duration::hours(24),
+            &app.config.mail_domain(),
         )
         .await?;
-    if let crate::store::FormOutcome::Confirm { confirm_key } = outcome {
-        let email = request
-            .email
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        let link = app.links.confirm(&confirm_key);
-        if let Err(e) = app.dispatcher.send_confirmation(&email, &link).await {
-            tracing::error!("confirmation email not sent: {e:#}");
-        }
+    if outcome == crate::store::FormOutcome::ConfirmationQueued {
+        app.dispatcher.wake();
     }
     same_answer()
 }

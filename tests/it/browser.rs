@@ -280,7 +280,11 @@ async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scr
     use relais::domain::KNOWN_NEWSLETTERS;
     use relais::render::{demo_issue, Recipient, Renderer};
 
-    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let templates = relais::assets::Templates::with_overrides(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        true,
+    )
+    .unwrap();
     let renderer = Renderer::load(&templates).unwrap();
     let pages = tempfile::tempdir().unwrap();
     let (_driver, browser) = phone_browser().await;

@@ -270,6 +270,18 @@ impl Daemon {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// The body of `GET path`, whatever its status.
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestEnv {
@@ -419,11 +431,24 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start(flags: &[&str]) -> Self {
+        Self::start_on(free_port(), flags).await
+    }
+
+    /// Waits until at least `count` whole messages arrived (15 s at most) and returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<Captured> {
+        eventually(Duration::from_secs(15), || async {
+            self.complete_messages().len() >= count
+        })
+        .await;
+        self.complete_messages()
+    }
+
+    /// smtp-sink on a port chosen by the test (a relay that comes back where it was).
+    pub async fn start_on(port: u16, flags: &[&str]) -> Self {
         use std::os::unix::fs::PermissionsExt;
         // As root, smtp-sink drops to nobody: the dump folder must be writable by anyone.
         let dump = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dump.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let port = free_port();
         let mut cmd = std::process::Command::new("smtp-sink");
         cmd.env(
             "PATH",
@@ -602,6 +627,87 @@ fn collect_parts(mail: &mailparse::ParsedMail<'_>, out: &mut Vec<(String, String
     }
     for p in &mail.subparts {
         collect_parts(p, out);
+    }
+}
+
+/// An RSA key as `openssl genrsa` writes it today (PKCS#8, `BEGIN PRIVATE KEY`), and its
+/// public half in DER for the verifier.
+pub fn pkcs8_key(env: &TestEnv) -> (std::path::PathBuf, Vec<u8>) {
+    let key = env.path("dkim.pem");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let public = openssl(&[
+        "pkey",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-outform",
+        "DER",
+    ]);
+    (key, public)
+}
+
+/// Whether dkimpy accepts the signature of `raw`, with `public` as the DNS record's key.
+pub fn dkim_verifies(env: &TestEnv, raw: &[u8], public: &[u8]) -> String {
+    let message = env.path("message.eml");
+    std::fs::write(&message, raw).unwrap();
+    let key = env.path("public.der");
+    std::fs::write(&key, public).unwrap();
+    let verify = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys, dkim\n\
+             msg = open(sys.argv[1], 'rb').read()\n\
+             record = b'v=DKIM1; k=rsa; p=' + base64.b64encode(open(sys.argv[2], 'rb').read())\n\
+             print('ok' if dkim.verify(msg, dnsfunc=lambda name, timeout=5: record) else 'bad')",
+            message.to_str().unwrap(),
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3 runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout).trim(),
+        String::from_utf8_lossy(&verify.stderr)
+    )
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` has passed; says whether it held.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

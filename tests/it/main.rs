@@ -5,6 +5,7 @@ mod archive;
 mod browser;
 mod cli;
 mod desk;
+mod foundation;
 mod helpers;
 mod pipeline;
 mod sec_ids;

@@ -42,13 +42,23 @@ async fn subscribe(daemon: &Daemon, email: &str, name: &str) -> reqwest::Respons
         .unwrap()
 }
 
-/// The links of the confirmation emails received for `email`, in no particular order.
-fn confirmation_links(sink: &SmtpSink, daemon: &Daemon, email: &str) -> Vec<String> {
-    sink.messages()
-        .iter()
-        .filter(|m| m.envelope_to == [email] && m.header("Subject") == Some(SUBJECT))
-        .map(|m| find_url(m.part("text/plain").unwrap(), &daemon.url("/confirmer/")).unwrap())
-        .collect()
+/// The links of the confirmation emails received for `email`, in no particular order, once
+/// at least `count` have arrived (they are sent by the daemon's workers, not by the request).
+async fn confirmation_links(
+    sink: &SmtpSink,
+    daemon: &Daemon,
+    email: &str,
+    count: usize,
+) -> Vec<String> {
+    let links = || {
+        sink.complete_messages()
+            .iter()
+            .filter(|m| m.envelope_to == [email] && m.header("Subject") == Some(SUBJECT))
+            .map(|m| find_url(m.part("text/plain").unwrap(), &daemon.url("/confirmer/")).unwrap())
+            .collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(15), || async { links().len() >= count }).await;
+    links()
 }
 
 fn person<'a>(export: &'a [serde_json::Value], email: &str) -> Option<&'a serde_json::Value> {
@@ -148,7 +158,9 @@ async fn an_old_confirmation_link_never_confirms_someone_elses_subscription() {
     env.set("RELAIS_SMTP_URL", sink.url());
     let daemon = env.serve().await;
     subscribe(&daemon, "attaquant@example.org", "A").await;
-    let own = confirmation_links(&sink, &daemon, "attaquant@example.org").remove(0);
+    let own = confirmation_links(&sink, &daemon, "attaquant@example.org", 1)
+        .await
+        .remove(0);
     // The attacker erases their own pending record, from a preview's preferences link.
     let issue = env.create_issue("coopdev-info").await;
     let (prefs, _) = personal_links(&env, &issue, "attaquant@example.org").await;
@@ -168,7 +180,9 @@ async fn an_old_confirmation_link_never_confirms_someone_elses_subscription() {
     assert_eq!(victim["newsletters"], serde_json::json!([]));
 
     // The victim's own link still works.
-    let theirs = confirmation_links(&sink, &daemon, "victime@example.org").remove(0);
+    let theirs = confirmation_links(&sink, &daemon, "victime@example.org", 1)
+        .await
+        .remove(0);
     assert_eq!(
         daemon.client.post(&theirs).send().await.unwrap().status(),
         200
@@ -187,7 +201,9 @@ async fn a_confirmation_link_expires_after_seven_days_and_only_the_newest_one_wo
     env.set("RELAIS_SMTP_URL", sink.url());
     let daemon = env.serve().await;
     subscribe(&daemon, "nadia@example.org", "Nadia").await;
-    let first = confirmation_links(&sink, &daemon, "nadia@example.org").remove(0);
+    let first = confirmation_links(&sink, &daemon, "nadia@example.org", 1)
+        .await
+        .remove(0);
 
     // A link whose signed end date is past is refused, whatever it names.
     let token = first.rsplit('/').next().unwrap();
@@ -223,7 +239,7 @@ async fn a_confirmation_link_expires_after_seven_days_and_only_the_newest_one_wo
 
     // Asking again sends a new link; the old one stays dead, the new one confirms.
     subscribe(&daemon, "nadia@example.org", "Nadia").await;
-    let links = confirmation_links(&sink, &daemon, "nadia@example.org");
+    let links = confirmation_links(&sink, &daemon, "nadia@example.org", 2).await;
     assert_eq!(links.len(), 2);
     let second = links.into_iter().find(|l| *l != first).unwrap();
     assert_eq!(
@@ -424,9 +440,24 @@ async fn the_preferences_form_sends_at_most_three_confirmations_a_day() {
             assert_eq!(saved.status(), 200);
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = confirmation_links(&sink, &daemon, "marie@example.org");
-    assert_eq!(sent.len(), 3, "three a day for one address");
+    // Three confirmations queued, not ten. One queued while an older one still waited
+    // replaces it (only the newest link confirms), so one to three of them are sent.
+    let settled = eventually(Duration::from_secs(15), || async {
+        let run = env.run(&["--json", "mail", "status"]).await.ok();
+        let c = run.json_lines()[0]["counts"].clone();
+        c["queued"] == 0 && c["sending"] == 0 && c["deferred"] == 0
+    })
+    .await;
+    assert!(settled, "the queue empties");
+    let run = env.run(&["--json", "mail", "status"]).await.ok();
+    let counts = run.json_lines()[0]["counts"].clone();
+    assert_eq!(
+        counts["sent"].as_i64().unwrap() + counts["skipped"].as_i64().unwrap(),
+        3,
+        "three a day for one address: {counts}"
+    );
+    let sent = confirmation_links(&sink, &daemon, "marie@example.org", 1).await;
+    assert_eq!(sent.len() as i64, counts["sent"].as_i64().unwrap());
     // Only the newest link confirms.
     let mut confirmed = 0;
     for link in &sent {

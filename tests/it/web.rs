@@ -73,8 +73,10 @@ async fn a_visitor_subscribes_confirms_by_the_emailed_link_and_receives_the_next
         .await
         .unwrap();
     assert_eq!(again, page);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mails = sink.messages();
+    sink.wait_for(1).await;
+    // Time for a second message to arrive, if one were queued.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mails = sink.complete_messages();
     assert_eq!(mails.len(), 1, "one confirmation per address per day");
     assert_eq!(mails[0].envelope_to, vec!["nadia@example.org"]);
     assert!(
@@ -402,11 +404,16 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         serde_json::json!(["echos-du-reseau"]),
         "pending until confirmed"
     );
-    let confirmation = sink
-        .messages()
-        .into_iter()
-        .find(|m| m.header("Subject") == Some("Confirmez votre abonnement"))
-        .expect("a confirmation email");
+    let confirmation_mail = || {
+        sink.complete_messages()
+            .into_iter()
+            .find(|m| m.header("Subject") == Some("Confirmez votre abonnement"))
+    };
+    eventually(std::time::Duration::from_secs(15), || async {
+        confirmation_mail().is_some()
+    })
+    .await;
+    let confirmation = confirmation_mail().expect("a confirmation email");
     let confirm = find_url(
         confirmation.part("text/plain").unwrap(),
         &daemon.url("/confirmer/"),
@@ -500,7 +507,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .send()
         .await
         .unwrap();
-    let mails = sink.messages();
+    let mails = sink.wait_for(earlier.len() + 1).await;
     let confirmation = mails
         .iter()
         .find(|m| {
