@@ -352,7 +352,7 @@ async fn list_sources(app: &App, json: bool) -> anyhow::Result<()> {
                     url: r.url_in_use(),
                     configured_url: &r.url,
                     enabled: r.enabled,
-                    state: &r.state,
+                    state: r.state.as_str(),
                     last_fetched_at: r.last_fetched_at,
                     last_success_at: r.last_success_at,
                     last_error: r.last_error.as_deref(),
@@ -815,7 +815,7 @@ async fn export_subscribers(app: &App, json: bool) -> anyhow::Result<()> {
         csv.write_record([
             s.email.as_str(),
             &s.name,
-            &s.status,
+            s.status.as_str(),
             &s.newsletters.join(";"),
             &s.themes.join(";"),
             &s.countries.join(";"),

@@ -7,7 +7,7 @@ pub use preview::{preview_issue, Preview};
 use anyhow::{bail, Context};
 
 use crate::audience::Links;
-use crate::domain::{Newsletter, Sections};
+use crate::domain::{IssueStatus, Newsletter, Sections};
 use crate::render::model_org_in;
 use crate::render::{IssueView, PublicPages};
 use crate::store::{IssueRow, Store, StoreError};
@@ -58,7 +58,7 @@ pub async fn add_to_issue(
         .issue(issue_id)
         .await
         .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
-    if issue.status != "draft" && issue.status != "approved" {
+    if !matches!(issue.status, IssueStatus::Draft | IssueStatus::Approved) {
         bail!(
             "le numéro {issue_id} est déjà parti ({}) : il ne change plus",
             issue.status

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::audience::Links;
 use crate::desk;
-use crate::domain::{Interests, MailKind, Newsletter, SafeUrl};
+use crate::domain::{Interests, IssueStatus, MailKind, Newsletter, SafeUrl};
 use crate::render::{IssueView, MailView, Recipient, RenderedIssue, Renderer, Selection};
 use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Store};
 use transport::{Connection, SendResult, Transport};
@@ -200,8 +200,10 @@ impl Dispatcher {
             .store
             .freeze_audience(&dispatch, &self.settings.mail_domain)
             .await?;
-        if issue.status != "sent" {
-            self.store.set_issue_status(issue_id, "sending").await?;
+        if issue.status != IssueStatus::Sent {
+            self.store
+                .set_issue_status(issue_id, IssueStatus::Sending)
+                .await?;
         }
         Ok((dispatch, added))
     }

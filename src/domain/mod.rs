@@ -12,7 +12,10 @@ pub use email::{hash_stored, EmailAddress, EmailError};
 pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use safe_url::{SafeUrl, UnsafeUrl};
-pub use status::{AdCategory, DeliveryState, ItemStatus, MailKind};
+pub use status::{
+    AdCategory, DeliveryState, IssueStatus, ItemStatus, MailKind, SourceState, SubscriberStatus,
+    SubscriptionStatus,
+};
 
 /// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.
 pub const THEMES: &[&str] = &[

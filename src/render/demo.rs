@@ -106,7 +106,7 @@ pub fn demo_rows(newsletter: &'static Newsletter, items: usize) -> (IssueRow, Ve
         newsletter: newsletter.slug.into(),
         subject: "Numéro 42 — novembre 2026".into(),
         intro: "Bonjour à toutes et à tous, voici les nouvelles du mois : des appels ouverts jusqu'en janvier, les rencontres régionales qui approchent, et les initiatives de nos membres.".into(),
-        status: "draft".into(),
+        status: crate::domain::IssueStatus::Draft,
         created_at: published,
         sent_at: None,
     };

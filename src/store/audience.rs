@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::{hash_stored, EmailAddress, Interests};
+use crate::domain::{hash_stored, EmailAddress, Interests, SubscriberStatus};
 
 /// Who a delivery is for, as read just before sending.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct ConsentExport {
 pub struct SubscriberExport {
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     pub newsletters: Vec<String>,
     pub themes: Vec<String>,
     pub countries: Vec<String>,
@@ -159,7 +159,7 @@ impl Store {
                     .collect();
 
             let mut suppressed = HashSet::new();
-            let mut existing: HashMap<String, (i64, String, Option<String>, String)> =
+            let mut existing: HashMap<String, (i64, String, Option<String>, SubscriberStatus)> =
                 HashMap::new();
             for part in (0..batch.len()).collect::<Vec<_>>().chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new(
@@ -172,7 +172,7 @@ impl Store {
                     "select email, id, name, college, status from subscribers where email in ",
                 );
                 push_list(&mut qb, part.iter().map(|&i| emails[i]));
-                let rows: Vec<(String, i64, String, Option<String>, String)> =
+                let rows: Vec<(String, i64, String, Option<String>, SubscriberStatus)> =
                     qb.build_query_as().fetch_all(&mut *tx).await?;
                 existing.extend(
                     rows.into_iter()
@@ -186,12 +186,15 @@ impl Store {
             for (i, s) in batch.iter().enumerate() {
                 match existing.get(emails[i]) {
                     _ if suppressed.contains(&hashes[i]) => outcomes[i] = ImportOutcome::Suppressed,
-                    Some((_, _, _, status)) if status == "bounced" || status == "complained" => {
+                    Some((_, _, _, SubscriberStatus::Bounced | SubscriberStatus::Complained)) => {
                         outcomes[i] = ImportOutcome::Suppressed
                     }
                     Some((id, name, college, status)) => {
                         ids[i] = Some(*id);
-                        if *name != s.name || *college != s.college || status != "active" {
+                        if *name != s.name
+                            || *college != s.college
+                            || *status != SubscriberStatus::Active
+                        {
                             outcomes[i] = ImportOutcome::Updated;
                             sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
                                 .bind(id)
@@ -333,7 +336,14 @@ impl Store {
 
     /// Every subscriber (or only one) with interests, titles and consent records, by address.
     pub async fn export_subscribers(&self, only: Option<i64>) -> Result<Vec<SubscriberExport>> {
-        type Base = (i64, String, String, String, Option<String>, DateTime<Utc>);
+        type Base = (
+            i64,
+            String,
+            String,
+            SubscriberStatus,
+            Option<String>,
+            DateTime<Utc>,
+        );
         type Consent = (
             i64,
             Option<String>,

@@ -360,7 +360,8 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
         })?;
-        self.set_issue_status(dispatch.issue_id, "sent").await?;
+        self.set_issue_status(dispatch.issue_id, crate::domain::IssueStatus::Sent)
+            .await?;
         Ok(true)
     }
 }

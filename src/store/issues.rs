@@ -1,5 +1,6 @@
 //! Issues of a newsletter and their entries (watch items or ads, in sections).
 
+use crate::domain::IssueStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ pub struct IssueRow {
     pub newsletter: String,
     pub subject: String,
     pub intro: String,
-    pub status: String,
+    pub status: IssueStatus,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
 }
@@ -175,9 +176,9 @@ impl Store {
     /// Moves an issue along. From `sending` on, its content is frozen (once: a later status
     /// change keeps the first snapshot) in the same transaction; once it is sent, its watch
     /// items count as published.
-    pub async fn set_issue_status(&self, id: i64, status: &str) -> Result<()> {
+    pub async fn set_issue_status(&self, id: i64, status: IssueStatus) -> Result<()> {
         let at = now();
-        let freezes = matches!(status, "sending" | "sent");
+        let freezes = matches!(status, IssueStatus::Sending | IssueStatus::Sent);
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             if freezes {
@@ -218,7 +219,7 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            if status == "sent" {
+            if status == IssueStatus::Sent {
                 sqlx::query(
                     "update items set status = 'published', updated_at = $2 \
                      where id in (select item_id from issue_entries where issue_id = $1)",

@@ -1,5 +1,6 @@
 //! Watch items and their tags.
 
+use crate::domain::ItemStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
@@ -41,7 +42,7 @@ pub struct ItemRow {
     pub summary_text: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
-    pub status: String,
+    pub status: ItemStatus,
     pub changed: bool,
     pub fetched_at: DateTime<Utc>,
     #[sqlx(skip)]

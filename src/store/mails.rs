@@ -2,6 +2,7 @@
 //! A message is queued in the transaction that asks for it, claimed by the same sender
 //! workers with a lease, and its outcome recorded by the lease holder only.
 
+use crate::domain::DeliveryState;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,8 +26,8 @@ pub struct ClaimedMail {
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct MailProblem {
     pub id: i64,
-    pub kind: String,
-    pub state: String,
+    pub kind: MailKind,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub last_reply: Option<String>,
     pub updated_at: DateTime<Utc>,

@@ -1,5 +1,6 @@
 //! Feed sources and their fetch state.
 
+use crate::domain::SourceState;
 use chrono::{DateTime, Utc};
 
 use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
@@ -13,7 +14,7 @@ pub struct SourceRow {
     pub url: String,
     pub effective_url: Option<String>,
     pub enabled: bool,
-    pub state: String,
+    pub state: SourceState,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub body_hash: Option<String>,

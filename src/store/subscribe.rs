@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::SubscriberStatus;
+
 use super::mails::{mail_message_id, QUEUE_CONFIRMATION, SUPERSEDE_CONFIRMATIONS};
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
 use crate::domain::hash_stored;
@@ -44,7 +46,7 @@ impl Store {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let existing: Option<(i64, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            let existing: Option<(i64, SubscriberStatus, Option<DateTime<Utc>>)> = sqlx::query_as(
                 "select id, status, confirmation_sent_at from subscribers \
                  where email = $1 and erased_at is null",
             )
@@ -52,7 +54,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let (id, last_sent) = match existing {
-                Some((_, status, _)) if status == "bounced" || status == "complained" => {
+                Some((_, SubscriberStatus::Bounced | SubscriberStatus::Complained, _)) => {
                     return Ok(FormOutcome::Quiet)
                 }
                 Some((id, _, last_sent)) => (id, last_sent),

@@ -103,7 +103,7 @@ impl Watcher {
             .into_iter()
             .filter(|r| {
                 if only.is_empty() {
-                    r.enabled && r.state != "disabled"
+                    r.enabled && r.state != crate::domain::SourceState::Disabled
                 } else {
                     only.contains(&r.slug)
                 }
@@ -224,7 +224,7 @@ impl Watcher {
             })?;
         drop(slot);
         // An unchanged body keeps the note of what its last parse had to repair.
-        let kept_warning = (row.state == "ok")
+        let kept_warning = (row.state == crate::domain::SourceState::Ok)
             .then(|| row.last_error.clone())
             .flatten();
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, Policy, WebError};
-use crate::domain::{Newsletter, SafeUrl, KNOWN_NEWSLETTERS};
+use crate::domain::{IssueStatus, Newsletter, SafeUrl, KNOWN_NEWSLETTERS};
 use crate::render::{french_date, printable_line, IssueView};
 use crate::store::IssueRow;
 
@@ -162,7 +162,7 @@ async fn issue_page(
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, WebError> {
     let issue = app.store.issue(id).await?;
-    if issue.newsletter != slug || issue.status != "sent" {
+    if issue.newsletter != slug || issue.status != IssueStatus::Sent {
         return Err(WebError::NotFound);
     }
     let view = issue_view(&app, &issue).await?;

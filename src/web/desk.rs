@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{AppState, ClientIp, Policy, WebError};
-use crate::domain::{EmailAddress, Newsletter, SafeUrl};
+use crate::domain::{EmailAddress, IssueStatus, Newsletter, SafeUrl};
 use crate::render::printable_line;
 use crate::store::{IssueRow, ItemFilter, StaffSession};
 
@@ -208,12 +208,12 @@ struct IssueLine {
     status: &'static str,
 }
 
-fn status_label(status: &str) -> &'static str {
+fn status_label(status: IssueStatus) -> &'static str {
     match status {
-        "draft" => "brouillon",
-        "approved" => "approuvé",
-        "sending" => "en cours d'envoi",
-        _ => "envoyé",
+        IssueStatus::Draft => "brouillon",
+        IssueStatus::Approved => "approuvé",
+        IssueStatus::Sending => "en cours d'envoi",
+        IssueStatus::Sent => "envoyé",
     }
 }
 
@@ -251,7 +251,7 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
                 id: i.id,
                 newsletter: Newsletter::find(&i.newsletter)?.name,
                 subject: printable_line(&i.subject),
-                status: status_label(&i.status),
+                status: status_label(i.status),
             })
         })
         .collect();
