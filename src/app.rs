@@ -30,6 +30,9 @@ pub struct App {
     pub pages: crate::web::Pages,
     pub limits: crate::web::Limits,
     pub masthead: Masthead,
+    /// Whether this process holds the scheduler's lease and runs the schedule (shown on
+    /// `/metrics`).
+    pub leader: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -127,6 +130,7 @@ impl App {
             pages,
             masthead,
             limits: crate::web::Limits::default(),
+            leader: Default::default(),
         })
     }
 

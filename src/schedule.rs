@@ -2,7 +2,7 @@
 //! queue in two independent loops, so a long send never delays the watch. Calls stage
 //! functions; no business logic of its own.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +13,6 @@ use crate::app::App;
 const LEASE_TTL: Duration = Duration::from_secs(60);
 const LEASE_NAME: &str = "scheduler";
 
-/// 1 in the process that runs the schedule (exported as a metric).
-pub static IS_LEADER: AtomicBool = AtomicBool::new(false);
-
 pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()> {
     let holder = format!("{}-{}", std::process::id(), rand::random::<u32>());
     // Lead (or not) before the loops' first tick, so a fresh daemon polls at once.
@@ -24,7 +21,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
         .await
         .unwrap_or(false);
-    IS_LEADER.store(leader, Ordering::SeqCst);
+    app.leader.store(leader, Ordering::SeqCst);
     let watch = tokio::spawn(every_tick(
         app.clone(),
         cancel.clone(),
@@ -103,9 +100,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
             .await
         {
-            Ok(leader) => IS_LEADER.store(leader, Ordering::SeqCst),
+            Ok(leader) => app.leader.store(leader, Ordering::SeqCst),
             Err(e) => {
-                IS_LEADER.store(false, Ordering::SeqCst);
+                app.leader.store(false, Ordering::SeqCst);
                 tracing::error!("scheduler lease: {e}");
             }
         }
@@ -113,7 +110,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
     watch.await?;
     send.await?;
     housekeeping.await?;
-    if IS_LEADER.swap(false, Ordering::SeqCst) {
+    if app.leader.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }
     Ok(())
@@ -154,7 +151,7 @@ async fn ticks(
             _ = interval.tick() => {}
             _ = app.dispatcher.woken(), if on_wake => {}
         }
-        if !IS_LEADER.load(Ordering::SeqCst) {
+        if !app.leader.load(Ordering::SeqCst) {
             continue;
         }
         if let Err(e) = step(app.clone(), cancel.clone()).await {

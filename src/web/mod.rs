@@ -160,7 +160,7 @@ async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> R
 }
 
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    let leader = crate::schedule::IS_LEADER.load(std::sync::atomic::Ordering::SeqCst) as u8;
+    let leader = app.leader.load(std::sync::atomic::Ordering::SeqCst) as u8;
     let late = app.dispatcher.late_outcomes();
     let body = format!(
         "# HELP relais_scheduler_leader 1 when this process runs the schedule.\n\

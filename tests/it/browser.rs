@@ -174,15 +174,12 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
     wait_for_text(&browser, "Vérifiez votre boîte de réception").await;
 
     // Confirm through the emailed link: the page has one button.
-    let mut confirmation = None;
-    for _ in 0..50 {
-        confirmation = sink.messages().into_iter().next();
-        if confirmation.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let confirmation = confirmation.expect("a confirmation email");
+    let confirmation = sink
+        .wait_for(1)
+        .await
+        .into_iter()
+        .next()
+        .expect("a confirmation email");
     let link = find_url(
         confirmation.part("text/plain").unwrap(),
         &daemon.url("/confirmer/"),

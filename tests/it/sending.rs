@@ -259,12 +259,7 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
     env.set("RELAIS_SMTP_CONNECTIONS", "1");
     let mut sender = env.spawn(&["issue", "send", &issue, "--wait"]);
     // Wait for the whole first message, not just the start of its transaction.
-    for _ in 0..200 {
-        if !slow.complete_messages().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    slow.wait_for(1).await;
     assert_eq!(
         slow.complete_messages().len(),
         1,

@@ -235,15 +235,12 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
     env.set("RELAIS_SMTP_URL", sink.url());
     env.set("RELAIS_SCHEDULER_TICK", "1s");
     let daemon = env.serve().await;
-    let mut items = Vec::new();
-    for _ in 0..100 {
-        items = env.run(&["items", "--json"]).await.ok().json_lines();
-        if items.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(items.len(), 3, "the daemon polled the feed on its own");
+    let polled = eventually(std::time::Duration::from_secs(10), || async {
+        env.run(&["items", "--json"]).await.ok().json_lines().len() == 3
+    })
+    .await;
+    assert!(polled, "the daemon polled the feed on its own");
+    let items = env.run(&["items", "--json"]).await.ok().json_lines();
 
     env.import("email,newsletters\nmarie@example.org,coopdev-info\n")
         .await
@@ -259,14 +256,8 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
     .await
     .ok();
     env.run(&["issue", "send", &issue]).await.ok();
-    for _ in 0..100 {
-        if sink.messages().len() == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     assert_eq!(
-        sink.messages().len(),
+        sink.wait_for(1).await.len(),
         1,
         "the daemon's sender delivered the queued issue"
     );
@@ -275,15 +266,12 @@ async fn the_daemon_polls_due_sources_and_sends_queued_issues_by_itself() {
 
     // Once sent, the issue has a public web version without anyone's personal links.
     let page = daemon.url(&format!("/lettres/coopdev-info/{issue}"));
-    let mut answer = daemon.client.get(&page).send().await.unwrap();
-    for _ in 0..50 {
-        if answer.status() == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        answer = daemon.client.get(&page).send().await.unwrap();
-    }
-    assert_eq!(answer.status(), 200);
+    let published = eventually(std::time::Duration::from_secs(5), || async {
+        daemon.client.get(&page).send().await.unwrap().status() == 200
+    })
+    .await;
+    assert!(published, "the web version of the sent issue answers");
+    let answer = daemon.client.get(&page).send().await.unwrap();
     let html = answer.text().await.unwrap();
     assert!(html.contains(
         items[0]["title"]
@@ -592,15 +580,11 @@ async fn consent_ip_addresses_are_truncated_after_the_retention_period() {
         Some("127.0.0.1"),
         "kept whole while recent"
     );
-    let mut seen = None;
-    for _ in 0..60 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        seen = ip(&env.export().await[0]);
-        if seen.as_deref() != Some("127.0.0.1") {
-            break;
-        }
-    }
-    assert_eq!(seen.as_deref(), Some("127.0.0.0/24"));
+    eventually(std::time::Duration::from_secs(12), || async {
+        ip(&env.export().await[0]).as_deref() != Some("127.0.0.1")
+    })
+    .await;
+    assert_eq!(ip(&env.export().await[0]).as_deref(), Some("127.0.0.0/24"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
