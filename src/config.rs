@@ -89,41 +89,73 @@ pub struct DkimSettings {
     pub domain: String,
 }
 
-/// The keys of `relais.toml`; each is also `RELAIS_<KEY>` in the environment.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    database_url: Option<String>,
-    sources: Option<String>,
-    smtp_url: Option<String>,
-    outbox_dir: Option<String>,
-    listen: Option<String>,
-    base_url: Option<String>,
-    secret: Option<String>,
-    data_dir: Option<String>,
-    templates_dir: Option<String>,
-    dkim_key: Option<String>,
-    dkim_selector: Option<String>,
-    dkim_domain: Option<String>,
-    smtp_connections: Option<toml::Value>,
-    smtp_timeout: Option<String>,
-    retry_schedule: Option<String>,
-    give_up_after: Option<String>,
-    from: Option<String>,
-    transactional_from: Option<String>,
-    organisation: Option<String>,
-    postal_address: Option<String>,
-    timezone: Option<String>,
-    fetch_concurrency: Option<toml::Value>,
-    fetch_max_body: Option<toml::Value>,
-    fetch_proxy: Option<String>,
-    trusted_proxies: Option<String>,
-    scheduler_tick: Option<String>,
-    consent_ip_retention: Option<String>,
-    list_unsubscribe_mailto: Option<String>,
-    /// `[[section]]` tables: a title's sections in reading order (file only, not env).
-    #[serde(default)]
-    section: Vec<RawSection>,
+/// Declares the settings once: each key of `relais.toml` (also `RELAIS_<KEY>` in the
+/// environment) with how the file may write it (`text`, or `number`: a TOML number or a
+/// string). From this one list come the file's type, the list of known keys and the
+/// file's values as text, which `Config::validate` reads with the environment on top.
+macro_rules! settings {
+    ($($key:ident: $kind:ident),* $(,)?) => {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawConfig {
+            $($key: Option<settings!(@type $kind)>,)*
+            /// `[[section]]` tables: a title's sections in reading order (file only).
+            #[serde(default)]
+            section: Vec<RawSection>,
+        }
+
+        const KEYS: &[&str] = &[$(stringify!($key)),*];
+
+        fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
+            let mut values = BTreeMap::new();
+            $(
+                if let Some(v) = raw.$key {
+                    values.insert(stringify!($key).to_string(), settings!(@text $kind v));
+                }
+            )*
+            values
+        }
+    };
+    (@type text) => { String };
+    (@type number) => { toml::Value };
+    (@text text $v:ident) => { $v };
+    (@text number $v:ident) => {
+        match $v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        }
+    };
+}
+
+settings! {
+    database_url: text,
+    sources: text,
+    smtp_url: text,
+    outbox_dir: text,
+    listen: text,
+    base_url: text,
+    secret: text,
+    data_dir: text,
+    templates_dir: text,
+    dkim_key: text,
+    dkim_selector: text,
+    dkim_domain: text,
+    smtp_connections: number,
+    smtp_timeout: text,
+    retry_schedule: text,
+    give_up_after: text,
+    from: text,
+    transactional_from: text,
+    organisation: text,
+    postal_address: text,
+    timezone: text,
+    fetch_concurrency: number,
+    fetch_max_body: number,
+    fetch_proxy: text,
+    trusted_proxies: text,
+    scheduler_tick: text,
+    consent_ip_retention: text,
+    list_unsubscribe_mailto: text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,37 +165,6 @@ struct RawSection {
     key: String,
     heading: String,
 }
-
-const KEYS: &[&str] = &[
-    "database_url",
-    "sources",
-    "smtp_url",
-    "outbox_dir",
-    "listen",
-    "base_url",
-    "secret",
-    "data_dir",
-    "templates_dir",
-    "dkim_key",
-    "dkim_selector",
-    "dkim_domain",
-    "smtp_connections",
-    "smtp_timeout",
-    "retry_schedule",
-    "give_up_after",
-    "from",
-    "transactional_from",
-    "organisation",
-    "postal_address",
-    "timezone",
-    "fetch_concurrency",
-    "fetch_max_body",
-    "fetch_proxy",
-    "trusted_proxies",
-    "scheduler_tick",
-    "consent_ip_retention",
-    "list_unsubscribe_mailto",
-];
 
 /// The shortest signing key accepted, in bytes, however it is given (variable, file key, or
 /// the `data/secret` file): tokens and sessions are only as strong as it.
@@ -495,52 +496,6 @@ fn validate_sections(
     Ok(sections)
 }
 
-fn raw_values(raw: RawConfig) -> BTreeMap<String, String> {
-    let number = |v: Option<toml::Value>| {
-        v.map(|v| match v {
-            toml::Value::String(s) => s,
-            other => other.to_string(),
-        })
-    };
-    let pairs = [
-        ("database_url", raw.database_url),
-        ("sources", raw.sources),
-        ("smtp_url", raw.smtp_url),
-        ("outbox_dir", raw.outbox_dir),
-        ("listen", raw.listen),
-        ("base_url", raw.base_url),
-        ("secret", raw.secret),
-        ("data_dir", raw.data_dir),
-        ("templates_dir", raw.templates_dir),
-        ("dkim_key", raw.dkim_key),
-        ("dkim_selector", raw.dkim_selector),
-        ("dkim_domain", raw.dkim_domain),
-        ("smtp_connections", number(raw.smtp_connections)),
-        ("smtp_timeout", raw.smtp_timeout),
-        ("retry_schedule", raw.retry_schedule),
-        ("give_up_after", raw.give_up_after),
-        ("from", raw.from),
-        ("transactional_from", raw.transactional_from),
-        ("organisation", raw.organisation),
-        ("postal_address", raw.postal_address),
-        ("timezone", raw.timezone),
-        ("fetch_concurrency", number(raw.fetch_concurrency)),
-        ("fetch_max_body", number(raw.fetch_max_body)),
-        ("fetch_proxy", raw.fetch_proxy),
-        ("trusted_proxies", raw.trusted_proxies),
-        ("scheduler_tick", raw.scheduler_tick),
-        ("consent_ip_retention", raw.consent_ip_retention),
-        ("list_unsubscribe_mailto", raw.list_unsubscribe_mailto),
-    ];
-    debug_assert_eq!(pairs.len(), KEYS.len());
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect()
-}
-
-/// `http://` or `https://` with a host; anything else is a mistake to report now rather than a
-/// silent direct connection later.
 /// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: networks, or single addresses.
 fn parse_networks(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
     text.split(|c: char| c == ',' || c.is_whitespace())
@@ -553,6 +508,8 @@ fn parse_networks(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
         .collect()
 }
 
+/// `http://` or `https://` with a host; anything else is a mistake to report now rather than a
+/// silent direct connection later.
 fn parse_proxy_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
