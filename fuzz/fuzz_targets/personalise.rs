@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 
 use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
+use relais::domain::IssueEntry;
 use relais::domain::Newsletter;
-use relais::render::{IssueView, OrgView, PublicPages, Recipient, Renderer};
-use relais::store::{EntryRow, IssueRow};
+use relais::render::{IssueView, PublicPages, Recipient, Renderer};
 use relais::watch::clean::{clean_summary, clean_title};
 
 const UNSUBSCRIBE: &str = "https://relais.example.org/desabonnement/JETON-PERSONNEL-D";
@@ -27,14 +27,24 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates");
-        let renderer = Renderer::load(std::path::Path::new(dir)).expect("templates load");
+        let renderer =
+            Renderer::load(&relais::assets::Templates::embedded()).expect("templates load");
         let newsletter = Newsletter::find("coopdev-info").expect("a built-in title");
-        let view = view(newsletter, "Titre", "<p>Résumé</p>", "https://exemple.org/a");
-        let copy = renderer.render_issue(&view).expect("harmless issue renders");
+        let view = view(
+            newsletter,
+            "Titre",
+            "<p>Résumé</p>",
+            "https://exemple.org/a",
+        );
+        let copy = renderer
+            .render_issue(&view)
+            .expect("harmless issue renders");
         let (html, text) = copy.personalise(&recipient("Marie"));
         let links = (personal_links(&html), personal_links(&text));
-        assert!(links.0 > 0 && links.1 > 0, "the layout carries personal links");
+        assert!(
+            links.0 > 0 && links.1 > 0,
+            "the layout carries personal links"
+        );
         Fixture {
             renderer,
             newsletter,
@@ -57,17 +67,8 @@ fn personal_links(s: &str) -> usize {
 
 fn view(newsletter: &'static Newsletter, title: &str, summary: &str, url: &str) -> IssueView {
     let at = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
-    let issue = IssueRow {
-        id: 42,
-        newsletter: newsletter.slug.into(),
-        subject: "Numéro 42".into(),
-        intro: "Les nouvelles du mois.".into(),
-        status: "draft".into(),
-        created_at: at,
-        sent_at: None,
-    };
     let base = url::Url::parse("https://flux.example.org/rss.xml").expect("constant URL");
-    let entry = EntryRow {
+    let entry = IssueEntry {
         id: 1,
         section: newsletter.default_item_section.into(),
         position: 1,
@@ -89,12 +90,13 @@ fn view(newsletter: &'static Newsletter, title: &str, summary: &str, url: &str) 
     IssueView::build(
         newsletter,
         newsletter.sections,
-        &issue,
+        "Numéro 42",
+        "Les nouvelles du mois.",
         &[entry],
-        OrgView {
-            name: "Occitanie Coopération".into(),
-            postal_address: "12 rue de la Solidarité, 31000 Toulouse".into(),
-        },
+        relais::render::model_org(
+            "Occitanie Coopération",
+            "12 rue de la Solidarité, 31000 Toulouse",
+        ),
         PublicPages {
             issue: "https://relais.example.org/lettres/coopdev-info/42".into(),
             subscribe: "https://relais.example.org/".into(),

@@ -160,7 +160,8 @@ pub async fn view_of(
     Ok(IssueView::build(
         n,
         masthead.sections.of(n),
-        &issue,
+        &issue.subject,
+        &issue.intro,
         &entries,
         model_org_in(
             &masthead.organisation,

@@ -2,6 +2,7 @@
 
 mod duration;
 mod email;
+mod entry;
 mod interests;
 mod newsletter;
 mod safe_url;
@@ -9,6 +10,7 @@ mod status;
 
 pub use duration::{parse_duration, parse_duration_list};
 pub use email::{hash_stored, EmailAddress, EmailError};
+pub use entry::IssueEntry;
 pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use safe_url::{SafeUrl, UnsafeUrl};

@@ -4,8 +4,8 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::model::{IssueView, OrgView, PublicPages};
+use crate::domain::IssueEntry;
 use crate::domain::Newsletter;
-use crate::store::{EntryRow, IssueRow};
 
 /// (section, title, summary, source or organisation, theme, country, category)
 type Sample = (
@@ -74,11 +74,12 @@ const ECHOS: &[Sample] = &[
 
 /// An issue of `newsletter` with `items` entries cycled from the samples above.
 pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
-    let (issue, entries) = demo_rows(newsletter, items);
+    let (subject, intro, entries) = demo_rows(newsletter, items);
     IssueView::build(
         newsletter,
         newsletter.sections,
-        &issue,
+        &subject,
+        &intro,
         &entries,
         OrgView {
             name: "Occitanie Coopération".into(),
@@ -94,29 +95,26 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
 }
 
 /// The stored rows behind [`demo_issue`].
-pub fn demo_rows(newsletter: &'static Newsletter, items: usize) -> (IssueRow, Vec<EntryRow>) {
+/// Subject, introduction and entries.
+pub fn demo_rows(
+    newsletter: &'static Newsletter,
+    items: usize,
+) -> (String, String, Vec<IssueEntry>) {
     let samples = if newsletter.slug == "echos-du-reseau" {
         ECHOS
     } else {
         COOPDEV
     };
     let published = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
-    let issue = IssueRow {
-        id: 42,
-        newsletter: newsletter.slug.into(),
-        subject: "Numéro 42 — novembre 2026".into(),
-        intro: "Bonjour à toutes et à tous, voici les nouvelles du mois : des appels ouverts jusqu'en janvier, les rencontres régionales qui approchent, et les initiatives de nos membres.".into(),
-        status: crate::domain::IssueStatus::Draft,
-        created_at: published,
-        sent_at: None,
-    };
-    let entries: Vec<EntryRow> = (0..items)
+    let subject = "Numéro 42 — novembre 2026".to_string();
+    let intro = "Bonjour à toutes et à tous, voici les nouvelles du mois : des appels ouverts jusqu'en janvier, les rencontres régionales qui approchent, et les initiatives de nos membres.".to_string();
+    let entries: Vec<IssueEntry> = (0..items)
         .map(|i| {
             let (section, title, summary, who, theme, country, category) =
                 samples[i % samples.len()];
             let round = i / samples.len();
             let is_ad = !category.is_empty();
-            EntryRow {
+            IssueEntry {
                 id: i as i64 + 1,
                 section: section.into(),
                 position: i as i64,
@@ -150,5 +148,5 @@ pub fn demo_rows(newsletter: &'static Newsletter, items: usize) -> (IssueRow, Ve
             }
         })
         .collect();
-    (issue, entries)
+    (subject, intro, entries)
 }

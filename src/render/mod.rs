@@ -364,13 +364,14 @@ mod tests {
     fn feed_text_cannot_smuggle_a_placeholder_into_a_message() {
         let r = renderer();
         let n = Newsletter::find("coopdev-info").unwrap();
-        let (issue, mut entries) = demo::demo_rows(n, 1);
+        let (subject, intro, mut entries) = demo::demo_rows(n, 1);
         entries[0].title = format!("Cliquez {PLACEHOLDER_UNSUBSCRIBE}");
         entries[0].summary = format!("<a href=\"{PLACEHOLDER_UNSUBSCRIBE}\">ici</a>");
         let view = IssueView::build(
             n,
             n.sections,
-            &issue,
+            &subject,
+            &intro,
             &entries,
             model_org("Occitanie Coopération", "Toulouse"),
             PublicPages {

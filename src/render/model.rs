@@ -8,8 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::{PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES, PLACEHOLDER_UNSUBSCRIBE};
-use crate::domain::{AdCategory, Interests, Newsletter, SafeUrl, Section, Topics};
-use crate::store::{EntryRow, IssueRow};
+use crate::domain::{AdCategory, Interests, IssueEntry, Newsletter, SafeUrl, Section, Topics};
 
 const EXCERPT_CHARS: usize = 280;
 
@@ -112,8 +111,9 @@ impl IssueView {
     pub fn build(
         newsletter: &'static Newsletter,
         layout: &[Section],
-        issue: &IssueRow,
-        entries: &[EntryRow],
+        subject: &str,
+        intro: &str,
+        entries: &[IssueEntry],
         org: OrgView,
         pages: PublicPages,
     ) -> Self {
@@ -140,8 +140,8 @@ impl IssueView {
         sections.iter_mut().for_each(SectionView::group_ads);
         let mut view = IssueView {
             newsletter,
-            subject: printable_line(&issue.subject),
-            intro: printable_text(&issue.intro),
+            subject: printable_line(subject),
+            intro: printable_text(intro),
             preheader: String::new(),
             sections,
             left_out: 0,
@@ -295,7 +295,7 @@ impl SectionView {
 }
 
 impl EntryView {
-    fn from_row(e: &EntryRow, zone: chrono_tz::Tz) -> Self {
+    fn from_row(e: &IssueEntry, zone: chrono_tz::Tz) -> Self {
         let is_ad = e.ad_id.is_some();
         let category = e.category.as_deref().and_then(AdCategory::parse);
         let mut meta = Vec::new();
@@ -446,14 +446,15 @@ mod tests {
     #[test]
     fn entries_link_only_to_web_pages() {
         let n = crate::domain::Newsletter::find("coopdev-info").unwrap();
-        let (issue, mut entries) = super::super::demo::demo_rows(n, 3);
+        let (subject, intro, mut entries) = super::super::demo::demo_rows(n, 3);
         entries[0].url = Some("javascript:alert(document.cookie)".into());
         entries[1].url = Some("https://example.org/__RELAIS_UNSUBSCRIBE_URL__".into());
         entries[2].title = "Titre\u{0}\u{1b} piégé".into();
         let view = IssueView::build(
             n,
             n.sections,
-            &issue,
+            &subject,
+            &intro,
             &entries,
             super::super::model_org("Org", "Adresse"),
             PublicPages {

@@ -1,7 +1,7 @@
 //! Issues of a newsletter and their entries (watch items or ads, in sections).
 
-use crate::domain::IssueStatus;
-use chrono::{DateTime, NaiveDate, Utc};
+use crate::domain::{IssueEntry, IssueStatus};
+use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,38 +18,12 @@ pub struct IssueRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-/// One entry as the renderer needs it: the item's or ad's own text unless the editor
-/// overrode it for this issue.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize)]
-pub struct EntryRow {
-    pub id: i64,
-    pub section: String,
-    pub position: i64,
-    pub item_id: Option<i64>,
-    pub ad_id: Option<i64>,
-    pub title: String,
-    pub summary: String,
-    pub url: Option<String>,
-    pub source_name: Option<String>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub deadline: Option<NaiveDate>,
-    pub category: Option<String>,
-    pub org_name: Option<String>,
-    pub departement: Option<String>,
-    pub expires_on: Option<NaiveDate>,
-    /// The watch item's themes and countries (interest filtering); filled after the query.
-    #[sqlx(skip)]
-    pub themes: Vec<String>,
-    #[sqlx(skip)]
-    pub countries: Vec<String>,
-}
-
 /// An issue's content as it went out, frozen in the transaction that starts its sending.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrozenIssue {
     pub subject: String,
     pub intro: String,
-    pub entries: Vec<EntryRow>,
+    pub entries: Vec<IssueEntry>,
 }
 
 const ENTRIES: &str = "select e.id, e.section, e.position, e.item_id, e.ad_id, \
@@ -68,7 +42,7 @@ const ENTRY_TAGS: &str = "select t.item_id, t.kind, t.value from item_tags t \
      join issue_entries e on e.item_id = t.item_id \
      where e.issue_id = $1 order by t.item_id, t.kind, t.value";
 
-fn attach_tags(entries: &mut [EntryRow], tags: Vec<(i64, String, String)>) {
+fn attach_tags(entries: &mut [IssueEntry], tags: Vec<(i64, String, String)>) {
     for (item_id, kind, value) in tags {
         for e in entries.iter_mut().filter(|e| e.item_id == Some(item_id)) {
             match kind.as_str() {
@@ -144,8 +118,8 @@ impl Store {
     }
 
     /// Entries in section order as stored, then position.
-    pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<EntryRow>> {
-        let (mut entries, tags): (Vec<EntryRow>, Vec<(i64, String, String)>) =
+    pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<IssueEntry>> {
+        let (mut entries, tags): (Vec<IssueEntry>, Vec<(i64, String, String)>) =
             with_pool!(self, |p| {
                 let entries = sqlx::query_as(ENTRIES).bind(issue_id).fetch_all(p).await?;
                 let tags = sqlx::query_as(ENTRY_TAGS)
@@ -189,7 +163,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((subject, intro)) = unfrozen {
-                    let mut entries: Vec<EntryRow> =
+                    let mut entries: Vec<IssueEntry> =
                         sqlx::query_as(ENTRIES).bind(id).fetch_all(&mut *tx).await?;
                     let tags = sqlx::query_as(ENTRY_TAGS)
                         .bind(id)

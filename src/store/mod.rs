@@ -28,7 +28,7 @@ pub use audience::{
     ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary, SubscriberExport,
 };
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
-pub use issues::{EntryRow, FrozenIssue, IssueRow, PublishedItem};
+pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
 pub use preferences::PreferencesChange;

@@ -53,7 +53,7 @@ async fn a_subscription_is_answered_at_once_with_the_relay_down_and_its_signed_c
     let mut env = TestEnv::new().await;
     let (port, relay) = silent_relay().await;
     env.set("RELAIS_SMTP_URL", format!("smtp://127.0.0.1:{port}"));
-    env.set("RELAIS_SMTP_TIMEOUT", "2s");
+    env.set("RELAIS_SMTP_TIMEOUT", "5s");
     env.set("RELAIS_RETRY_SCHEDULE", "1s");
     env.set("RELAIS_SCHEDULER_TICK", "1s");
     let (key, public) = pkcs8_key(&env);
@@ -62,9 +62,23 @@ async fn a_subscription_is_answered_at_once_with_the_relay_down_and_its_signed_c
     env.set("RELAIS_DKIM_DOMAIN", "occitanie-cooperation.fr");
     let daemon = env.serve().await;
 
-    // The relay says nothing for as long as it is asked: the page does not wait for it.
+    // The relay says nothing for as long as it is asked (5 s, then the sender gives up and
+    // retries): the page does not wait for it. How fast the page answers is measured by
+    // scripts/bench-subscribe.sh; here, only that it does not wait on SMTP.
     let started = Instant::now();
-    let answer = subscribe_from(&daemon, "awa@example.org", None).await;
+    let answer = daemon
+        .client
+        .post(daemon.url("/subscribe"))
+        .form(&[
+            ("email", "awa@example.org"),
+            ("name", "Awa"),
+            ("newsletter", "coopdev-info"),
+            ("website", ""),
+        ])
+        .timeout(Duration::from_secs(4))
+        .send()
+        .await
+        .expect("the page answers before the relay's timeout");
     let took = started.elapsed();
     assert_eq!(answer.status(), 200);
     assert!(answer
@@ -73,7 +87,7 @@ async fn a_subscription_is_answered_at_once_with_the_relay_down_and_its_signed_c
         .unwrap()
         .contains("Vérifiez votre boîte"));
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(4),
         "the page waited {took:?} for an SMTP relay that never answers"
     );
     let counts = mail_counts(&env).await;
