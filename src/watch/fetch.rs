@@ -1,5 +1,7 @@
 //! HTTP side of feed polling: conditional GET, redirects followed by hand, a body cap, and
-//! refusal of private addresses unless the source allows them.
+//! refusal of private addresses unless the source allows them. gzip and deflate bodies are
+//! decompressed here (`inflate`), not by reqwest, which refuses raw deflate and bodies
+//! labelled compressed that are not; brotli is left to reqwest.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -9,6 +11,8 @@ use futures::StreamExt;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
 
+use super::inflate::{self, InflateError};
+
 pub const USER_AGENT: &str = concat!(
     "relais/",
     env!("CARGO_PKG_VERSION"),
@@ -17,6 +21,9 @@ pub const USER_AGENT: &str = concat!(
 
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
     application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
+
+/// Sent by hand: reqwest would only offer the encodings it decodes itself (brotli).
+const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 const MAX_REDIRECTS: usize = 5;
 
@@ -39,6 +46,8 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("réponse vide : ce n'est pas un flux")]
     Empty,
+    #[error("réponse compressée illisible ({0})")]
+    BadEncoding(String),
     #[error("erreur réseau : {0}")]
     Network(String),
 }
@@ -95,6 +104,8 @@ impl Fetcher {
         let build = |allow_private: bool| -> anyhow::Result<reqwest::Client> {
             let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
+                .no_gzip()
+                .no_deflate()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
@@ -135,7 +146,10 @@ impl Fetcher {
             if !allow_private {
                 check_destination(&current, self.proxied).await?;
             }
-            let mut request = client.get(current.clone()).header(header::ACCEPT, ACCEPT);
+            let mut request = client
+                .get(current.clone())
+                .header(header::ACCEPT, ACCEPT)
+                .header(header::ACCEPT_ENCODING, ACCEPT_ENCODING);
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }
@@ -178,6 +192,12 @@ impl Fetcher {
                 });
             }
             let bytes = read_capped(response, self.max_body).await?;
+            let bytes = decompress(
+                bytes,
+                header_text(&headers, header::CONTENT_ENCODING),
+                self.max_body,
+            )
+            .await?;
             if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err(FetchError::Empty);
             }
@@ -195,7 +215,8 @@ impl Fetcher {
     }
 }
 
-/// Reads the (already decompressed) body, stopping as soon as it passes the cap.
+/// Reads the body as sent (brotli already decoded by reqwest), stopping as soon as it passes
+/// the cap.
 async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
     if response.content_length().is_some_and(|n| n as usize > cap) {
         return Err(FetchError::TooLarge(cap));
@@ -210,6 +231,25 @@ async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>,
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// gzip and deflate bodies decoded off the async workers, under the same cap as the body.
+async fn decompress(
+    bytes: Vec<u8>,
+    encoding: Option<String>,
+    cap: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let label = encoding.clone().unwrap_or_default();
+    let job =
+        tokio::task::spawn_blocking(move || inflate::decode_body(bytes, encoding.as_deref(), cap));
+    match job.await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(InflateError::TooLarge(cap))) => Err(FetchError::TooLarge(cap)),
+        Ok(Err(InflateError::Corrupt)) => Err(FetchError::BadEncoding(label)),
+        Err(e) => Err(FetchError::Network(format!(
+            "décompression impossible : {e}"
+        ))),
+    }
 }
 
 fn network_error(e: reqwest::Error) -> FetchError {

@@ -509,3 +509,79 @@ async fn one_host_never_gets_more_than_two_requests_at_once() {
     assert_eq!(items(&env).await.len(), 8);
     assert_eq!(server.max_in_flight(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_deflate_and_bodies_labelled_compressed_but_plain_are_read() {
+    use std::io::Write;
+    let feed = |title: &str| {
+        rss(&format!(
+            "<item><guid>{title}</guid><title>{title}</title></item>"
+        ))
+    };
+    let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    raw.write_all(feed("Deflate brut").as_bytes()).unwrap();
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(feed("Deflate zlib").as_bytes()).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(feed("Gzip").as_bytes()).unwrap();
+    let server = Server::start(vec![
+        (
+            "/raw.xml",
+            Reply::feed(raw.finish().unwrap()).with("content-encoding", "deflate"),
+        ),
+        (
+            "/plain-gzip.xml",
+            Reply::feed(feed("Gzip annoncé, texte envoyé")).with("content-encoding", "gzip"),
+        ),
+        (
+            "/plain-deflate.xml",
+            Reply::feed(feed("Deflate annoncé, texte envoyé")).with("content-encoding", "deflate"),
+        ),
+        (
+            "/zlib.xml",
+            Reply::feed(zlib.finish().unwrap()).with("content-encoding", "deflate"),
+        ),
+        (
+            "/gzip.xml",
+            Reply::feed(gzip.finish().unwrap()).with("content-encoding", "gzip"),
+        ),
+    ])
+    .await;
+    let paths = [
+        "/raw.xml",
+        "/plain-gzip.xml",
+        "/plain-deflate.xml",
+        "/zlib.xml",
+        "/gzip.xml",
+    ];
+    let slugs = ["brut", "gzip-texte", "deflate-texte", "zlib", "gzip"];
+    let sources: Vec<(&str, String)> = slugs
+        .iter()
+        .zip(paths)
+        .map(|(slug, path)| (*slug, server.url(path)))
+        .collect();
+    let env = env_with(&sources).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let mut titles: Vec<String> = items(&env)
+        .await
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Deflate annoncé, texte envoyé",
+            "Deflate brut",
+            "Deflate zlib",
+            "Gzip",
+            "Gzip annoncé, texte envoyé"
+        ]
+    );
+    let offered = &server.requests("/raw.xml")[0]["accept-encoding"];
+    assert!(
+        offered.contains("gzip") && offered.contains("deflate"),
+        "{offered}"
+    );
+}
