@@ -323,6 +323,37 @@ mod tests {
         assert_eq!(rss2.entries.len(), 3);
     }
 
+    fn links(feed: &ParsedFeed) -> Vec<Option<&str>> {
+        feed.entries.iter().map(|e| e.link.as_deref()).collect()
+    }
+
+    #[test]
+    fn rss_with_a_default_namespace_is_read() {
+        let feed = parse_feed(&fixture("rss-default-namespace.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            [
+                "Semaine de la solidarité internationale : le programme",
+                "Formation des animateurs"
+            ]
+        );
+        assert_eq!(
+            links(&feed),
+            [
+                Some("https://collectif.example.org/semaine-2026"),
+                Some("https://collectif.example.org/formation")
+            ]
+        );
+        assert!(feed.entries[0]
+            .summary
+            .contains("<strong>quarante</strong>"));
+        assert!(
+            feed.fixes.iter().any(|f| f.contains("espace de noms")),
+            "{:?}",
+            feed.fixes
+        );
+    }
+
     #[test]
     fn atom_links_resolve_against_xml_base() {
         let feed = parse_feed(&fixture("atom-xml-base.xml"), &base(), None).unwrap();

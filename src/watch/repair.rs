@@ -1,5 +1,6 @@
 //! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
-//! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added.
+//! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added,
+//! a default namespace on `<rss>` removed.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
 use std::collections::HashMap;
@@ -40,6 +41,15 @@ pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
     if versioned {
         fixes.push("version RSS absente ou inconnue, lue comme 2.0".into());
     }
+    // A namespace on <rss> hides the whole feed from feed-rs.
+    let root = root_tag(&text).map(|t| t.split_name().1.to_string());
+    let rewritten = match root.as_deref() {
+        Some("rss") => unbind_rss_namespace(&text).inspect(|_| {
+            fixes.push("espace de noms inconnu sur <rss> retiré".into());
+        }),
+        _ => None,
+    };
+    let text = rewritten.unwrap_or(text);
     Repaired { text, fixes }
 }
 
@@ -300,6 +310,157 @@ fn find_open_tag(text: &str, name: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// The namespace feed-rs reads RSS 1.0 elements in.
+const RSS_1_0_NS: &str = "http://purl.org/rss/1.0/";
+
+/// A start or end tag found by `next_tag`.
+struct Tag<'a> {
+    start: usize,
+    /// Just past its `>`.
+    end: usize,
+    /// The qualified name, prefix included.
+    name: &'a str,
+    closing: bool,
+    /// `<name …/>`.
+    empty: bool,
+}
+
+impl<'a> Tag<'a> {
+    /// (prefix, local name).
+    fn split_name(&self) -> (Option<&'a str>, &'a str) {
+        match self.name.split_once(':') {
+            Some((prefix, local)) => (Some(prefix), local),
+            None => (None, self.name),
+        }
+    }
+}
+
+/// The next start or end tag from `from`, past comments, CDATA sections, processing
+/// instructions and declarations. None at the end of the text or when a construct never
+/// ends: callers then leave the rest as it is, so every scan stays linear.
+fn next_tag(text: &str, from: usize) -> Option<Tag<'_>> {
+    let mut at = from;
+    loop {
+        let start = at + text.get(at..)?.find('<')?;
+        let rest = &text[start..];
+        let skip = [
+            ("<!--", "-->"),
+            ("<![CDATA[", "]]>"),
+            ("<?", "?>"),
+            ("<!", ">"),
+        ]
+        .iter()
+        .find(|(open, _)| rest.starts_with(open))
+        .map(|(open, close)| {
+            rest[open.len()..]
+                .find(close)
+                .map(|e| open.len() + e + close.len())
+        });
+        match skip {
+            Some(Some(len)) => {
+                at = start + len;
+                continue;
+            }
+            Some(None) => return None,
+            None => {}
+        }
+        let closing = rest[1..].starts_with('/');
+        let after = &rest[1 + usize::from(closing)..];
+        let name_len = after
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+            // A stray `<` in text.
+            at = start + 1;
+            continue;
+        }
+        let len = tag_len(rest)?;
+        return Some(Tag {
+            start,
+            end: start + len,
+            name,
+            closing,
+            empty: !closing && rest[..len].ends_with("/>"),
+        });
+    }
+}
+
+/// Length of the tag at the start of `text` up to its `>`, quoted attribute values skipped.
+fn tag_len(text: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in text.bytes().enumerate().skip(1) {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return Some(i + 1),
+            None => {}
+        }
+    }
+    None
+}
+
+/// The attributes of a start tag as (name, value as written). None when they cannot be
+/// read: the tag is then left alone.
+fn attributes(tag: &str) -> Option<Vec<(&str, &str)>> {
+    let body = tag.strip_prefix('<')?;
+    let body = body.strip_suffix("/>").or_else(|| body.strip_suffix('>'))?;
+    let mut rest = body.trim_start_matches(|c: char| !c.is_whitespace());
+    let mut found = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Some(found);
+        }
+        let name_len = rest.find(|c: char| c.is_whitespace() || c == '=')?;
+        let name = &rest[..name_len];
+        rest = rest[name_len..]
+            .trim_start()
+            .strip_prefix('=')?
+            .trim_start();
+        let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let end = rest[1..].find(quote)?;
+        found.push((name, &rest[1..1 + end]));
+        rest = &rest[end + 2..];
+    }
+}
+
+/// A start tag written anew; values keep their escapes, and their quotes when they hold `"`.
+fn write_tag(name: &str, attributes: &[(&str, &str)], empty: bool) -> String {
+    let mut tag = format!("<{name}");
+    for (key, value) in attributes {
+        let quote = if value.contains('"') { '\'' } else { '"' };
+        tag.push_str(&format!(" {key}={quote}{value}{quote}"));
+    }
+    tag.push_str(if empty { "/>" } else { ">" });
+    tag
+}
+
+/// The root element's start tag, past the declaration, comments and doctype.
+fn root_tag(text: &str) -> Option<Tag<'_>> {
+    next_tag(text, 0).filter(|t| !t.closing)
+}
+
+/// `<rss xmlns="…">`: a default namespace puts every element of the feed in it, and feed-rs
+/// then reads none of them. The declaration goes, unless it names RSS 1.0's namespace, which
+/// feed-rs reads.
+fn unbind_rss_namespace(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let mut attributes = attributes(&text[root.start..root.end])?;
+    let before = attributes.len();
+    attributes.retain(|(key, value)| *key != "xmlns" || *value == RSS_1_0_NS);
+    if attributes.len() == before {
+        return None;
+    }
+    Some(format!(
+        "{}{}{}",
+        &text[..root.start],
+        write_tag(root.name, &attributes, root.empty),
+        &text[root.end..]
+    ))
+}
+
 /// What `salvage` kept.
 #[derive(Debug)]
 pub struct Salvaged {
@@ -554,6 +715,25 @@ mod tests {
             "<rss xmlns:a=\"x\" version=\"2.0\">"
         );
         assert!(!fix_rss_version("<rss version=\"0.91\">").1);
+    }
+
+    #[test]
+    fn a_default_namespace_on_rss_goes_and_other_declarations_stay() {
+        assert_eq!(
+            unbind_rss_namespace(
+                "<?xml version=\"1.0\"?><rss xmlns=\"http://backend.userland.com/rss2\" \
+                 xmlns:dc='http://purl.org/dc/elements/1.1/' version=\"2.0\"><channel/></rss>"
+            )
+            .unwrap(),
+            "<?xml version=\"1.0\"?><rss xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+             version=\"2.0\"><channel/></rss>"
+        );
+        for fine in [
+            "<rss version=\"2.0\"><channel/></rss>",
+            "<rss xmlns=\"http://purl.org/rss/1.0/\" version=\"2.0\"/>",
+        ] {
+            assert_eq!(unbind_rss_namespace(fine), None, "{fine}");
+        }
     }
 
     #[test]

@@ -585,3 +585,47 @@ async fn raw_deflate_and_bodies_labelled_compressed_but_plain_are_read() {
         "{offered}"
     );
 }
+
+/// (title, url, published_at) of every stored item of `slug`, by title.
+async fn stored(env: &TestEnv, slug: &str) -> Vec<(String, Value, Value)> {
+    let mut found: Vec<(String, Value, Value)> = items(env)
+        .await
+        .into_iter()
+        .filter(|i| i["source"] == slug)
+        .map(|i| {
+            let title = i["title"].as_str().unwrap().to_string();
+            (title, i["url"].clone(), i["published_at"].clone())
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rss_feed_declaring_a_default_namespace_is_read() {
+    let server = Server::start(vec![(
+        "/ns.xml",
+        Reply::feed(fixture("rss-default-namespace.xml")),
+    )])
+    .await;
+    let env = env_with(&[("collectif", server.url("/ns.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(
+        stored(&env, "collectif").await,
+        [
+            (
+                "Formation des animateurs".to_string(),
+                Value::from("https://collectif.example.org/formation"),
+                Value::from("2026-02-27T09:00:00Z")
+            ),
+            (
+                "Semaine de la solidarité internationale : le programme".to_string(),
+                Value::from("https://collectif.example.org/semaine-2026"),
+                Value::from("2026-03-02T08:00:00Z")
+            ),
+        ]
+    );
+    let s = source(&env, "collectif").await;
+    assert_eq!(s["state"], "ok");
+    assert!(last_error(&s).contains("espace de noms"), "{s}");
+}
