@@ -328,6 +328,56 @@ mod tests {
     }
 
     #[test]
+    fn rss_0_90_and_rss_1_0_items_without_a_link_are_kept_with_none() {
+        let old = parse_feed(&fixture("rss-0.90.rdf"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&old),
+            [
+                "Journée portes ouvertes le 14 juin",
+                "Marché équitable de printemps"
+            ]
+        );
+        assert_eq!(
+            links(&old),
+            [
+                Some("https://solidarites.example.org/portes-ouvertes"),
+                None
+            ]
+        );
+        let rdf = parse_feed(&fixture("rss-1.0-no-link.rdf"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&rdf),
+            [
+                "Forum des solidarités internationales",
+                "Atelier « monter un projet au Sahel »",
+                "Conférence sur l\u{2019}eau et l\u{2019}assainissement"
+            ]
+        );
+        assert_eq!(
+            links(&rdf),
+            [Some("https://agenda.example.org/forum"), None, None]
+        );
+        assert!(rdf.entries[1].published.is_some());
+        assert!(old.fixes.is_empty() && rdf.fixes.is_empty());
+        // Without guid or link, the key comes from the title and text: distinct, and stable.
+        let facts: Vec<_> = rdf
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.guid.as_deref(),
+                    e.link.as_deref(),
+                    e.title.as_str(),
+                    e.summary.as_str(),
+                )
+            })
+            .collect();
+        let keys = crate::watch::dedup::dedup_keys(&facts);
+        assert!(keys[1].starts_with("hash:") && keys[2].starts_with("hash:"));
+        assert_ne!(keys[1], keys[2]);
+    }
+
+    #[test]
     fn rss_with_a_default_namespace_is_read() {
         let feed = parse_feed(&fixture("rss-default-namespace.xml"), &base(), None).unwrap();
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
 //! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added,
-//! a default namespace on `<rss>` removed.
+//! a default namespace on `<rss>` removed; RSS 0.90 rewritten as RSS 1.0, RSS 1.0 items
+//! without a link kept.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
 use std::collections::HashMap;
@@ -41,12 +42,14 @@ pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
     if versioned {
         fixes.push("version RSS absente ou inconnue, lue comme 2.0".into());
     }
-    // A namespace on <rss> hides the whole feed from feed-rs.
+    // Only the namespace on <rss> is a defect worth telling editors about: RSS 0.90 and items
+    // without a link are old or sparse, not broken.
     let root = root_tag(&text).map(|t| t.split_name().1.to_string());
     let rewritten = match root.as_deref() {
         Some("rss") => unbind_rss_namespace(&text).inspect(|_| {
             fixes.push("espace de noms inconnu sur <rss> retiré".into());
         }),
+        Some("RDF") => keep_rdf_items(&text),
         _ => None,
     };
     let text = rewritten.unwrap_or(text);
@@ -312,6 +315,11 @@ fn find_open_tag(text: &str, name: &str, from: usize) -> Option<usize> {
 
 /// The namespace feed-rs reads RSS 1.0 elements in.
 const RSS_1_0_NS: &str = "http://purl.org/rss/1.0/";
+/// RSS 0.90's namespace: the same elements as RSS 1.0 for what we read.
+const RSS_0_90_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+/// Given to RSS 0.90 and 1.0 items without a link: feed-rs drops those, and this one is no
+/// web address, so the item is kept with no link (`clean::web_link`).
+const NO_LINK: &str = "about:blank";
 
 /// A start or end tag found by `next_tag`.
 struct Tag<'a> {
@@ -442,6 +450,33 @@ fn root_tag(text: &str) -> Option<Tag<'_>> {
     next_tag(text, 0).filter(|t| !t.closing)
 }
 
+/// Prefixes the root binds to one of `namespaces`, and whether its unprefixed elements are in
+/// one of them (or in none, which feed-rs reads as the format's own).
+fn bound_prefixes<'a>(attributes: &[(&'a str, &str)], namespaces: &[&str]) -> (Vec<&'a str>, bool) {
+    let prefixes = attributes
+        .iter()
+        .filter(|(_, value)| namespaces.contains(value))
+        .filter_map(|(key, _)| key.strip_prefix("xmlns:"))
+        .collect();
+    let default = attributes
+        .iter()
+        .find(|(key, _)| *key == "xmlns")
+        .is_none_or(|(_, value)| namespaces.contains(value));
+    (prefixes, default)
+}
+
+/// Rewrites, in place in `attributes`, every namespace declaration of `from` to `to`.
+fn rebind(attributes: &mut [(&str, &str)], from: &str, to: &'static str) -> bool {
+    let mut changed = false;
+    for (key, value) in attributes.iter_mut() {
+        if (*key == "xmlns" || key.starts_with("xmlns:")) && *value == from {
+            *value = to;
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// `<rss xmlns="…">`: a default namespace puts every element of the feed in it, and feed-rs
 /// then reads none of them. The declaration goes, unless it names RSS 1.0's namespace, which
 /// feed-rs reads.
@@ -459,6 +494,59 @@ fn unbind_rss_namespace(text: &str) -> Option<String> {
         write_tag(root.name, &attributes, root.empty),
         &text[root.end..]
     ))
+}
+
+/// RSS 0.90 and 1.0 (`<rdf:RDF>`): RSS 0.90's namespace becomes RSS 1.0's, which feed-rs
+/// reads, and an item without a link gets one that is no web address: feed-rs drops items
+/// without a link, and such items are kept, with no link.
+fn keep_rdf_items(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let (prefixes, default) = bound_prefixes(
+        &attributes(&text[root.start..root.end])?,
+        &[RSS_1_0_NS, RSS_0_90_NS],
+    );
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    let mut changed = false;
+    // Inside an item, and whether it has a link with text.
+    let (mut in_item, mut has_link) = (false, false);
+    while let Some(tag) = next_tag(text, at) {
+        at = tag.end;
+        let (prefix, local) = tag.split_name();
+        let rss = prefix.map_or(default, |p| prefixes.contains(&p));
+        if tag.closing {
+            if rss && local == "item" && in_item && !has_link {
+                let link = prefix.map_or("link".to_string(), |p| format!("{p}:link"));
+                out.push_str(&text[copied..tag.start]);
+                out.push_str(&format!("<{link}>{NO_LINK}</{link}>"));
+                copied = tag.start;
+                changed = true;
+            }
+            in_item &= !(rss && local == "item");
+            continue;
+        }
+        if rss && local == "item" {
+            (in_item, has_link) = (!tag.empty, false);
+        } else if rss && local == "link" && !tag.empty {
+            let content = text[tag.end..].split('<').next().unwrap_or_default();
+            has_link |= !content.trim().is_empty();
+        }
+        let Some(mut attributes) = attributes(&text[tag.start..tag.end]) else {
+            continue;
+        };
+        if rebind(&mut attributes, RSS_0_90_NS, RSS_1_0_NS) {
+            out.push_str(&text[copied..tag.start]);
+            out.push_str(&write_tag(tag.name, &attributes, tag.empty));
+            copied = tag.end;
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// What `salvage` kept.
@@ -734,6 +822,31 @@ mod tests {
         ] {
             assert_eq!(unbind_rss_namespace(fine), None, "{fine}");
         }
+    }
+
+    #[test]
+    fn rdf_items_without_a_link_get_one_that_is_no_web_address() {
+        let rdf = "<rdf:RDF xmlns:rdf=\"r\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">\
+                   <channel><link>c</link><items/></channel><item><title>A</title></item >\
+                   <!-- </item> --><![CDATA[</item>]]><item><link> </link></item>\
+                   <item><link>b</link></item></rdf:RDF>";
+        assert_eq!(
+            keep_rdf_items(rdf).unwrap(),
+            "<rdf:RDF xmlns:rdf=\"r\" xmlns=\"http://purl.org/rss/1.0/\">\
+             <channel><link>c</link><items/></channel><item><title>A</title><link>about:blank</link></item >\
+             <!-- </item> --><![CDATA[</item>]]><item><link> </link><link>about:blank</link></item>\
+             <item><link>b</link></item></rdf:RDF>"
+        );
+        let prefixed = "<r:RDF xmlns:r=\"x\" xmlns:rss=\"http://purl.org/rss/1.0/\" xmlns=\"o\">\
+                        <rss:item/><rss:item>t</rss:item><item>u</item></r:RDF>";
+        assert_eq!(
+            keep_rdf_items(prefixed).unwrap(),
+            "<r:RDF xmlns:r=\"x\" xmlns:rss=\"http://purl.org/rss/1.0/\" xmlns=\"o\">\
+             <rss:item/><rss:item>t<rss:link>about:blank</rss:link></rss:item><item>u</item></r:RDF>"
+        );
+        let fine =
+            "<rdf:RDF xmlns=\"http://purl.org/rss/1.0/\"><item><link>a</link></item></rdf:RDF>";
+        assert_eq!(keep_rdf_items(fine), None);
     }
 
     #[test]

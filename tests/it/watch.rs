@@ -602,6 +602,68 @@ async fn stored(env: &TestEnv, slug: &str) -> Vec<(String, Value, Value)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn rss_0_90_and_rss_1_0_items_without_a_link_are_stored_without_one() {
+    let server = Server::start(vec![
+        ("/old.rdf", Reply::feed(fixture("rss-0.90.rdf"))),
+        ("/agenda.rdf", Reply::feed(fixture("rss-1.0-no-link.rdf"))),
+    ])
+    .await;
+    let env = env_with(&[
+        ("maison", server.url("/old.rdf")),
+        ("agenda", server.url("/agenda.rdf")),
+    ])
+    .await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let urls = |found: Vec<(String, Value, Value)>| -> Vec<(String, Value)> {
+        found.into_iter().map(|(t, u, _)| (t, u)).collect()
+    };
+    assert_eq!(
+        urls(stored(&env, "maison").await),
+        [
+            (
+                "Journée portes ouvertes le 14 juin".to_string(),
+                Value::from("https://solidarites.example.org/portes-ouvertes")
+            ),
+            ("Marché équitable de printemps".to_string(), Value::Null),
+        ]
+    );
+    assert_eq!(
+        urls(stored(&env, "agenda").await),
+        [
+            (
+                "Atelier « monter un projet au Sahel »".to_string(),
+                Value::Null
+            ),
+            (
+                "Conférence sur l\u{2019}eau et l\u{2019}assainissement".to_string(),
+                Value::Null
+            ),
+            (
+                "Forum des solidarités internationales".to_string(),
+                Value::from("https://agenda.example.org/forum")
+            ),
+        ]
+    );
+    // Polled again (new body, same entries), the linkless items are recognised, not doubled.
+    server.set(
+        "/agenda.rdf",
+        Reply::feed(format!(
+            "{}\n",
+            String::from_utf8(fixture("rss-1.0-no-link.rdf")).unwrap()
+        )),
+    );
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(
+        run.stderr
+            .contains(": 0 nouveau(x), 0 mis à jour, 3 inchangé(s)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stored(&env, "agenda").await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_rss_feed_declaring_a_default_namespace_is_read() {
     let server = Server::start(vec![(
         "/ns.xml",
