@@ -328,6 +328,56 @@ mod tests {
     }
 
     #[test]
+    fn atom_0_3_is_read_as_atom_1_0() {
+        let feed = parse_feed(&fixture("atom-0.3.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            [
+                "Appel à projets 2026 : jeunesse & solidarité",
+                "Rencontre des partenaires sahéliens",
+                "Bourse Volontariat : inscriptions"
+            ]
+        );
+        assert_eq!(
+            links(&feed),
+            [
+                Some("https://reseau.example.org/appel-2026"),
+                Some("https://reseau.example.org/rencontre"),
+                Some("https://reseau.example.org/bourse")
+            ]
+        );
+        // issued wins over created, created stands in for it, modified comes last.
+        let dates: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.published.unwrap().to_rfc3339())
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                "2026-03-01T09:00:00+00:00",
+                "2026-02-20T14:30:00+00:00",
+                "2026-02-10T09:00:00+00:00"
+            ]
+        );
+        let summaries: Vec<&str> = feed.entries.iter().map(|e| e.summary.as_str()).collect();
+        assert!(
+            summaries[0]
+                .contains("<p>Dépôt des dossiers avant le <strong>15 mai 2026</strong>.</p>"),
+            "escaped HTML: {summaries:?}"
+        );
+        assert!(
+            summaries[1].contains("<em>Niamey</em>"),
+            "inline XHTML: {summaries:?}"
+        );
+        assert_eq!(
+            summaries[2],
+            "Inscriptions ouvertes jusqu'au 30 avril 2026."
+        );
+        assert!(feed.fixes.is_empty(), "{:?}", feed.fixes);
+    }
+
+    #[test]
     fn rss_0_90_and_rss_1_0_items_without_a_link_are_kept_with_none() {
         let old = parse_feed(&fixture("rss-0.90.rdf"), &base(), None).unwrap();
         assert_eq!(

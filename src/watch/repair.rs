@@ -1,7 +1,7 @@
 //! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
 //! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added,
-//! a default namespace on `<rss>` removed; RSS 0.90 rewritten as RSS 1.0, RSS 1.0 items
-//! without a link kept.
+//! a default namespace on `<rss>` removed; RSS 0.90 and Atom 0.3 rewritten as RSS 1.0 and
+//! Atom 1.0, RSS 1.0 items without a link kept.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
 use std::collections::HashMap;
@@ -42,14 +42,15 @@ pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
     if versioned {
         fixes.push("version RSS absente ou inconnue, lue comme 2.0".into());
     }
-    // Only the namespace on <rss> is a defect worth telling editors about: RSS 0.90 and items
-    // without a link are old or sparse, not broken.
+    // Only the namespace on <rss> is a defect worth telling editors about: RSS 0.90, Atom 0.3
+    // and items without a link are old or sparse, not broken.
     let root = root_tag(&text).map(|t| t.split_name().1.to_string());
     let rewritten = match root.as_deref() {
         Some("rss") => unbind_rss_namespace(&text).inspect(|_| {
             fixes.push("espace de noms inconnu sur <rss> retiré".into());
         }),
         Some("RDF") => keep_rdf_items(&text),
+        Some("feed") => atom_1_0(&text),
         _ => None,
     };
     let text = rewritten.unwrap_or(text);
@@ -317,6 +318,8 @@ fn find_open_tag(text: &str, name: &str, from: usize) -> Option<usize> {
 const RSS_1_0_NS: &str = "http://purl.org/rss/1.0/";
 /// RSS 0.90's namespace: the same elements as RSS 1.0 for what we read.
 const RSS_0_90_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const ATOM_1_0_NS: &str = "http://www.w3.org/2005/Atom";
+const ATOM_0_3_NS: &str = "http://purl.org/atom/ns#";
 /// Given to RSS 0.90 and 1.0 items without a link: feed-rs drops those, and this one is no
 /// web address, so the item is kept with no link (`clean::web_link`).
 const NO_LINK: &str = "about:blank";
@@ -445,6 +448,20 @@ fn write_tag(name: &str, attributes: &[(&str, &str)], empty: bool) -> String {
     tag
 }
 
+/// The end tag `</name>` at or after `from`: (its start, just past it).
+fn find_end_tag(text: &str, from: usize, name: &str) -> Option<(usize, usize)> {
+    let open = format!("</{name}");
+    let mut at = from;
+    loop {
+        let start = at + text[at..].find(&open)?;
+        let after = text[start + open.len()..].trim_start();
+        if after.starts_with('>') {
+            return Some((start, text.len() - after.len() + 1));
+        }
+        at = start + open.len();
+    }
+}
+
 /// The root element's start tag, past the declaration, comments and doctype.
 fn root_tag(text: &str) -> Option<Tag<'_>> {
     next_tag(text, 0).filter(|t| !t.closing)
@@ -547,6 +564,125 @@ fn keep_rdf_items(text: &str) -> Option<String> {
     }
     out.push_str(&text[copied..]);
     Some(out)
+}
+
+/// Atom 0.3 read as Atom 1.0, and text constructs in either written the 0.3 way made
+/// readable: the namespace becomes Atom 1.0's, `issued` and `created` become `published` (an
+/// entry's `issued` wins over its `created`), `modified` becomes `updated`, `tagline`
+/// `subtitle` and `copyright` `rights`; a text construct's `type` (a media type in 0.3) and
+/// `mode` (`xml`, `escaped` or `base64`) become the Atom 1.0 `type`.
+/// The text of renamed elements and text constructs is never scanned for tags: inline XHTML
+/// stays as it is.
+fn atom_1_0(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let (prefixes, default) = bound_prefixes(
+        &attributes(&text[root.start..root.end])?,
+        &[ATOM_1_0_NS, ATOM_0_3_NS],
+    );
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    let mut changed = false;
+    let mut issued = false;
+    while let Some(tag) = next_tag(text, at) {
+        at = tag.end;
+        if tag.closing {
+            continue;
+        }
+        let Some(mut attributes) = attributes(&text[tag.start..tag.end]) else {
+            continue;
+        };
+        let mut rewrite = rebind(&mut attributes, ATOM_0_3_NS, ATOM_1_0_NS);
+        let (prefix, local) = tag.split_name();
+        let atom = prefix.map_or(default, |p| prefixes.contains(&p));
+        let renamed = match local {
+            _ if !atom => None,
+            "entry" => {
+                issued = false;
+                None
+            }
+            "issued" => {
+                issued = true;
+                Some("published")
+            }
+            "created" if !issued => Some("published"),
+            "modified" => Some("updated"),
+            "tagline" => Some("subtitle"),
+            "copyright" => Some("rights"),
+            _ => None,
+        };
+        let local = renamed.unwrap_or(local);
+        let construct = atom
+            && matches!(
+                local,
+                "title" | "subtitle" | "summary" | "content" | "rights"
+            );
+        let new_type = construct
+            .then(|| atom_1_0_type(local, &attributes))
+            .flatten();
+        if let Some(new_type) = new_type {
+            attributes.retain(|(key, _)| *key != "type" && *key != "mode");
+            if new_type != "text" {
+                attributes.push(("type", new_type));
+            }
+            rewrite = true;
+        }
+        let name = match (renamed, prefix) {
+            (Some(new), Some(p)) => format!("{p}:{new}"),
+            (Some(new), None) => new.to_string(),
+            (None, _) => tag.name.to_string(),
+        };
+        rewrite |= renamed.is_some();
+        if rewrite {
+            out.push_str(&text[copied..tag.start]);
+            out.push_str(&write_tag(&name, &attributes, tag.empty));
+            copied = tag.end;
+            changed = true;
+        }
+        if tag.empty || !(construct || renamed.is_some()) {
+            continue;
+        }
+        // Straight to the element's end: its text holds no element to rename.
+        let Some((close_start, close_end)) = find_end_tag(text, tag.end, tag.name) else {
+            break;
+        };
+        if renamed.is_some() {
+            out.push_str(&text[copied..close_start]);
+            out.push_str(&format!("</{name}>"));
+            copied = close_end;
+        }
+        at = close_end;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The Atom 1.0 `type` of a text construct written with an Atom 0.3 `type` (a media type,
+/// plain text when absent) and `mode` (`xml` when absent, `escaped` or `base64`); None when
+/// it is fine as it is. A `content` of another media type keeps it (feed-rs reads those).
+fn atom_1_0_type(element: &str, attributes: &[(&str, &str)]) -> Option<&'static str> {
+    let value = |name: &str| {
+        attributes
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, v)| v.trim().to_ascii_lowercase())
+    };
+    let (declared, mode) = (value("type"), value("mode"));
+    let base64 = mode.as_deref() == Some("base64");
+    let escaped = mode.as_deref() == Some("escaped");
+    let new_type = match declared.as_deref() {
+        None | Some("text" | "text/plain") => "text",
+        Some("html" | "text/html") => "html",
+        Some("xhtml" | "application/xhtml+xml") if base64 || escaped => "html",
+        Some("xhtml" | "application/xhtml+xml") => "xhtml",
+        Some(_) if element == "content" => return None,
+        Some(_) => "text",
+    };
+    let same = declared.as_deref().unwrap_or("text") == new_type && mode.is_none();
+    (!same).then_some(new_type)
 }
 
 /// What `salvage` kept.
@@ -847,6 +983,68 @@ mod tests {
         let fine =
             "<rdf:RDF xmlns=\"http://purl.org/rss/1.0/\"><item><link>a</link></item></rdf:RDF>";
         assert_eq!(keep_rdf_items(fine), None);
+    }
+
+    #[test]
+    fn atom_0_3_elements_and_modes_become_atom_1_0() {
+        let feed = "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\" xmlns:dc=\"d\">\
+            <tagline type=\"text/html\" mode=\"escaped\">&lt;b&gt;T&lt;/b&gt;</tagline>\
+            <copyright>C</copyright><modified>2026-01-01T00:00:00Z</modified>\
+            <entry><created>1</created><issued>2</issued><dc:created>3</dc:created>\
+            <title mode=\"escaped\" type=\"text/plain\">A &amp; B</title>\
+            <content type=\"application/xhtml+xml\"><div xmlns=\"h\"><issued>x</issued></div></content>\
+            <summary type='text/html' mode='base64'>PGI+w6k8L2I+\n</summary></entry>\
+            <entry><issued>4</issued><created>5</created>\
+            <content type=\"image/png\" mode=\"base64\">iVBO</content></entry></feed>";
+        assert_eq!(
+            atom_1_0(feed).unwrap(),
+            "<feed version=\"0.3\" xmlns=\"http://www.w3.org/2005/Atom\" xmlns:dc=\"d\">\
+            <subtitle type=\"html\">&lt;b&gt;T&lt;/b&gt;</subtitle>\
+            <rights>C</rights><updated>2026-01-01T00:00:00Z</updated>\
+            <entry><published>1</published><published>2</published><dc:created>3</dc:created>\
+            <title>A &amp; B</title>\
+            <content type=\"xhtml\"><div xmlns=\"h\"><issued>x</issued></div></content>\
+            <summary type=\"html\">PGI+w6k8L2I+\n</summary></entry>\
+            <entry><published>4</published><created>5</created>\
+            <content type=\"image/png\" mode=\"base64\">iVBO</content></entry></feed>"
+        );
+        let atom_1_0_feed =
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title type=\"html\">a</title>\
+            <entry><title>t</title><content type=\"xhtml\"><div><created/></div></content>\
+            <content type=\"text/csv\">a,b</content></entry></feed>";
+        assert_eq!(atom_1_0(atom_1_0_feed), None, "nothing to change");
+    }
+
+    #[test]
+    fn hostile_documents_stay_linear() {
+        let started = std::time::Instant::now();
+        let n = 50_000;
+        let atom = "<feed xmlns=\"http://purl.org/atom/ns#\">";
+        let hostile = [
+            format!("{atom}{}", "<title mode=\"base64\">".repeat(n)),
+            format!("{atom}{}", "<entry><created>x</created><issued>".repeat(n)),
+            format!("{atom}{}", "<title a=\"".repeat(n)),
+            format!("{atom}{}", "<issued><modified>".repeat(n)),
+            format!(
+                "{atom}{}",
+                "<content type=\"text/html\" mode=\"escaped\">x</content>".repeat(3 * n)
+            ),
+            format!("<rss xmlns=\"x\">{}", "<rss xmlns=\"y\">".repeat(n)),
+            format!(
+                "<RDF xmlns=\"{RSS_0_90_NS}\">{}",
+                "<item></item>".repeat(3 * n)
+            ),
+            format!("<RDF>{}", "<!-- ".repeat(n)),
+        ];
+        for doc in &hostile {
+            let r = repair(doc.as_bytes(), None);
+            assert!(r.text.len() < doc.len() * 3, "{}", &doc[..60]);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "sanity limit: {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

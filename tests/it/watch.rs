@@ -602,6 +602,57 @@ async fn stored(env: &TestEnv, slug: &str) -> Vec<(String, Value, Value)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_atom_0_3_feed_is_read_with_its_dates_and_texts() {
+    let server = Server::start(vec![(
+        "/atom03.xml",
+        Reply::feed(fixture("atom-0.3.xml")).with("content-type", "application/atom+xml"),
+    )])
+    .await;
+    let env = env_with(&[("reseau", server.url("/atom03.xml"))]).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    assert_eq!(
+        stored(&env, "reseau").await,
+        [
+            (
+                "Appel à projets 2026 : jeunesse & solidarité".to_string(),
+                Value::from("https://reseau.example.org/appel-2026"),
+                Value::from("2026-03-01T09:00:00Z")
+            ),
+            (
+                "Bourse Volontariat : inscriptions".to_string(),
+                Value::from("https://reseau.example.org/bourse"),
+                Value::from("2026-02-10T09:00:00Z")
+            ),
+            (
+                "Rencontre des partenaires sahéliens".to_string(),
+                Value::from("https://reseau.example.org/rencontre"),
+                Value::from("2026-02-20T14:30:00Z")
+            ),
+        ]
+    );
+    let all = items(&env).await;
+    let summary = |title: &str| {
+        all.iter()
+            .find(|i| i["title"].as_str().unwrap().starts_with(title))
+            .map(|i| i["summary"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(
+        summary("Appel").contains("<strong>15 mai 2026</strong>"),
+        "{}",
+        summary("Appel")
+    );
+    assert!(summary("Rencontre").contains("<em>Niamey</em>"));
+    let s = source(&env, "reseau").await;
+    assert_eq!(
+        s["last_error"],
+        Value::Null,
+        "a valid old feed is no repair"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rss_0_90_and_rss_1_0_items_without_a_link_are_stored_without_one() {
     let server = Server::start(vec![
         ("/old.rdf", Reply::feed(fixture("rss-0.90.rdf"))),
