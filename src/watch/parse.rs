@@ -378,6 +378,27 @@ mod tests {
     }
 
     #[test]
+    fn base64_atom_text_is_decoded() {
+        let feed = parse_feed(&fixture("atom-base64.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            ["Douze projets retenus", "Calendrier du prochain appel"]
+        );
+        assert!(
+            feed.entries[0]
+                .summary
+                .starts_with("<p>Le comité a retenu <strong>douze projets</strong>"),
+            "{}",
+            feed.entries[0].summary
+        );
+        assert!(feed.entries[0].summary.contains("d\u{2019}Occitanie"));
+        assert_eq!(
+            feed.entries[1].summary,
+            "Résultats détaillés sur le site de la Région."
+        );
+    }
+
+    #[test]
     fn rss_0_90_and_rss_1_0_items_without_a_link_are_kept_with_none() {
         let old = parse_feed(&fixture("rss-0.90.rdf"), &base(), None).unwrap();
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
 //! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added,
 //! a default namespace on `<rss>` removed; RSS 0.90 and Atom 0.3 rewritten as RSS 1.0 and
-//! Atom 1.0, RSS 1.0 items without a link kept.
+//! Atom 1.0, RSS 1.0 items without a link kept, base64 Atom text decoded.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
 use std::collections::HashMap;
@@ -570,7 +570,7 @@ fn keep_rdf_items(text: &str) -> Option<String> {
 /// readable: the namespace becomes Atom 1.0's, `issued` and `created` become `published` (an
 /// entry's `issued` wins over its `created`), `modified` becomes `updated`, `tagline`
 /// `subtitle` and `copyright` `rights`; a text construct's `type` (a media type in 0.3) and
-/// `mode` (`xml`, `escaped` or `base64`) become the Atom 1.0 `type`.
+/// `mode` (`xml`, `escaped` or `base64`) become the Atom 1.0 `type`, base64 text decoded.
 /// The text of renamed elements and text constructs is never scanned for tags: inline XHTML
 /// stays as it is.
 fn atom_1_0(text: &str) -> Option<String> {
@@ -617,15 +617,17 @@ fn atom_1_0(text: &str) -> Option<String> {
                 local,
                 "title" | "subtitle" | "summary" | "content" | "rights"
             );
+        let mut decode = false;
         let new_type = construct
             .then(|| atom_1_0_type(local, &attributes))
             .flatten();
-        if let Some(new_type) = new_type {
+        if let Some((new_type, base64)) = new_type {
             attributes.retain(|(key, _)| *key != "type" && *key != "mode");
             if new_type != "text" {
                 attributes.push(("type", new_type));
             }
             rewrite = true;
+            decode = base64;
         }
         let name = match (renamed, prefix) {
             (Some(new), Some(p)) => format!("{p}:{new}"),
@@ -646,6 +648,12 @@ fn atom_1_0(text: &str) -> Option<String> {
         let Some((close_start, close_end)) = find_end_tag(text, tag.end, tag.name) else {
             break;
         };
+        if decode {
+            if let Some(decoded) = decode_base64_text(&text[tag.end..close_start]) {
+                out.push_str(&decoded);
+                copied = close_start;
+            }
+        }
         if renamed.is_some() {
             out.push_str(&text[copied..close_start]);
             out.push_str(&format!("</{name}>"));
@@ -661,9 +669,10 @@ fn atom_1_0(text: &str) -> Option<String> {
 }
 
 /// The Atom 1.0 `type` of a text construct written with an Atom 0.3 `type` (a media type,
-/// plain text when absent) and `mode` (`xml` when absent, `escaped` or `base64`); None when
-/// it is fine as it is. A `content` of another media type keeps it (feed-rs reads those).
-fn atom_1_0_type(element: &str, attributes: &[(&str, &str)]) -> Option<&'static str> {
+/// plain text when absent) and `mode` (`xml` when absent, `escaped` or `base64`), and
+/// whether its text is base64; None when it is fine as it is. A `content` of another media
+/// type keeps it (feed-rs reads those), base64 included.
+fn atom_1_0_type(element: &str, attributes: &[(&str, &str)]) -> Option<(&'static str, bool)> {
     let value = |name: &str| {
         attributes
             .iter()
@@ -682,7 +691,39 @@ fn atom_1_0_type(element: &str, attributes: &[(&str, &str)]) -> Option<&'static 
         Some(_) => "text",
     };
     let same = declared.as_deref().unwrap_or("text") == new_type && mode.is_none();
-    (!same).then_some(new_type)
+    (!same).then_some((new_type, base64))
+}
+
+/// Base64 text (line breaks and all, possibly in a CDATA section) decoded and escaped as XML
+/// text; None when it is no base64, and the text then stays as it is.
+fn decode_base64_text(raw: &str) -> Option<String> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("<![CDATA[")
+        .and_then(|r| r.strip_suffix("]]>"))
+        .unwrap_or(raw);
+    let compact: String = raw.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let bytes = GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(compact)
+        .ok()?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => WINDOWS_1252.decode(e.as_bytes()).0.into_owned(),
+    };
+    let mut escaped = String::with_capacity(text.len() + 64);
+    for c in text.chars().filter(|c| is_xml_char(*c)) {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    Some(escaped)
 }
 
 /// What `salvage` kept.
@@ -1004,7 +1045,7 @@ mod tests {
             <entry><published>1</published><published>2</published><dc:created>3</dc:created>\
             <title>A &amp; B</title>\
             <content type=\"xhtml\"><div xmlns=\"h\"><issued>x</issued></div></content>\
-            <summary type=\"html\">PGI+w6k8L2I+\n</summary></entry>\
+            <summary type=\"html\">&lt;b&gt;é&lt;/b&gt;</summary></entry>\
             <entry><published>4</published><created>5</created>\
             <content type=\"image/png\" mode=\"base64\">iVBO</content></entry></feed>"
         );
@@ -1013,6 +1054,15 @@ mod tests {
             <entry><title>t</title><content type=\"xhtml\"><div><created/></div></content>\
             <content type=\"text/csv\">a,b</content></entry></feed>";
         assert_eq!(atom_1_0(atom_1_0_feed), None, "nothing to change");
+    }
+
+    #[test]
+    fn base64_text_is_decoded_escaped_and_kept_to_xml_characters() {
+        assert_eq!(
+            decode_base64_text(" <![CDATA[PHA+YSAmIGIAPC9wPg]]> ").unwrap(),
+            "&lt;p&gt;a &amp; b&lt;/p&gt;"
+        );
+        assert_eq!(decode_base64_text("pas du base64 !"), None);
     }
 
     #[test]

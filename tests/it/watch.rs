@@ -742,3 +742,34 @@ async fn an_rss_feed_declaring_a_default_namespace_is_read() {
     assert_eq!(s["state"], "ok");
     assert!(last_error(&s).contains("espace de noms"), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base64_atom_text_is_stored_decoded() {
+    let server = Server::start(vec![(
+        "/fonds.xml",
+        Reply::feed(fixture("atom-base64.xml")).with("content-type", "application/atom+xml"),
+    )])
+    .await;
+    let env = env_with(&[("fonds", server.url("/fonds.xml"))]).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let all = items(&env).await;
+    let summary = |title: &str| {
+        all.iter()
+            .find(|i| i["title"] == title)
+            .unwrap_or_else(|| panic!("no item {title}: {all:?}"))["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let laureats = summary("Douze projets retenus");
+    assert!(
+        laureats.starts_with("<p>Le comité a retenu <strong>douze projets</strong> portés"),
+        "{laureats}"
+    );
+    assert!(laureats.contains("au Bénin, au Sénégal et au Maroc."));
+    assert_eq!(
+        summary("Calendrier du prochain appel"),
+        "Résultats détaillés sur le site de la Région."
+    );
+}
