@@ -712,6 +712,14 @@ async fn rss_0_90_and_rss_1_0_items_without_a_link_are_stored_without_one() {
         run.stderr
     );
     assert_eq!(stored(&env, "agenda").await.len(), 3);
+
+    // An item without a link goes into an issue like any other.
+    let issue = env.create_issue("coopdev-info").await;
+    let id = env.item_id("Marché équitable").await.to_string();
+    env.run(&["issue", "add", &issue, "--item", &id]).await.ok();
+    let html = env.run(&["issue", "render", &issue]).await.ok().stdout;
+    assert!(html.contains("Marché équitable de printemps"), "{html}");
+    assert!(!html.contains("about:blank"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
