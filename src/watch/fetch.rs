@@ -1,13 +1,17 @@
 //! HTTP side of feed polling: conditional GET, redirects followed by hand, a body cap, and
-//! refusal of private addresses unless the source allows them.
+//! refusal of private addresses unless the source allows them. gzip and deflate bodies are
+//! decompressed here (`inflate`), not by reqwest, which refuses raw deflate and bodies
+//! labelled compressed that are not; brotli is left to reqwest.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
+
+use super::inflate::{self, InflateError};
 
 pub const USER_AGENT: &str = concat!(
     "relais/",
@@ -17,6 +21,9 @@ pub const USER_AGENT: &str = concat!(
 
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
     application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
+
+/// Sent by hand: reqwest would only offer the encodings it decodes itself (brotli).
+const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 const MAX_REDIRECTS: usize = 5;
 
@@ -39,6 +46,8 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("réponse vide : ce n'est pas un flux")]
     Empty,
+    #[error("réponse compressée illisible ({0})")]
+    BadEncoding(String),
     #[error("erreur réseau : {0}")]
     Network(String),
 }
@@ -95,6 +104,8 @@ impl Fetcher {
         let build = |allow_private: bool| -> anyhow::Result<reqwest::Client> {
             let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
+                .no_gzip()
+                .no_deflate()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
@@ -135,7 +146,10 @@ impl Fetcher {
             if !allow_private {
                 check_destination(&current, self.proxied).await?;
             }
-            let mut request = client.get(current.clone()).header(header::ACCEPT, ACCEPT);
+            let mut request = client
+                .get(current.clone())
+                .header(header::ACCEPT, ACCEPT)
+                .header(header::ACCEPT_ENCODING, ACCEPT_ENCODING);
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }
@@ -178,6 +192,12 @@ impl Fetcher {
                 });
             }
             let bytes = read_capped(response, self.max_body).await?;
+            let bytes = decompress(
+                bytes,
+                header_text(&headers, header::CONTENT_ENCODING),
+                self.max_body,
+            )
+            .await?;
             if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err(FetchError::Empty);
             }
@@ -195,7 +215,8 @@ impl Fetcher {
     }
 }
 
-/// Reads the (already decompressed) body, stopping as soon as it passes the cap.
+/// Reads the body as sent (brotli already decoded by reqwest), stopping as soon as it passes
+/// the cap.
 async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
     if response.content_length().is_some_and(|n| n as usize > cap) {
         return Err(FetchError::TooLarge(cap));
@@ -210,6 +231,25 @@ async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>,
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// gzip and deflate bodies decoded off the async workers, under the same cap as the body.
+async fn decompress(
+    bytes: Vec<u8>,
+    encoding: Option<String>,
+    cap: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let label = encoding.clone().unwrap_or_default();
+    let job =
+        tokio::task::spawn_blocking(move || inflate::decode_body(bytes, encoding.as_deref(), cap));
+    match job.await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(InflateError::TooLarge(cap))) => Err(FetchError::TooLarge(cap)),
+        Ok(Err(InflateError::Corrupt)) => Err(FetchError::BadEncoding(label)),
+        Err(e) => Err(FetchError::Network(format!(
+            "décompression impossible : {e}"
+        ))),
+    }
 }
 
 fn network_error(e: reqwest::Error) -> FetchError {
@@ -271,23 +311,77 @@ fn max_age(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// True for loopback, private, link-local, unspecified and similar non-public addresses.
+/// IPv4 ranges that are not the public Internet, as (network, prefix length).
+const REFUSED_V4: [(Ipv4Addr, u32); 15] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8),          // "this network"
+    (Ipv4Addr::new(10, 0, 0, 0), 8),         // private
+    (Ipv4Addr::new(100, 64, 0, 0), 10),      // shared address space (carrier-grade NAT)
+    (Ipv4Addr::new(127, 0, 0, 0), 8),        // loopback
+    (Ipv4Addr::new(169, 254, 0, 0), 16),     // link local
+    (Ipv4Addr::new(172, 16, 0, 0), 12),      // private
+    (Ipv4Addr::new(192, 0, 0, 0), 24),       // IETF protocol assignments
+    (Ipv4Addr::new(192, 0, 2, 0), 24),       // documentation (TEST-NET-1)
+    (Ipv4Addr::new(192, 168, 0, 0), 16),     // private
+    (Ipv4Addr::new(198, 18, 0, 0), 15),      // benchmarking
+    (Ipv4Addr::new(198, 51, 100, 0), 24),    // documentation (TEST-NET-2)
+    (Ipv4Addr::new(203, 0, 113, 0), 24),     // documentation (TEST-NET-3)
+    (Ipv4Addr::new(224, 0, 0, 0), 4),        // multicast
+    (Ipv4Addr::new(240, 0, 0, 0), 4),        // reserved
+    (Ipv4Addr::new(255, 255, 255, 255), 32), // limited broadcast (inside 240/4)
+];
+
+/// IPv6 ranges that are not the public Internet, as (network, prefix length). Addresses that
+/// carry an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by that address too.
+const REFUSED_V6: [(Ipv6Addr, u32); 10] = [
+    (Ipv6Addr::UNSPECIFIED, 128),
+    (Ipv6Addr::LOCALHOST, 128),
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48), // local-use NAT64
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),     // discard only
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32),    // Teredo
+    (Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48),    // benchmarking
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32), // documentation
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),     // unique local
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),    // link local
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),     // multicast
+];
+
+/// Prefixes whose addresses carry an IPv4 address in their last 32 bits.
+const EMBEDDING_V6: [(Ipv6Addr, u32); 3] = [
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96), // IPv4-mapped
+    (Ipv6Addr::UNSPECIFIED, 96),                      // IPv4-compatible (deprecated)
+    (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96), // NAT64
+];
+
+/// True for every address that is not on the public Internet: loopback, private, shared,
+/// link local, documentation, benchmarking, multicast, reserved and the like. IPv6 addresses
+/// that carry an IPv4 address (mapped, compatible, NAT64, 6to4) are refused when it is.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64) // 100.64/10
+            let bits = u32::from(v4);
+            REFUSED_V4.iter().any(|(net, len)| {
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                bits & mask == u32::from(*net)
+            })
         }
         IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+            let bits = u128::from(v6);
+            let within = |net: &Ipv6Addr, len: u32| {
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                bits & mask == u128::from(*net)
+            };
+            if REFUSED_V6.iter().any(|(net, len)| within(net, *len)) {
+                return true;
+            }
+            // The last 32 bits, or bits 16 to 48 for 6to4 (2002::/16).
+            let embedded = if EMBEDDING_V6.iter().any(|(net, len)| within(net, *len)) {
+                Some(bits as u32)
+            } else if within(&Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16) {
+                Some((bits >> 80) as u32)
+            } else {
+                None
+            };
+            embedded.is_some_and(|v4| is_private(IpAddr::V4(Ipv4Addr::from(v4))))
         }
     }
 }
@@ -368,23 +462,178 @@ impl reqwest::dns::Resolve for PublicResolver {
 mod tests {
     use super::*;
 
+    /// (range, addresses just inside it, public addresses just outside it).
+    const V4_CASES: &[(&str, &[&str], &[&str])] = &[
+        ("0.0.0.0/8", &["0.0.0.0", "0.255.255.255"], &["1.0.0.0"]),
+        (
+            "10.0.0.0/8",
+            &["10.0.0.0", "10.255.255.255"],
+            &["9.255.255.255", "11.0.0.0"],
+        ),
+        (
+            "100.64.0.0/10",
+            &["100.64.0.0", "100.127.255.255"],
+            &["100.63.255.255", "100.128.0.0"],
+        ),
+        (
+            "127.0.0.0/8",
+            &["127.0.0.1", "127.255.255.255"],
+            &["126.255.255.255", "128.0.0.0"],
+        ),
+        (
+            "169.254.0.0/16",
+            &["169.254.0.0", "169.254.255.255"],
+            &["169.253.255.255", "169.255.0.0"],
+        ),
+        (
+            "172.16.0.0/12",
+            &["172.16.0.0", "172.31.255.255"],
+            &["172.15.255.255", "172.32.0.0"],
+        ),
+        (
+            "192.0.0.0/24",
+            &["192.0.0.0", "192.0.0.255"],
+            &["191.255.255.255", "192.0.1.0"],
+        ),
+        (
+            "192.0.2.0/24",
+            &["192.0.2.0", "192.0.2.255"],
+            &["192.0.1.255", "192.0.3.0"],
+        ),
+        (
+            "192.168.0.0/16",
+            &["192.168.0.0", "192.168.255.255"],
+            &["192.167.255.255", "192.169.0.0"],
+        ),
+        (
+            "198.18.0.0/15",
+            &["198.18.0.0", "198.19.255.255"],
+            &["198.17.255.255", "198.20.0.0"],
+        ),
+        (
+            "198.51.100.0/24",
+            &["198.51.100.0", "198.51.100.255"],
+            &["198.51.99.255", "198.51.101.0"],
+        ),
+        (
+            "203.0.113.0/24",
+            &["203.0.113.0", "203.0.113.255"],
+            &["203.0.112.255", "203.0.114.0"],
+        ),
+        (
+            "224.0.0.0/4",
+            &["224.0.0.0", "239.255.255.255"],
+            &["223.255.255.255"],
+        ),
+        (
+            "240.0.0.0/4",
+            &["240.0.0.0", "255.255.255.254", "255.255.255.255"],
+            &["223.255.255.255"],
+        ),
+    ];
+
+    /// The same for IPv6. Where a range's neighbours are themselves special or unallocated
+    /// (around 100::/64 or fc00::/7, say), the nearest public address stands in for them.
+    const V6_CASES: &[(&str, &[&str], &[&str])] = &[
+        ("::/128", &["::"], &["2a00:1450:4007::1"]),
+        ("::1/128", &["::1"], &["2a00:1450:4007::1"]),
+        (
+            "64:ff9b:1::/48",
+            &["64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"],
+            &["64:ff9b::5db8:d822"],
+        ),
+        (
+            "100::/64",
+            &["100::", "100::ffff:ffff:ffff:ffff"],
+            &["2a00:1450:4007::1"],
+        ),
+        (
+            "2001::/32",
+            &["2001::", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"],
+            &["2001:200::1"],
+        ),
+        (
+            "2001:2::/48",
+            &["2001:2::", "2001:2:0:ffff:ffff:ffff:ffff:ffff"],
+            &["2001:200::1"],
+        ),
+        (
+            "2001:db8::/32",
+            &["2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"],
+            &["2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::"],
+        ),
+        (
+            "fc00::/7",
+            &["fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+            &["2a00:1450:4007::1"],
+        ),
+        (
+            "fe80::/10",
+            &["fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+            &["2a00:1450:4007::1"],
+        ),
+        (
+            "ff00::/8",
+            &[
+                "ff00::",
+                "ff02::1",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            ],
+            &["2a00:1450:4007::1"],
+        ),
+        (
+            "2002::/16 (6to4)",
+            &["2002:a00:1::", "2002:7f00:1::1"],
+            &["2002:5db8:d822::1", "2003::1"],
+        ),
+    ];
+
+    /// The IPv6 forms that carry `v4`: mapped, compatible, NAT64 and 6to4.
+    fn carriers(v4: Ipv4Addr) -> [IpAddr; 4] {
+        let [a, b, c, d] = v4.octets();
+        let (high, low) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+        [
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, high, low)),
+            IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, high, low)),
+            IpAddr::V6(Ipv6Addr::new(0x2002, high, low, 0, 0, 0, 0, 1)),
+        ]
+    }
+
     #[test]
-    fn private_ranges_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "169.254.1.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "100.64.0.1",
-        ] {
+    fn every_private_range_is_refused_and_its_public_neighbours_are_not() {
+        for (range, inside, outside) in V4_CASES.iter().chain(V6_CASES) {
+            for ip in *inside {
+                assert!(is_private(ip.parse().unwrap()), "{ip} is in {range}");
+            }
+            for ip in *outside {
+                assert!(!is_private(ip.parse().unwrap()), "{ip} is outside {range}");
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_addresses_carrying_an_ipv4_address_are_judged_by_it() {
+        for (range, inside, outside) in V4_CASES {
+            for ip in *inside {
+                for carrier in carriers(ip.parse().unwrap()) {
+                    assert!(is_private(carrier), "{carrier} carries {ip}, in {range}");
+                }
+            }
+            for ip in *outside {
+                for carrier in carriers(ip.parse().unwrap()) {
+                    assert!(!is_private(carrier), "{carrier} carries public {ip}");
+                }
+            }
+        }
+        for ip in ["::ffff:127.0.0.1", "::10.0.0.1", "64:ff9b::192.168.1.1"] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2a00:1450:4007::1"] {
+        for ip in [
+            "::ffff:93.184.216.34",
+            "::93.184.216.34",
+            "64:ff9b::93.184.216.34",
+        ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod dedup;
 pub mod digest;
 pub mod fetch;
+pub mod inflate;
 pub mod parse;
 pub mod repair;
 pub mod tag;

@@ -323,6 +323,158 @@ mod tests {
         assert_eq!(rss2.entries.len(), 3);
     }
 
+    fn links(feed: &ParsedFeed) -> Vec<Option<&str>> {
+        feed.entries.iter().map(|e| e.link.as_deref()).collect()
+    }
+
+    #[test]
+    fn atom_0_3_is_read_as_atom_1_0() {
+        let feed = parse_feed(&fixture("atom-0.3.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            [
+                "Appel à projets 2026 : jeunesse & solidarité",
+                "Rencontre des partenaires sahéliens",
+                "Bourse Volontariat : inscriptions"
+            ]
+        );
+        assert_eq!(
+            links(&feed),
+            [
+                Some("https://reseau.example.org/appel-2026"),
+                Some("https://reseau.example.org/rencontre"),
+                Some("https://reseau.example.org/bourse")
+            ]
+        );
+        // issued wins over created, created stands in for it, modified comes last.
+        let dates: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.published.unwrap().to_rfc3339())
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                "2026-03-01T09:00:00+00:00",
+                "2026-02-20T14:30:00+00:00",
+                "2026-02-10T09:00:00+00:00"
+            ]
+        );
+        let summaries: Vec<&str> = feed.entries.iter().map(|e| e.summary.as_str()).collect();
+        assert!(
+            summaries[0]
+                .contains("<p>Dépôt des dossiers avant le <strong>15 mai 2026</strong>.</p>"),
+            "escaped HTML: {summaries:?}"
+        );
+        assert!(
+            summaries[1].contains("<em>Niamey</em>"),
+            "inline XHTML: {summaries:?}"
+        );
+        assert_eq!(
+            summaries[2],
+            "Inscriptions ouvertes jusqu'au 30 avril 2026."
+        );
+        assert!(feed.fixes.is_empty(), "{:?}", feed.fixes);
+    }
+
+    #[test]
+    fn base64_atom_text_is_decoded() {
+        let feed = parse_feed(&fixture("atom-base64.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            ["Douze projets retenus", "Calendrier du prochain appel"]
+        );
+        assert!(
+            feed.entries[0]
+                .summary
+                .starts_with("<p>Le comité a retenu <strong>douze projets</strong>"),
+            "{}",
+            feed.entries[0].summary
+        );
+        assert!(feed.entries[0].summary.contains("d\u{2019}Occitanie"));
+        assert_eq!(
+            feed.entries[1].summary,
+            "Résultats détaillés sur le site de la Région."
+        );
+    }
+
+    #[test]
+    fn rss_0_90_and_rss_1_0_items_without_a_link_are_kept_with_none() {
+        let old = parse_feed(&fixture("rss-0.90.rdf"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&old),
+            [
+                "Journée portes ouvertes le 14 juin",
+                "Marché équitable de printemps"
+            ]
+        );
+        assert_eq!(
+            links(&old),
+            [
+                Some("https://solidarites.example.org/portes-ouvertes"),
+                None
+            ]
+        );
+        let rdf = parse_feed(&fixture("rss-1.0-no-link.rdf"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&rdf),
+            [
+                "Forum des solidarités internationales",
+                "Atelier « monter un projet au Sahel »",
+                "Conférence sur l\u{2019}eau et l\u{2019}assainissement"
+            ]
+        );
+        assert_eq!(
+            links(&rdf),
+            [Some("https://agenda.example.org/forum"), None, None]
+        );
+        assert!(rdf.entries[1].published.is_some());
+        assert!(old.fixes.is_empty() && rdf.fixes.is_empty());
+        // Without guid or link, the key comes from the title and text: distinct, and stable.
+        let facts: Vec<_> = rdf
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.guid.as_deref(),
+                    e.link.as_deref(),
+                    e.title.as_str(),
+                    e.summary.as_str(),
+                )
+            })
+            .collect();
+        let keys = crate::watch::dedup::dedup_keys(&facts);
+        assert!(keys[1].starts_with("hash:") && keys[2].starts_with("hash:"));
+        assert_ne!(keys[1], keys[2]);
+    }
+
+    #[test]
+    fn rss_with_a_default_namespace_is_read() {
+        let feed = parse_feed(&fixture("rss-default-namespace.xml"), &base(), None).unwrap();
+        assert_eq!(
+            titles(&feed),
+            [
+                "Semaine de la solidarité internationale : le programme",
+                "Formation des animateurs"
+            ]
+        );
+        assert_eq!(
+            links(&feed),
+            [
+                Some("https://collectif.example.org/semaine-2026"),
+                Some("https://collectif.example.org/formation")
+            ]
+        );
+        assert!(feed.entries[0]
+            .summary
+            .contains("<strong>quarante</strong>"));
+        assert!(
+            feed.fixes.iter().any(|f| f.contains("espace de noms")),
+            "{:?}",
+            feed.fixes
+        );
+    }
+
     #[test]
     fn atom_links_resolve_against_xml_base() {
         let feed = parse_feed(&fixture("atom-xml-base.xml"), &base(), None).unwrap();

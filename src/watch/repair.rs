@@ -1,5 +1,7 @@
 //! Repairs applied to feed bytes before feed-rs reads them: charset to UTF-8, XML-forbidden
-//! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added.
+//! characters dropped, HTML entities and bare ampersands fixed, a missing RSS version added,
+//! a default namespace on `<rss>` removed; RSS 0.90 and Atom 0.3 rewritten as RSS 1.0 and
+//! Atom 1.0, RSS 1.0 items without a link kept, base64 Atom text decoded.
 //! Also the last resort when feed-rs still fails: keep only the entries that are intact.
 
 use std::collections::HashMap;
@@ -40,6 +42,18 @@ pub fn repair(bytes: &[u8], content_type: Option<&str>) -> Repaired {
     if versioned {
         fixes.push("version RSS absente ou inconnue, lue comme 2.0".into());
     }
+    // Only the namespace on <rss> is a defect worth telling editors about: RSS 0.90, Atom 0.3
+    // and items without a link are old or sparse, not broken.
+    let root = root_tag(&text).map(|t| t.split_name().1.to_string());
+    let rewritten = match root.as_deref() {
+        Some("rss") => unbind_rss_namespace(&text).inspect(|_| {
+            fixes.push("espace de noms inconnu sur <rss> retiré".into());
+        }),
+        Some("RDF") => keep_rdf_items(&text),
+        Some("feed") => atom_1_0(&text),
+        _ => None,
+    };
+    let text = rewritten.unwrap_or(text);
     Repaired { text, fixes }
 }
 
@@ -300,6 +314,418 @@ fn find_open_tag(text: &str, name: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// The namespace feed-rs reads RSS 1.0 elements in.
+const RSS_1_0_NS: &str = "http://purl.org/rss/1.0/";
+/// RSS 0.90's namespace: the same elements as RSS 1.0 for what we read.
+const RSS_0_90_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const ATOM_1_0_NS: &str = "http://www.w3.org/2005/Atom";
+const ATOM_0_3_NS: &str = "http://purl.org/atom/ns#";
+/// Given to RSS 0.90 and 1.0 items without a link: feed-rs drops those, and this one is no
+/// web address, so the item is kept with no link (`clean::web_link`).
+const NO_LINK: &str = "about:blank";
+
+/// A start or end tag found by `next_tag`.
+struct Tag<'a> {
+    start: usize,
+    /// Just past its `>`.
+    end: usize,
+    /// The qualified name, prefix included.
+    name: &'a str,
+    closing: bool,
+    /// `<name …/>`.
+    empty: bool,
+}
+
+impl<'a> Tag<'a> {
+    /// (prefix, local name).
+    fn split_name(&self) -> (Option<&'a str>, &'a str) {
+        match self.name.split_once(':') {
+            Some((prefix, local)) => (Some(prefix), local),
+            None => (None, self.name),
+        }
+    }
+}
+
+/// The next start or end tag from `from`, past comments, CDATA sections, processing
+/// instructions and declarations. None at the end of the text or when a construct never
+/// ends: callers then leave the rest as it is, so every scan stays linear.
+fn next_tag(text: &str, from: usize) -> Option<Tag<'_>> {
+    let mut at = from;
+    loop {
+        let start = at + text.get(at..)?.find('<')?;
+        let rest = &text[start..];
+        let skip = [
+            ("<!--", "-->"),
+            ("<![CDATA[", "]]>"),
+            ("<?", "?>"),
+            ("<!", ">"),
+        ]
+        .iter()
+        .find(|(open, _)| rest.starts_with(open))
+        .map(|(open, close)| {
+            rest[open.len()..]
+                .find(close)
+                .map(|e| open.len() + e + close.len())
+        });
+        match skip {
+            Some(Some(len)) => {
+                at = start + len;
+                continue;
+            }
+            Some(None) => return None,
+            None => {}
+        }
+        let closing = rest[1..].starts_with('/');
+        let after = &rest[1 + usize::from(closing)..];
+        let name_len = after
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+            // A stray `<` in text.
+            at = start + 1;
+            continue;
+        }
+        let len = tag_len(rest)?;
+        return Some(Tag {
+            start,
+            end: start + len,
+            name,
+            closing,
+            empty: !closing && rest[..len].ends_with("/>"),
+        });
+    }
+}
+
+/// Length of the tag at the start of `text` up to its `>`, quoted attribute values skipped.
+fn tag_len(text: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in text.bytes().enumerate().skip(1) {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return Some(i + 1),
+            None => {}
+        }
+    }
+    None
+}
+
+/// The attributes of a start tag as (name, value as written). None when they cannot be
+/// read: the tag is then left alone.
+fn attributes(tag: &str) -> Option<Vec<(&str, &str)>> {
+    let body = tag.strip_prefix('<')?;
+    let body = body.strip_suffix("/>").or_else(|| body.strip_suffix('>'))?;
+    let mut rest = body.trim_start_matches(|c: char| !c.is_whitespace());
+    let mut found = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Some(found);
+        }
+        let name_len = rest.find(|c: char| c.is_whitespace() || c == '=')?;
+        let name = &rest[..name_len];
+        rest = rest[name_len..]
+            .trim_start()
+            .strip_prefix('=')?
+            .trim_start();
+        let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let end = rest[1..].find(quote)?;
+        found.push((name, &rest[1..1 + end]));
+        rest = &rest[end + 2..];
+    }
+}
+
+/// A start tag written anew; values keep their escapes, and their quotes when they hold `"`.
+fn write_tag(name: &str, attributes: &[(&str, &str)], empty: bool) -> String {
+    let mut tag = format!("<{name}");
+    for (key, value) in attributes {
+        let quote = if value.contains('"') { '\'' } else { '"' };
+        tag.push_str(&format!(" {key}={quote}{value}{quote}"));
+    }
+    tag.push_str(if empty { "/>" } else { ">" });
+    tag
+}
+
+/// The end tag `</name>` at or after `from`: (its start, just past it).
+fn find_end_tag(text: &str, from: usize, name: &str) -> Option<(usize, usize)> {
+    let open = format!("</{name}");
+    let mut at = from;
+    loop {
+        let start = at + text[at..].find(&open)?;
+        let after = text[start + open.len()..].trim_start();
+        if after.starts_with('>') {
+            return Some((start, text.len() - after.len() + 1));
+        }
+        at = start + open.len();
+    }
+}
+
+/// The root element's start tag, past the declaration, comments and doctype.
+fn root_tag(text: &str) -> Option<Tag<'_>> {
+    next_tag(text, 0).filter(|t| !t.closing)
+}
+
+/// Prefixes the root binds to one of `namespaces`, and whether its unprefixed elements are in
+/// one of them (or in none, which feed-rs reads as the format's own).
+fn bound_prefixes<'a>(attributes: &[(&'a str, &str)], namespaces: &[&str]) -> (Vec<&'a str>, bool) {
+    let prefixes = attributes
+        .iter()
+        .filter(|(_, value)| namespaces.contains(value))
+        .filter_map(|(key, _)| key.strip_prefix("xmlns:"))
+        .collect();
+    let default = attributes
+        .iter()
+        .find(|(key, _)| *key == "xmlns")
+        .is_none_or(|(_, value)| namespaces.contains(value));
+    (prefixes, default)
+}
+
+/// Rewrites, in place in `attributes`, every namespace declaration of `from` to `to`.
+fn rebind(attributes: &mut [(&str, &str)], from: &str, to: &'static str) -> bool {
+    let mut changed = false;
+    for (key, value) in attributes.iter_mut() {
+        if (*key == "xmlns" || key.starts_with("xmlns:")) && *value == from {
+            *value = to;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// `<rss xmlns="…">`: a default namespace puts every element of the feed in it, and feed-rs
+/// then reads none of them. The declaration goes, unless it names RSS 1.0's namespace, which
+/// feed-rs reads.
+fn unbind_rss_namespace(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let mut attributes = attributes(&text[root.start..root.end])?;
+    let before = attributes.len();
+    attributes.retain(|(key, value)| *key != "xmlns" || *value == RSS_1_0_NS);
+    if attributes.len() == before {
+        return None;
+    }
+    Some(format!(
+        "{}{}{}",
+        &text[..root.start],
+        write_tag(root.name, &attributes, root.empty),
+        &text[root.end..]
+    ))
+}
+
+/// RSS 0.90 and 1.0 (`<rdf:RDF>`): RSS 0.90's namespace becomes RSS 1.0's, which feed-rs
+/// reads, and an item without a link gets one that is no web address: feed-rs drops items
+/// without a link, and such items are kept, with no link.
+fn keep_rdf_items(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let (prefixes, default) = bound_prefixes(
+        &attributes(&text[root.start..root.end])?,
+        &[RSS_1_0_NS, RSS_0_90_NS],
+    );
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    let mut changed = false;
+    // Inside an item, and whether it has a link with text.
+    let (mut in_item, mut has_link) = (false, false);
+    while let Some(tag) = next_tag(text, at) {
+        at = tag.end;
+        let (prefix, local) = tag.split_name();
+        let rss = prefix.map_or(default, |p| prefixes.contains(&p));
+        if tag.closing {
+            if rss && local == "item" && in_item && !has_link {
+                let link = prefix.map_or("link".to_string(), |p| format!("{p}:link"));
+                out.push_str(&text[copied..tag.start]);
+                out.push_str(&format!("<{link}>{NO_LINK}</{link}>"));
+                copied = tag.start;
+                changed = true;
+            }
+            in_item &= !(rss && local == "item");
+            continue;
+        }
+        if rss && local == "item" {
+            (in_item, has_link) = (!tag.empty, false);
+        } else if rss && local == "link" && !tag.empty {
+            let content = text[tag.end..].split('<').next().unwrap_or_default();
+            has_link |= !content.trim().is_empty();
+        }
+        let Some(mut attributes) = attributes(&text[tag.start..tag.end]) else {
+            continue;
+        };
+        if rebind(&mut attributes, RSS_0_90_NS, RSS_1_0_NS) {
+            out.push_str(&text[copied..tag.start]);
+            out.push_str(&write_tag(tag.name, &attributes, tag.empty));
+            copied = tag.end;
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// Atom 0.3 read as Atom 1.0, and text constructs in either written the 0.3 way made
+/// readable: the namespace becomes Atom 1.0's, `issued` and `created` become `published` (an
+/// entry's `issued` wins over its `created`), `modified` becomes `updated`, `tagline`
+/// `subtitle` and `copyright` `rights`; a text construct's `type` (a media type in 0.3) and
+/// `mode` (`xml`, `escaped` or `base64`) become the Atom 1.0 `type`, base64 text decoded.
+/// The text of renamed elements and text constructs is never scanned for tags: inline XHTML
+/// stays as it is.
+fn atom_1_0(text: &str) -> Option<String> {
+    let root = root_tag(text)?;
+    let (prefixes, default) = bound_prefixes(
+        &attributes(&text[root.start..root.end])?,
+        &[ATOM_1_0_NS, ATOM_0_3_NS],
+    );
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    let mut changed = false;
+    let mut issued = false;
+    while let Some(tag) = next_tag(text, at) {
+        at = tag.end;
+        if tag.closing {
+            continue;
+        }
+        let Some(mut attributes) = attributes(&text[tag.start..tag.end]) else {
+            continue;
+        };
+        let mut rewrite = rebind(&mut attributes, ATOM_0_3_NS, ATOM_1_0_NS);
+        let (prefix, local) = tag.split_name();
+        let atom = prefix.map_or(default, |p| prefixes.contains(&p));
+        let renamed = match local {
+            _ if !atom => None,
+            "entry" => {
+                issued = false;
+                None
+            }
+            "issued" => {
+                issued = true;
+                Some("published")
+            }
+            "created" if !issued => Some("published"),
+            "modified" => Some("updated"),
+            "tagline" => Some("subtitle"),
+            "copyright" => Some("rights"),
+            _ => None,
+        };
+        let local = renamed.unwrap_or(local);
+        let construct = atom
+            && matches!(
+                local,
+                "title" | "subtitle" | "summary" | "content" | "rights"
+            );
+        let mut decode = false;
+        let new_type = construct
+            .then(|| atom_1_0_type(local, &attributes))
+            .flatten();
+        if let Some((new_type, base64)) = new_type {
+            attributes.retain(|(key, _)| *key != "type" && *key != "mode");
+            if new_type != "text" {
+                attributes.push(("type", new_type));
+            }
+            rewrite = true;
+            decode = base64;
+        }
+        let name = match (renamed, prefix) {
+            (Some(new), Some(p)) => format!("{p}:{new}"),
+            (Some(new), None) => new.to_string(),
+            (None, _) => tag.name.to_string(),
+        };
+        rewrite |= renamed.is_some();
+        if rewrite {
+            out.push_str(&text[copied..tag.start]);
+            out.push_str(&write_tag(&name, &attributes, tag.empty));
+            copied = tag.end;
+            changed = true;
+        }
+        if tag.empty || !(construct || renamed.is_some()) {
+            continue;
+        }
+        // Straight to the element's end: its text holds no element to rename.
+        let Some((close_start, close_end)) = find_end_tag(text, tag.end, tag.name) else {
+            break;
+        };
+        if decode {
+            if let Some(decoded) = decode_base64_text(&text[tag.end..close_start]) {
+                out.push_str(&decoded);
+                copied = close_start;
+            }
+        }
+        if renamed.is_some() {
+            out.push_str(&text[copied..close_start]);
+            out.push_str(&format!("</{name}>"));
+            copied = close_end;
+        }
+        at = close_end;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The Atom 1.0 `type` of a text construct written with an Atom 0.3 `type` (a media type,
+/// plain text when absent) and `mode` (`xml` when absent, `escaped` or `base64`), and
+/// whether its text is base64; None when it is fine as it is. A `content` of another media
+/// type keeps it (feed-rs reads those), base64 included.
+fn atom_1_0_type(element: &str, attributes: &[(&str, &str)]) -> Option<(&'static str, bool)> {
+    let value = |name: &str| {
+        attributes
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, v)| v.trim().to_ascii_lowercase())
+    };
+    let (declared, mode) = (value("type"), value("mode"));
+    let base64 = mode.as_deref() == Some("base64");
+    let escaped = mode.as_deref() == Some("escaped");
+    let new_type = match declared.as_deref() {
+        None | Some("text" | "text/plain") => "text",
+        Some("html" | "text/html") => "html",
+        Some("xhtml" | "application/xhtml+xml") if base64 || escaped => "html",
+        Some("xhtml" | "application/xhtml+xml") => "xhtml",
+        Some(_) if element == "content" => return None,
+        Some(_) => "text",
+    };
+    let same = declared.as_deref().unwrap_or("text") == new_type && mode.is_none();
+    (!same).then_some((new_type, base64))
+}
+
+/// Base64 text (line breaks and all, possibly in a CDATA section) decoded and escaped as XML
+/// text; None when it is no base64, and the text then stays as it is.
+fn decode_base64_text(raw: &str) -> Option<String> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("<![CDATA[")
+        .and_then(|r| r.strip_suffix("]]>"))
+        .unwrap_or(raw);
+    let compact: String = raw.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let bytes = GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(compact)
+        .ok()?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => WINDOWS_1252.decode(e.as_bytes()).0.into_owned(),
+    };
+    let mut escaped = String::with_capacity(text.len() + 64);
+    for c in text.chars().filter(|c| is_xml_char(*c)) {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    Some(escaped)
+}
+
 /// What `salvage` kept.
 #[derive(Debug)]
 pub struct Salvaged {
@@ -554,6 +980,121 @@ mod tests {
             "<rss xmlns:a=\"x\" version=\"2.0\">"
         );
         assert!(!fix_rss_version("<rss version=\"0.91\">").1);
+    }
+
+    #[test]
+    fn a_default_namespace_on_rss_goes_and_other_declarations_stay() {
+        assert_eq!(
+            unbind_rss_namespace(
+                "<?xml version=\"1.0\"?><rss xmlns=\"http://backend.userland.com/rss2\" \
+                 xmlns:dc='http://purl.org/dc/elements/1.1/' version=\"2.0\"><channel/></rss>"
+            )
+            .unwrap(),
+            "<?xml version=\"1.0\"?><rss xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+             version=\"2.0\"><channel/></rss>"
+        );
+        for fine in [
+            "<rss version=\"2.0\"><channel/></rss>",
+            "<rss xmlns=\"http://purl.org/rss/1.0/\" version=\"2.0\"/>",
+        ] {
+            assert_eq!(unbind_rss_namespace(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn rdf_items_without_a_link_get_one_that_is_no_web_address() {
+        let rdf = "<rdf:RDF xmlns:rdf=\"r\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">\
+                   <channel><link>c</link><items/></channel><item><title>A</title></item >\
+                   <!-- </item> --><![CDATA[</item>]]><item><link> </link></item>\
+                   <item><link>b</link></item></rdf:RDF>";
+        assert_eq!(
+            keep_rdf_items(rdf).unwrap(),
+            "<rdf:RDF xmlns:rdf=\"r\" xmlns=\"http://purl.org/rss/1.0/\">\
+             <channel><link>c</link><items/></channel><item><title>A</title><link>about:blank</link></item >\
+             <!-- </item> --><![CDATA[</item>]]><item><link> </link><link>about:blank</link></item>\
+             <item><link>b</link></item></rdf:RDF>"
+        );
+        let prefixed = "<r:RDF xmlns:r=\"x\" xmlns:rss=\"http://purl.org/rss/1.0/\" xmlns=\"o\">\
+                        <rss:item/><rss:item>t</rss:item><item>u</item></r:RDF>";
+        assert_eq!(
+            keep_rdf_items(prefixed).unwrap(),
+            "<r:RDF xmlns:r=\"x\" xmlns:rss=\"http://purl.org/rss/1.0/\" xmlns=\"o\">\
+             <rss:item/><rss:item>t<rss:link>about:blank</rss:link></rss:item><item>u</item></r:RDF>"
+        );
+        let fine =
+            "<rdf:RDF xmlns=\"http://purl.org/rss/1.0/\"><item><link>a</link></item></rdf:RDF>";
+        assert_eq!(keep_rdf_items(fine), None);
+    }
+
+    #[test]
+    fn atom_0_3_elements_and_modes_become_atom_1_0() {
+        let feed = "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\" xmlns:dc=\"d\">\
+            <tagline type=\"text/html\" mode=\"escaped\">&lt;b&gt;T&lt;/b&gt;</tagline>\
+            <copyright>C</copyright><modified>2026-01-01T00:00:00Z</modified>\
+            <entry><created>1</created><issued>2</issued><dc:created>3</dc:created>\
+            <title mode=\"escaped\" type=\"text/plain\">A &amp; B</title>\
+            <content type=\"application/xhtml+xml\"><div xmlns=\"h\"><issued>x</issued></div></content>\
+            <summary type='text/html' mode='base64'>PGI+w6k8L2I+\n</summary></entry>\
+            <entry><issued>4</issued><created>5</created>\
+            <content type=\"image/png\" mode=\"base64\">iVBO</content></entry></feed>";
+        assert_eq!(
+            atom_1_0(feed).unwrap(),
+            "<feed version=\"0.3\" xmlns=\"http://www.w3.org/2005/Atom\" xmlns:dc=\"d\">\
+            <subtitle type=\"html\">&lt;b&gt;T&lt;/b&gt;</subtitle>\
+            <rights>C</rights><updated>2026-01-01T00:00:00Z</updated>\
+            <entry><published>1</published><published>2</published><dc:created>3</dc:created>\
+            <title>A &amp; B</title>\
+            <content type=\"xhtml\"><div xmlns=\"h\"><issued>x</issued></div></content>\
+            <summary type=\"html\">&lt;b&gt;é&lt;/b&gt;</summary></entry>\
+            <entry><published>4</published><created>5</created>\
+            <content type=\"image/png\" mode=\"base64\">iVBO</content></entry></feed>"
+        );
+        let atom_1_0_feed =
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title type=\"html\">a</title>\
+            <entry><title>t</title><content type=\"xhtml\"><div><created/></div></content>\
+            <content type=\"text/csv\">a,b</content></entry></feed>";
+        assert_eq!(atom_1_0(atom_1_0_feed), None, "nothing to change");
+    }
+
+    #[test]
+    fn base64_text_is_decoded_escaped_and_kept_to_xml_characters() {
+        assert_eq!(
+            decode_base64_text(" <![CDATA[PHA+YSAmIGIAPC9wPg]]> ").unwrap(),
+            "&lt;p&gt;a &amp; b&lt;/p&gt;"
+        );
+        assert_eq!(decode_base64_text("pas du base64 !"), None);
+    }
+
+    #[test]
+    fn hostile_documents_stay_linear() {
+        let started = std::time::Instant::now();
+        let n = 50_000;
+        let atom = "<feed xmlns=\"http://purl.org/atom/ns#\">";
+        let hostile = [
+            format!("{atom}{}", "<title mode=\"base64\">".repeat(n)),
+            format!("{atom}{}", "<entry><created>x</created><issued>".repeat(n)),
+            format!("{atom}{}", "<title a=\"".repeat(n)),
+            format!("{atom}{}", "<issued><modified>".repeat(n)),
+            format!(
+                "{atom}{}",
+                "<content type=\"text/html\" mode=\"escaped\">x</content>".repeat(3 * n)
+            ),
+            format!("<rss xmlns=\"x\">{}", "<rss xmlns=\"y\">".repeat(n)),
+            format!(
+                "<RDF xmlns=\"{RSS_0_90_NS}\">{}",
+                "<item></item>".repeat(3 * n)
+            ),
+            format!("<RDF>{}", "<!-- ".repeat(n)),
+        ];
+        for doc in &hostile {
+            let r = repair(doc.as_bytes(), None);
+            assert!(r.text.len() < doc.len() * 3, "{}", &doc[..60]);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "sanity limit: {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -509,3 +509,275 @@ async fn one_host_never_gets_more_than_two_requests_at_once() {
     assert_eq!(items(&env).await.len(), 8);
     assert_eq!(server.max_in_flight(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_deflate_and_bodies_labelled_compressed_but_plain_are_read() {
+    use std::io::Write;
+    let feed = |title: &str| {
+        rss(&format!(
+            "<item><guid>{title}</guid><title>{title}</title></item>"
+        ))
+    };
+    let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    raw.write_all(feed("Deflate brut").as_bytes()).unwrap();
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(feed("Deflate zlib").as_bytes()).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(feed("Gzip").as_bytes()).unwrap();
+    let server = Server::start(vec![
+        (
+            "/raw.xml",
+            Reply::feed(raw.finish().unwrap()).with("content-encoding", "deflate"),
+        ),
+        (
+            "/plain-gzip.xml",
+            Reply::feed(feed("Gzip annoncé, texte envoyé")).with("content-encoding", "gzip"),
+        ),
+        (
+            "/plain-deflate.xml",
+            Reply::feed(feed("Deflate annoncé, texte envoyé")).with("content-encoding", "deflate"),
+        ),
+        (
+            "/zlib.xml",
+            Reply::feed(zlib.finish().unwrap()).with("content-encoding", "deflate"),
+        ),
+        (
+            "/gzip.xml",
+            Reply::feed(gzip.finish().unwrap()).with("content-encoding", "gzip"),
+        ),
+    ])
+    .await;
+    let paths = [
+        "/raw.xml",
+        "/plain-gzip.xml",
+        "/plain-deflate.xml",
+        "/zlib.xml",
+        "/gzip.xml",
+    ];
+    let slugs = ["brut", "gzip-texte", "deflate-texte", "zlib", "gzip"];
+    let sources: Vec<(&str, String)> = slugs
+        .iter()
+        .zip(paths)
+        .map(|(slug, path)| (*slug, server.url(path)))
+        .collect();
+    let env = env_with(&sources).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let mut titles: Vec<String> = items(&env)
+        .await
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Deflate annoncé, texte envoyé",
+            "Deflate brut",
+            "Deflate zlib",
+            "Gzip",
+            "Gzip annoncé, texte envoyé"
+        ]
+    );
+    let offered = &server.requests("/raw.xml")[0]["accept-encoding"];
+    assert!(
+        offered.contains("gzip") && offered.contains("deflate"),
+        "{offered}"
+    );
+}
+
+/// (title, url, published_at) of every stored item of `slug`, by title.
+async fn stored(env: &TestEnv, slug: &str) -> Vec<(String, Value, Value)> {
+    let mut found: Vec<(String, Value, Value)> = items(env)
+        .await
+        .into_iter()
+        .filter(|i| i["source"] == slug)
+        .map(|i| {
+            let title = i["title"].as_str().unwrap().to_string();
+            (title, i["url"].clone(), i["published_at"].clone())
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_atom_0_3_feed_is_read_with_its_dates_and_texts() {
+    let server = Server::start(vec![(
+        "/atom03.xml",
+        Reply::feed(fixture("atom-0.3.xml")).with("content-type", "application/atom+xml"),
+    )])
+    .await;
+    let env = env_with(&[("reseau", server.url("/atom03.xml"))]).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    assert_eq!(
+        stored(&env, "reseau").await,
+        [
+            (
+                "Appel à projets 2026 : jeunesse & solidarité".to_string(),
+                Value::from("https://reseau.example.org/appel-2026"),
+                Value::from("2026-03-01T09:00:00Z")
+            ),
+            (
+                "Bourse Volontariat : inscriptions".to_string(),
+                Value::from("https://reseau.example.org/bourse"),
+                Value::from("2026-02-10T09:00:00Z")
+            ),
+            (
+                "Rencontre des partenaires sahéliens".to_string(),
+                Value::from("https://reseau.example.org/rencontre"),
+                Value::from("2026-02-20T14:30:00Z")
+            ),
+        ]
+    );
+    let all = items(&env).await;
+    let summary = |title: &str| {
+        all.iter()
+            .find(|i| i["title"].as_str().unwrap().starts_with(title))
+            .map(|i| i["summary"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(
+        summary("Appel").contains("<strong>15 mai 2026</strong>"),
+        "{}",
+        summary("Appel")
+    );
+    assert!(summary("Rencontre").contains("<em>Niamey</em>"));
+    let s = source(&env, "reseau").await;
+    assert_eq!(
+        s["last_error"],
+        Value::Null,
+        "a valid old feed is no repair"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rss_0_90_and_rss_1_0_items_without_a_link_are_stored_without_one() {
+    let server = Server::start(vec![
+        ("/old.rdf", Reply::feed(fixture("rss-0.90.rdf"))),
+        ("/agenda.rdf", Reply::feed(fixture("rss-1.0-no-link.rdf"))),
+    ])
+    .await;
+    let env = env_with(&[
+        ("maison", server.url("/old.rdf")),
+        ("agenda", server.url("/agenda.rdf")),
+    ])
+    .await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let urls = |found: Vec<(String, Value, Value)>| -> Vec<(String, Value)> {
+        found.into_iter().map(|(t, u, _)| (t, u)).collect()
+    };
+    assert_eq!(
+        urls(stored(&env, "maison").await),
+        [
+            (
+                "Journée portes ouvertes le 14 juin".to_string(),
+                Value::from("https://solidarites.example.org/portes-ouvertes")
+            ),
+            ("Marché équitable de printemps".to_string(), Value::Null),
+        ]
+    );
+    assert_eq!(
+        urls(stored(&env, "agenda").await),
+        [
+            (
+                "Atelier « monter un projet au Sahel »".to_string(),
+                Value::Null
+            ),
+            (
+                "Conférence sur l\u{2019}eau et l\u{2019}assainissement".to_string(),
+                Value::Null
+            ),
+            (
+                "Forum des solidarités internationales".to_string(),
+                Value::from("https://agenda.example.org/forum")
+            ),
+        ]
+    );
+    // Polled again (new body, same entries), the linkless items are recognised, not doubled.
+    server.set(
+        "/agenda.rdf",
+        Reply::feed(format!(
+            "{}\n",
+            String::from_utf8(fixture("rss-1.0-no-link.rdf")).unwrap()
+        )),
+    );
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(
+        run.stderr
+            .contains(": 0 nouveau(x), 0 mis à jour, 3 inchangé(s)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stored(&env, "agenda").await.len(), 3);
+
+    // An item without a link goes into an issue like any other.
+    let issue = env.create_issue("coopdev-info").await;
+    let id = env.item_id("Marché équitable").await.to_string();
+    env.run(&["issue", "add", &issue, "--item", &id]).await.ok();
+    let html = env.run(&["issue", "render", &issue]).await.ok().stdout;
+    assert!(html.contains("Marché équitable de printemps"), "{html}");
+    assert!(!html.contains("about:blank"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rss_feed_declaring_a_default_namespace_is_read() {
+    let server = Server::start(vec![(
+        "/ns.xml",
+        Reply::feed(fixture("rss-default-namespace.xml")),
+    )])
+    .await;
+    let env = env_with(&[("collectif", server.url("/ns.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(
+        stored(&env, "collectif").await,
+        [
+            (
+                "Formation des animateurs".to_string(),
+                Value::from("https://collectif.example.org/formation"),
+                Value::from("2026-02-27T09:00:00Z")
+            ),
+            (
+                "Semaine de la solidarité internationale : le programme".to_string(),
+                Value::from("https://collectif.example.org/semaine-2026"),
+                Value::from("2026-03-02T08:00:00Z")
+            ),
+        ]
+    );
+    let s = source(&env, "collectif").await;
+    assert_eq!(s["state"], "ok");
+    assert!(last_error(&s).contains("espace de noms"), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base64_atom_text_is_stored_decoded() {
+    let server = Server::start(vec![(
+        "/fonds.xml",
+        Reply::feed(fixture("atom-base64.xml")).with("content-type", "application/atom+xml"),
+    )])
+    .await;
+    let env = env_with(&[("fonds", server.url("/fonds.xml"))]).await;
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    let all = items(&env).await;
+    let summary = |title: &str| {
+        all.iter()
+            .find(|i| i["title"] == title)
+            .unwrap_or_else(|| panic!("no item {title}: {all:?}"))["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let laureats = summary("Douze projets retenus");
+    assert!(
+        laureats.starts_with("<p>Le comité a retenu <strong>douze projets</strong> portés"),
+        "{laureats}"
+    );
+    assert!(laureats.contains("au Bénin, au Sénégal et au Maroc."));
+    assert_eq!(
+        summary("Calendrier du prochain appel"),
+        "Résultats détaillés sur le site de la Région."
+    );
+}
