@@ -104,8 +104,7 @@ impl Fetcher {
         let build = |allow_private: bool| -> anyhow::Result<reqwest::Client> {
             let builder = reqwest::Client::builder()
                 .user_agent(USER_AGENT)
-                .no_gzip()
-                .no_deflate()
+                // gzip and deflate are decoded by `inflate` (reqwest is built without them).
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
