@@ -908,9 +908,7 @@ async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
         .read_line(&mut password)
         .context("mot de passe illisible sur l'entrée standard")?;
     let password = password.trim_end_matches(['\r', '\n']);
-    if password.chars().count() < 10 {
-        bail!("mot de passe trop court (10 caractères au moins)");
-    }
+    domain::optin::check_password(password).map_err(anyhow::Error::msg)?;
     let salt = SaltString::generate(&mut OsRng);
     let hash = argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)

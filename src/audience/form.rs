@@ -9,6 +9,32 @@ pub fn parse_subscription(fields: &[(String, String)]) -> Result<NewSubscriber, 
     parse_fields(fields, None, NoTitle::IsAnError)
 }
 
+/// Whether the preferences form asked to leave every title at once.
+pub fn leaves_everything(fields: &[(String, String)]) -> bool {
+    fields.iter().any(|(k, v)| k == "action" && v == "tout")
+}
+
+/// What the preferences form asks for. "Unsubscribe from all" changes only the titles: the
+/// person's name and interests stay as they are (`current`), whatever the form carried.
+pub fn preferences_request(
+    fields: &[(String, String)],
+    email: &str,
+    current: Option<&crate::store::SubscriberExport>,
+) -> Result<NewSubscriber, String> {
+    let mut wanted = parse_preferences(fields, email)?;
+    if leaves_everything(fields) {
+        if let Some(p) = current {
+            wanted.name = p.name.clone();
+            wanted.themes = p.themes.iter().cloned().collect();
+            wanted.countries = p.countries.iter().cloned().collect();
+            wanted.departements = p.departements.iter().cloned().collect();
+            wanted.college = p.college.clone();
+        }
+        wanted.newsletters.clear();
+    }
+    Ok(wanted)
+}
+
 /// The preferences form: the address is the subscriber's own, and no title means none.
 pub fn parse_preferences(
     fields: &[(String, String)],

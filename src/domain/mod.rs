@@ -5,6 +5,7 @@ mod email;
 mod entry;
 mod interests;
 mod newsletter;
+pub mod optin;
 mod safe_url;
 mod status;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::{hash_stored, EmailAddress, Interests, SubscriberStatus};
+use crate::domain::{hash_stored, optin, EmailAddress, Interests, SubscriberStatus};
 
 /// Who a delivery is for, as read just before sending.
 #[derive(Debug, Clone)]
@@ -28,14 +28,7 @@ pub struct NewSubscriber {
     pub college: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportOutcome {
-    Added,
-    Updated,
-    Unchanged,
-    /// Erased, bounced or complained: never re-added silently.
-    Suppressed,
-}
+pub use crate::domain::optin::ImportOutcome;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConsentExport {
@@ -184,30 +177,30 @@ impl Store {
             let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
             let mut fresh = Vec::new();
             for (i, s) in batch.iter().enumerate() {
-                match existing.get(emails[i]) {
-                    _ if suppressed.contains(&hashes[i]) => outcomes[i] = ImportOutcome::Suppressed,
-                    Some((_, _, _, SubscriberStatus::Bounced | SubscriberStatus::Complained)) => {
-                        outcomes[i] = ImportOutcome::Suppressed
-                    }
-                    Some((id, name, college, status)) => {
+                let found = existing.get(emails[i]);
+                outcomes[i] = optin::import_outcome(
+                    suppressed.contains(&hashes[i]),
+                    found.map(|(_, name, college, status)| optin::Known {
+                        status: *status,
+                        name,
+                        college: college.as_deref(),
+                    }),
+                    &s.name,
+                    s.college.as_deref(),
+                );
+                match (outcomes[i], found) {
+                    (ImportOutcome::Suppressed, _) => {}
+                    (ImportOutcome::Added, _) | (_, None) => fresh.push(i),
+                    (ImportOutcome::Unchanged, Some((id, ..))) => ids[i] = Some(*id),
+                    (ImportOutcome::Updated, Some((id, ..))) => {
                         ids[i] = Some(*id);
-                        if *name != s.name
-                            || *college != s.college
-                            || *status != SubscriberStatus::Active
-                        {
-                            outcomes[i] = ImportOutcome::Updated;
-                            sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
-                                .bind(id)
-                                .bind(&s.name)
-                                .bind(&s.college)
-                                .bind(at)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    None => {
-                        outcomes[i] = ImportOutcome::Added;
-                        fresh.push(i);
+                        sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
+                            .bind(id)
+                            .bind(&s.name)
+                            .bind(&s.college)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
             }

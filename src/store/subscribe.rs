@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::SubscriberStatus;
+use crate::domain::{optin, SubscriberStatus};
 
 use super::mails::{mail_message_id, QUEUE_CONFIRMATION, SUPERSEDE_CONFIRMATIONS};
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
@@ -21,26 +21,20 @@ pub enum FormOutcome {
 
 impl Store {
     /// Records a pending subscription with its consent (when, from where, which text) and
-    /// says whether a confirmation should be sent: at most one per address per `spacing`.
-    /// Titles the person is already active on are left alone.
+    /// queues a confirmation when `optin::confirmation_due` says so. Who may subscribe is
+    /// `optin::form_may_subscribe`. Titles the person is already active on are left alone.
     pub async fn subscribe_from_form(
         &self,
         s: &NewSubscriber,
         ip: Option<&str>,
         text_version: &str,
-        spacing: chrono::Duration,
         mail_domain: &str,
     ) -> Result<FormOutcome> {
         let Some(email) = s.email.as_ref() else {
             return Ok(FormOutcome::Quiet);
         };
-        // Bounces, complaints and staff blocks stay; a person who erased their data may come
-        // back by themselves (the suppression goes when they confirm).
-        if self
-            .suppression_reason(&email.hash())
-            .await?
-            .is_some_and(|r| r != "erased")
-        {
+        let suppression = self.suppression_reason(&email.hash()).await?;
+        if !optin::form_may_subscribe(suppression.as_deref(), None) {
             return Ok(FormOutcome::Quiet);
         }
         let at = now();
@@ -54,7 +48,9 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let (id, last_sent) = match existing {
-                Some((_, SubscriberStatus::Bounced | SubscriberStatus::Complained, _)) => {
+                Some((_, status, _))
+                    if !optin::form_may_subscribe(suppression.as_deref(), Some(status)) =>
+                {
                     return Ok(FormOutcome::Quiet)
                 }
                 Some((id, _, last_sent)) => (id, last_sent),
@@ -118,8 +114,7 @@ impl Store {
                     .await?;
                 }
             }
-            let recently = last_sent.is_some_and(|t| at - t < spacing);
-            let outcome = if wants_confirmation && !recently {
+            let outcome = if optin::confirmation_due(wants_confirmation, last_sent, at) {
                 let confirm_key = new_key();
                 sqlx::query(
                     "update subscribers set confirmation_sent_at = $2, confirm_key = $3 where id = $1",

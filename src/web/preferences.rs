@@ -101,26 +101,19 @@ async fn save(
     let Some((subscriber_id, email)) = person(&app, &token).await? else {
         return gone(&app);
     };
-    let everything_off = fields.iter().any(|(k, v)| k == "action" && v == "tout");
-    let mut wanted = audience::form::parse_preferences(&fields, &email).map_err(|why| {
-        WebError::BadRequest(format!("Vos choix n'ont pas pu être enregistrés : {why}."))
-    })?;
-    if everything_off {
-        // Only the titles go; name and interests stay as they were.
-        let person = app
+    let everything_off = audience::form::leaves_everything(&fields);
+    let current = match everything_off {
+        true => app
             .store
             .export_subscribers(Some(subscriber_id))
             .await?
-            .pop();
-        if let Some(p) = person {
-            wanted.name = p.name;
-            wanted.themes = p.themes.into_iter().collect();
-            wanted.countries = p.countries.into_iter().collect();
-            wanted.departements = p.departements.into_iter().collect();
-            wanted.college = p.college;
-        }
-        wanted.newsletters.clear();
-    }
+            .pop(),
+        false => None,
+    };
+    let wanted =
+        audience::form::preferences_request(&fields, &email, current.as_ref()).map_err(|why| {
+            WebError::BadRequest(format!("Vos choix n'ont pas pu être enregistrés : {why}."))
+        })?;
     let ip = client.to_string();
     let change = app
         .store

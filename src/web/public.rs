@@ -183,7 +183,6 @@ async fn subscribe(
             &request,
             Some(&ip),
             crate::store::FORM_TEXT_VERSION,
-            chrono::Duration::hours(24),
             &app.config.mail_domain(),
         )
         .await?;
