@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::{hash_stored, optin, EmailAddress, Interests, SubscriberStatus};
+use crate::domain::{optin, EmailAddress, Interests, SubscriberStatus};
 
 /// Who a delivery is for, as read just before sending.
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl Store {
                 }
             }
             for part in fresh.chunks(ROWS) {
-                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at, link_key) ");
+                let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at, link_key, email_hash) ");
                 qb.push_values(part, |mut row, &i| {
                     row.push_bind(emails[i])
                         .push_bind(&batch[i].name)
@@ -213,7 +213,8 @@ impl Store {
                         .push_bind(&batch[i].college)
                         .push_bind(at)
                         .push_bind(at)
-                        .push_bind(super::subscribe::new_key());
+                        .push_bind(super::subscribe::new_key())
+                        .push_bind(&hashes[i]);
                 });
                 qb.push(" returning email, id");
                 let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
@@ -446,12 +447,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
-                let email: String =
-                    sqlx::query_scalar("select email from subscribers where id = $1")
+                let hash: Option<String> =
+                    sqlx::query_scalar("select email_hash from subscribers where id = $1")
                         .bind(subscriber_id)
                         .fetch_one(&mut *tx)
                         .await?;
-                let hash = hash_stored(&email);
                 sqlx::query(
                     "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, created_at) \
                      values ($1, $2, $3, 'unsubscribe', $4, $5)",
@@ -477,9 +477,11 @@ impl Store {
         subscriber_id: i64,
         newsletter_id: i64,
     ) -> Result<Option<Receiver>> {
-        let row: Option<(String, String, Option<String>)> = with_pool!(self, |p| {
-            sqlx::query_as(
-                "select s.email, s.name, s.link_key from subscribers s join subscriptions u on u.subscriber_id = s.id \
+        let row: Option<(String, String, Option<String>, Option<String>)> = with_pool!(
+            self,
+            |p| {
+                sqlx::query_as(
+                "select s.email, s.name, s.link_key, s.email_hash from subscribers s join subscriptions u on u.subscriber_id = s.id \
                  where s.id = $1 and u.newsletter_id = $2 and s.status = 'active' and u.status = 'active' \
                  and s.erased_at is null",
             )
@@ -487,13 +489,14 @@ impl Store {
             .bind(newsletter_id)
             .fetch_optional(p)
             .await
-        })?;
-        let Some((email, name, Some(link_key))) = row else {
+            }
+        )?;
+        let Some((email, name, Some(link_key), Some(hash))) = row else {
             return Ok(None);
         };
         // An address stored before a rule tightened (a non-ASCII local part) is not sent to.
         match EmailAddress::parse(&email) {
-            Ok(email) if !self.is_suppressed(&email.hash()).await? => Ok(Some(Receiver {
+            Ok(_) if !self.is_suppressed(&hash).await? => Ok(Some(Receiver {
                 name,
                 link_key,
                 interests: self.subscriber_interests(subscriber_id).await?,
@@ -598,17 +601,17 @@ impl Store {
     /// A hard bounce: the address is marked and suppressed, so no later send reaches it.
     pub async fn mark_bounced(&self, subscriber_id: i64) -> Result<()> {
         let at = now();
-        let email: Option<String> = with_pool!(self, |p| {
-            sqlx::query_scalar("update subscribers set status = 'bounced', updated_at = $2 where id = $1 returning email")
+        let hash: Option<Option<String>> = with_pool!(self, |p| {
+            sqlx::query_scalar("update subscribers set status = 'bounced', updated_at = $2 where id = $1 returning email_hash")
                 .bind(subscriber_id)
                 .bind(at)
                 .fetch_optional(p)
                 .await
         })?;
-        if let Some(email) = email.filter(|e| e.contains('@')) {
+        if let Some(hash) = hash.flatten() {
             with_pool!(self, |p| {
                 sqlx::query("insert into suppressions (email_hash, reason, created_at) values ($1, 'hard-bounce', $2) on conflict do nothing")
-                    .bind(hash_stored(&email))
+                    .bind(hash)
                     .bind(at)
                     .execute(p)
                     .await

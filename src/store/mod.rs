@@ -202,6 +202,30 @@ impl Store {
             Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
             Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
+        self.fill_email_hashes().await?;
+        Ok(())
+    }
+
+    /// People stored before the address hash was kept get theirs (migration 0008); a no-op
+    /// once done.
+    async fn fill_email_hashes(&self) -> Result<()> {
+        let missing: Vec<(i64, String)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, email from subscribers where email_hash is null and erased_at is null",
+            )
+            .fetch_all(p)
+            .await
+        })?;
+        for (id, email) in missing {
+            with_pool!(self, |p| {
+                sqlx::query("update subscribers set email_hash = $2 where id = $1")
+                    .bind(id)
+                    .bind(crate::domain::hash_stored(&email))
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! The preferences centre: a subscriber changes titles and interests, or erases their data.
 
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store, StoreError};
-use crate::domain::hash_stored;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PreferencesChange {
@@ -22,13 +21,13 @@ impl Store {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let email: Option<String> = sqlx::query_scalar(
-                "select email from subscribers where id = $1 and erased_at is null",
+            let hash: Option<Option<String>> = sqlx::query_scalar(
+                "select email_hash from subscribers where id = $1 and erased_at is null",
             )
             .bind(subscriber_id)
             .fetch_optional(&mut *tx)
             .await?;
-            let hash = hash_stored(&email.ok_or(StoreError::NotFound)?);
+            let hash = hash.ok_or(StoreError::NotFound)?;
             sqlx::query(
                 "update subscribers set name = $2, college = $3, updated_at = $4 where id = $1",
             )
@@ -116,14 +115,13 @@ impl Store {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let email: Option<String> = sqlx::query_scalar(
-                "select email from subscribers where id = $1 and erased_at is null",
+            let hash: Option<Option<String>> = sqlx::query_scalar(
+                "select email_hash from subscribers where id = $1 and erased_at is null",
             )
             .bind(subscriber_id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some(email) = email else { return Ok(false) };
-            let hash = hash_stored(&email);
+            let Some(hash) = hash else { return Ok(false) };
             sqlx::query("insert into suppressions (email_hash, reason, created_at) values ($1, 'erased', $2) on conflict do nothing")
                 .bind(&hash)
                 .bind(at)
@@ -163,7 +161,7 @@ impl Store {
             sqlx::query(
                 "update subscribers set email = 'erased-' || cast(id as text), name = '', \
                  college = null, status = 'pending', link_key = null, confirm_key = null, \
-                 confirmation_sent_at = null, erased_at = $2, updated_at = $2 where id = $1",
+                 confirmation_sent_at = null, email_hash = null, erased_at = $2, updated_at = $2 where id = $1",
             )
             .bind(subscriber_id)
             .bind(at)

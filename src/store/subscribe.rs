@@ -7,7 +7,6 @@ use crate::domain::{optin, SubscriberStatus};
 
 use super::mails::{mail_message_id, QUEUE_CONFIRMATION, SUPERSEDE_CONFIRMATIONS};
 use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
-use crate::domain::hash_stored;
 
 /// What the form did, for the caller only: the visitor always sees the same page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,14 +55,15 @@ impl Store {
                 Some((id, _, last_sent)) => (id, last_sent),
                 None => {
                     let id: i64 = sqlx::query_scalar(
-                        "insert into subscribers (email, name, status, college, created_at, updated_at, link_key) \
-                         values ($1, $2, 'pending', $3, $4, $4, $5) returning id",
+                        "insert into subscribers (email, name, status, college, created_at, updated_at, link_key, email_hash) \
+                         values ($1, $2, 'pending', $3, $4, $4, $5, $6) returning id",
                     )
                     .bind(email.as_str())
                     .bind(&s.name)
                     .bind(&s.college)
                     .bind(at)
                     .bind(new_key())
+                    .bind(email.hash())
                     .fetch_one(&mut *tx)
                     .await?;
                     for (kind, values) in [
@@ -193,15 +193,15 @@ impl Store {
         let at = now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let found: Option<(i64, String)> = sqlx::query_as(
-                "select id, email from subscribers where confirm_key = $1 \
+            let found: Option<(i64, Option<String>)> = sqlx::query_as(
+                "select id, email_hash from subscribers where confirm_key = $1 \
                  and confirmation_sent_at > $2 and erased_at is null",
             )
             .bind(confirm_key)
             .bind(at - validity)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((subscriber_id, email)) = found else {
+            let Some((subscriber_id, hash)) = found else {
                 return Ok(None);
             };
             let titles: Vec<(i64, String)> = sqlx::query_as(
@@ -242,7 +242,6 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                let hash = hash_stored(&email);
                 sqlx::query("delete from suppressions where email_hash = $1 and reason = 'erased'")
                     .bind(&hash)
                     .execute(&mut *tx)

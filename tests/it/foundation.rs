@@ -336,3 +336,37 @@ async fn dates_in_an_issue_are_those_of_the_configured_time_zone() {
     let auckland = env.run(&render).await.ok().stdout;
     assert!(auckland.contains("2\u{a0}mars\u{a0}2026"), "{auckland}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_address_hash_is_kept_with_the_person_and_filled_in_for_older_rows() {
+    let env = TestEnv::new().await;
+    env.import("email,name\nmarie@example.org,Marie\n")
+        .await
+        .ok();
+    // SHA-256 of the normalised address, as suppressions and consents keep it.
+    let stored = sql_text(&env, "select email_hash from subscribers")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        "a28c8ac70fce16890e6b1a5117cf46068379886f363a783b42f157c6270b3c07"
+    );
+    // A row from before the column existed gets the same hash when relais next opens.
+    sql(&env, "update subscribers set email_hash = null", &[]).await;
+    env.run(&["migrate"]).await.ok();
+    assert_eq!(
+        sql_text(&env, "select email_hash from subscribers").await,
+        Some(stored.clone())
+    );
+    // And it is the one suppressions use: a bounce blocks a re-import by that hash.
+    sql(&env, "insert into suppressions (email_hash, reason, created_at) values ($1, 'staff', '2026-01-01 00:00:00')", &[&stored]).await;
+    let run = env
+        .import("email,name\nmarie@example.org,Marie B.\n")
+        .await
+        .ok();
+    assert!(
+        run.stdout.contains("0 mis à jour") && run.stdout.contains("1 rejeté(s)"),
+        "{}",
+        run.stdout
+    );
+}

@@ -13,26 +13,6 @@ const DATA_LINK: &str = "data:text/html,<script>alert(1)</script>";
 
 /// Runs one statement against the test's own database, SQLite or PostgreSQL, with text
 /// parameters bound in order.
-async fn sql(env: &TestEnv, statement: &str, params: &[&str]) {
-    if env.database_url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
-        let mut q = sqlx::query(statement);
-        for p in params {
-            q = q.bind(*p);
-        }
-        q.execute(&pool).await.unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(&env.database_url).await.unwrap();
-        let mut q = sqlx::query(statement);
-        for p in params {
-            q = q.bind(*p);
-        }
-        q.execute(&pool).await.unwrap();
-        pool.close().await;
-    }
-}
-
 async fn get(daemon: &Daemon, path: &str) -> reqwest::Response {
     daemon.client.get(daemon.url(path)).send().await.unwrap()
 }

@@ -337,3 +337,39 @@ async fn fresh_postgres_database(admin_url: &str) -> String {
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
+
+/// Runs one statement on the test's database, whichever backend it is, with text parameters.
+pub async fn sql(env: &TestEnv, statement: &str, params: &[&str]) {
+    if env.database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+        let mut q = sqlx::query(statement);
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.database_url).await.unwrap();
+        let mut q = sqlx::query(statement);
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// The first column of the first row `query` returns, as text (null: `None`).
+pub async fn sql_text(env: &TestEnv, query: &str) -> Option<String> {
+    if env.database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+        let v = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        v
+    } else {
+        let pool = sqlx::SqlitePool::connect(&env.database_url).await.unwrap();
+        let v = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        v
+    }
+}
