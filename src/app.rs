@@ -33,6 +33,8 @@ pub struct App {
     /// Whether this process holds the scheduler's lease and runs the schedule (shown on
     /// `/metrics`).
     pub leader: std::sync::atomic::AtomicBool,
+    /// The process's metrics, rendered in Prometheus's text format on `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl App {
@@ -131,6 +133,7 @@ impl App {
             masthead,
             limits: crate::web::Limits::default(),
             leader: Default::default(),
+            metrics: metrics_handle(),
         })
     }
 
@@ -190,6 +193,23 @@ async fn shutdown_signal() {
 }
 
 /// The signing key when none is configured: generated once, kept in `data/secret`.
+/// The process's one metrics recorder, installed on first use (every counter and gauge of
+/// the `metrics` crate lands in it).
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            handle
+        })
+        .clone()
+}
+
 fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("secret");
     if let Ok(secret) = std::fs::read_to_string(&path) {

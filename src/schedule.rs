@@ -29,6 +29,8 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         |app, cancel| {
             Box::pin(async move {
                 let summary = app.watcher.poll_due(chrono::Utc::now(), &cancel).await?;
+                metrics::counter!("relais_feed_polls_total").increment(summary.polled as u64);
+                metrics::counter!("relais_items_new_total").increment(summary.new as u64);
                 if summary.polled > 0 {
                     tracing::info!(
                         polled = summary.polled,

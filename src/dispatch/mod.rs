@@ -8,7 +8,6 @@ pub mod transport;
 mod wire;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,8 +84,6 @@ pub struct Dispatcher {
     /// Each dispatch with its issue rendered once, shared by every recipient of it.
     prepared: Mutex<HashMap<i64, Arc<Prepared>>>,
     owner: String,
-    /// Outcomes whose lease was lost before they were recorded, since start.
-    late_outcomes: AtomicU64,
     /// Wakes the send loop when a request queued a transactional mail.
     wake: Notify,
 }
@@ -122,7 +119,6 @@ impl Dispatcher {
             settings,
             prepared: Mutex::new(HashMap::new()),
             owner,
-            late_outcomes: AtomicU64::new(0),
             wake: Notify::new(),
         }
     }
@@ -245,6 +241,7 @@ impl Dispatcher {
                         .instrument(span)
                         .await;
                     stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
+                    count_outcome("mail", &outcome);
                     if !self
                         .store
                         .record_mail(mail.id, &self.owner, &outcome)
@@ -275,6 +272,7 @@ impl Dispatcher {
                     .instrument(span)
                     .await;
                 stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
+                count_outcome("newsletter", &outcome);
                 if !self
                     .store
                     .record_delivery(delivery.id, &self.owner, &outcome)
@@ -298,18 +296,13 @@ impl Dispatcher {
         stats: &mut PassStats,
     ) {
         stats.late += 1;
-        self.late_outcomes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("relais_late_outcomes_total").increment(1);
         tracing::warn!(
             ledger,
             id,
             ?outcome,
             "outcome not recorded: the lease expired before the attempt ended, the row stays 'unknown'"
         );
-    }
-
-    /// Outcomes whose lease was lost before they were recorded, since this process started.
-    pub fn late_outcomes(&self) -> u64 {
-        self.late_outcomes.load(Ordering::Relaxed)
     }
 
     /// Asks the send loop to run now (a request has just queued a transactional mail).
@@ -576,6 +569,19 @@ impl Dispatcher {
         }
         Ok(done)
     }
+}
+
+/// `relais_messages_total{ledger, outcome}`: every attempt's outcome.
+fn count_outcome(ledger: &'static str, outcome: &DeliveryOutcome) {
+    let outcome = match outcome {
+        DeliveryOutcome::Sent { .. } => "sent",
+        DeliveryOutcome::Deferred { .. } => "deferred",
+        DeliveryOutcome::Failed { .. } => "failed",
+        DeliveryOutcome::Unknown { .. } => "unknown",
+        DeliveryOutcome::Skipped { .. } => "skipped",
+    };
+    metrics::counter!("relais_messages_total", "ledger" => ledger, "outcome" => outcome)
+        .increment(1);
 }
 
 fn host_name() -> String {

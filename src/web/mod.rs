@@ -159,15 +159,13 @@ async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> R
     }
 }
 
+/// Prometheus's text format, from the `metrics` recorder (see `ARCHITECTURE.md` for the
+/// names).
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    let leader = app.leader.load(std::sync::atomic::Ordering::SeqCst) as u8;
-    let late = app.dispatcher.late_outcomes();
-    let body = format!(
-        "# HELP relais_scheduler_leader 1 when this process runs the schedule.\n\
-         # TYPE relais_scheduler_leader gauge\nrelais_scheduler_leader {leader}\n\
-         # HELP relais_late_outcomes_total Send outcomes that arrived after their lease expired (the row stays 'unknown').\n\
-         # TYPE relais_late_outcomes_total counter\nrelais_late_outcomes_total {late}\n"
-    );
+    metrics::gauge!("relais_scheduler_leader").set(u8::from(
+        app.leader.load(std::sync::atomic::Ordering::SeqCst),
+    ));
+    let body = app.metrics.render();
     (
         [(
             axum::http::header::CONTENT_TYPE,

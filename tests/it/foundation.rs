@@ -127,6 +127,14 @@ async fn a_subscription_is_answered_at_once_with_the_relay_down_and_its_signed_c
         "mail status counts it sent: {}",
         mail_counts(&env).await
     );
+    let metrics = daemon.text("/metrics").await;
+    for line in [
+        "relais_messages_total{ledger=\"mail\",outcome=\"sent\"} 1",
+        "relais_messages_total{ledger=\"mail\",outcome=\"deferred\"}",
+        "relais_scheduler_leader 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     let human = env.run(&["mail", "status"]).await.ok().stdout;
     assert!(
         human.contains("confirmations : en file 0") && human.contains("envoyés 1"),
