@@ -472,23 +472,16 @@ impl Dispatcher {
         })
     }
 
-    /// The next wait from the retry schedule (the last step repeats), or failure once the
-    /// delivery is older than the give-up age.
+    /// The next wait from the retry schedule, or failure once the delivery is too old.
     fn deferred(&self, created_at: DateTime<Utc>, attempts: i64, reply: String) -> DeliveryOutcome {
-        let age = (Utc::now() - created_at).to_std().unwrap_or_default();
-        if age >= self.settings.give_up_after {
-            return DeliveryOutcome::Failed {
-                reply: format!("abandon après {attempts} tentatives : {reply}"),
-            };
-        }
-        let schedule = &self.settings.retry_schedule;
-        let step = (attempts.max(1) as usize - 1).min(schedule.len().saturating_sub(1));
-        let wait = schedule
-            .get(step)
-            .copied()
-            .unwrap_or(Duration::from_secs(300));
-        let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-        DeliveryOutcome::Deferred { reply, retry_at }
+        retry_or_give_up(
+            created_at,
+            attempts,
+            self.store.now(),
+            &self.settings.retry_schedule,
+            self.settings.give_up_after,
+            reply,
+        )
     }
 
     /// The dispatch and its issue, shared by every recipient.
@@ -571,6 +564,32 @@ impl Dispatcher {
     }
 }
 
+/// After a temporary failure: the next attempt after the wait of the retry schedule for this
+/// attempt (the last step repeats), or failure once the message is older than
+/// `give_up_after`.
+fn retry_or_give_up(
+    created_at: DateTime<Utc>,
+    attempts: i64,
+    now: DateTime<Utc>,
+    schedule: &[Duration],
+    give_up_after: Duration,
+    reply: String,
+) -> DeliveryOutcome {
+    let age = (now - created_at).to_std().unwrap_or_default();
+    if age >= give_up_after {
+        return DeliveryOutcome::Failed {
+            reply: format!("abandon après {attempts} tentatives : {reply}"),
+        };
+    }
+    let step = (attempts.max(1) as usize - 1).min(schedule.len().saturating_sub(1));
+    let wait = schedule
+        .get(step)
+        .copied()
+        .unwrap_or(Duration::from_secs(300));
+    let retry_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+    DeliveryOutcome::Deferred { reply, retry_at }
+}
+
 /// `relais_messages_total{ledger, outcome}`: every attempt's outcome.
 fn count_outcome(ledger: &'static str, outcome: &DeliveryOutcome) {
     let outcome = match outcome {
@@ -593,4 +612,53 @@ fn host_name() -> String {
 /// Whether a process of this host still runs (Linux: its /proc entry exists).
 fn is_running(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Clock;
+
+    #[test]
+    fn temporary_failures_follow_the_schedule_then_give_up() {
+        let clock = Clock::fixed(Utc::now());
+        let created = clock.now();
+        let schedule = [Duration::from_secs(30), Duration::from_secs(300)];
+        let give_up = Duration::from_secs(3600);
+        let next = |attempts: i64| match retry_or_give_up(
+            created,
+            attempts,
+            clock.now(),
+            &schedule,
+            give_up,
+            "451".into(),
+        ) {
+            DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at - clock.now()),
+            _ => None,
+        };
+        assert_eq!(next(1), Some(chrono::Duration::seconds(30)));
+        assert_eq!(next(2), Some(chrono::Duration::seconds(300)));
+        assert_eq!(
+            next(7),
+            Some(chrono::Duration::seconds(300)),
+            "the last step repeats"
+        );
+        clock.advance(chrono::Duration::minutes(59));
+        assert!(next(8).is_some());
+        clock.advance(chrono::Duration::minutes(1));
+        assert_eq!(next(9), None, "an hour old: failed");
+        match retry_or_give_up(
+            created,
+            9,
+            clock.now(),
+            &schedule,
+            give_up,
+            "451 plus tard".into(),
+        ) {
+            DeliveryOutcome::Failed { reply } => {
+                assert_eq!(reply, "abandon après 9 tentatives : 451 plus tard")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Pure types and rules of the domain. No I/O here: parsing, validation and policies only.
 
+mod clock;
 mod duration;
 mod email;
 mod entry;
@@ -9,6 +10,7 @@ pub mod optin;
 mod safe_url;
 mod status;
 
+pub use clock::Clock;
 pub use duration::{parse_duration, parse_duration_list};
 pub use email::{hash_stored, EmailAddress, EmailError};
 pub use entry::IssueEntry;

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{now, push_list, with_pool, BeginWrite, Result, Store, StoreError};
+use super::{push_list, with_pool, BeginWrite, Result, Store, StoreError};
 use crate::domain::{optin, EmailAddress, Interests, SubscriberStatus};
 
 /// Who a delivery is for, as read just before sending.
@@ -130,7 +130,7 @@ impl Store {
 
     async fn import_round(&self, batch: &[&NewSubscriber]) -> Result<Vec<ImportOutcome>> {
         const ROWS: usize = 500;
-        let at = now();
+        let at = self.now();
         let emails: Vec<&str> = batch
             .iter()
             .filter_map(|s| s.email.as_ref().map(|e| e.as_str()))
@@ -434,7 +434,7 @@ impl Store {
         newsletter_id: i64,
         method: &str,
     ) -> Result<bool> {
-        let at = now();
+        let at = self.now();
         let done = with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let done = sqlx::query(
@@ -537,7 +537,7 @@ impl Store {
         newsletter: &str,
         filters: &[SegmentFilter],
     ) -> Result<i64> {
-        let at = now();
+        let at = self.now();
         let id = with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
@@ -600,7 +600,7 @@ impl Store {
 impl Store {
     /// A hard bounce: the address is marked and suppressed, so no later send reaches it.
     pub async fn mark_bounced(&self, subscriber_id: i64) -> Result<()> {
-        let at = now();
+        let at = self.now();
         let hash: Option<Option<String>> = with_pool!(self, |p| {
             sqlx::query_scalar("update subscribers set status = 'bounced', updated_at = $2 where id = $1 returning email_hash")
                 .bind(subscriber_id)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{now, with_pool, Pool, Result, Store, StoreError};
+use super::{with_pool, Pool, Result, Store, StoreError};
 use crate::domain::DeliveryState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -126,7 +126,7 @@ impl Store {
             .bind(issue_id)
             .bind(segment.map(|s| s.0))
             .bind(key)
-            .bind(now())
+            .bind(self.now())
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -181,7 +181,7 @@ impl Store {
     /// frozen at the same moment (two processes) would both pass such a check. Message-IDs
     /// are fixed here, so a retry reuses the same one.
     pub async fn freeze_audience(&self, dispatch: &DispatchRow, mail_domain: &str) -> Result<u64> {
-        let at = now();
+        let at = self.now();
         let prefix = format!("<relais.{}.", dispatch.id);
         let suffix = format!("@{mail_domain}>");
         // No conflict target: a row is skipped on (dispatch_id, subscriber_id) when the same
@@ -222,7 +222,7 @@ impl Store {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let at = now();
+        let at = self.now();
         let expires =
             at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
         // Postgres lets concurrent workers skip each other's rows; SQLite serialises writers,
@@ -272,7 +272,7 @@ impl Store {
         &self,
         is_dead: impl Fn(&str) -> bool,
     ) -> Result<u64> {
-        let at = now();
+        let at = self.now();
         let mut recovered = 0;
         // Newsletters' deliveries and transactional mail are leased the same way.
         for table in ["deliveries", "mails"] {
@@ -355,7 +355,7 @@ impl Store {
                 "update dispatches set completed_at = coalesce(completed_at, $2) where id = $1",
             )
             .bind(dispatch.id)
-            .bind(now())
+            .bind(self.now())
             .execute(p)
             .await
             .map(|r| r.rows_affected())

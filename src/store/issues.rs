@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use super::{now, with_pool, BeginWrite, Result, Store, StoreError};
+use super::{with_pool, BeginWrite, Result, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct IssueRow {
@@ -70,7 +70,7 @@ impl Store {
             )
             .bind(newsletter)
             .bind(subject)
-            .bind(now())
+            .bind(self.now())
             .fetch_optional(p)
             .await
         })?
@@ -151,7 +151,7 @@ impl Store {
     /// change keeps the first snapshot) in the same transaction; once it is sent, its watch
     /// items count as published.
     pub async fn set_issue_status(&self, id: i64, status: IssueStatus) -> Result<()> {
-        let at = now();
+        let at = self.now();
         let freezes = matches!(status, IssueStatus::Sending | IssueStatus::Sent);
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;

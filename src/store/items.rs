@@ -3,7 +3,7 @@
 use crate::domain::ItemStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
+use super::{ts, with_pool, BeginWrite, Result, Store, StoreError};
 
 /// An entry after cleaning, ready to store.
 #[derive(Debug, Clone, Default)]
@@ -67,7 +67,7 @@ impl Store {
     /// leaves it alone. The (source, dedup key) constraint makes a concurrent double insert fail
     /// instead of duplicating.
     pub async fn upsert_item(&self, source_id: i64, item: &NewItem) -> Result<UpsertOutcome> {
-        let at = now();
+        let at = self.now();
         let outcome = with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let existing: Option<(i64, String)> = sqlx::query_as(
@@ -212,7 +212,7 @@ impl Store {
                 .bind(id)
                 .bind(status)
                 .bind(false)
-                .bind(now())
+                .bind(self.now())
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected())

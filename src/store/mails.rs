@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::MailKind;
 
-use super::{now, ts, with_pool, DeliveryCounts, DeliveryOutcome, Pool, Result, Store};
+use super::{ts, with_pool, DeliveryCounts, DeliveryOutcome, Pool, Result, Store};
 
 #[derive(Debug, Clone)]
 pub struct ClaimedMail {
@@ -64,7 +64,7 @@ pub(super) fn mail_message_id(mail_domain: &str) -> String {
 impl Store {
     /// Claims the oldest due transactional mail, leasing it to `owner`.
     pub async fn claim_mail(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedMail>> {
-        let at = now();
+        let at = self.now();
         let expires =
             at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
         let lock = match self.pool {
@@ -177,7 +177,7 @@ impl Store {
         owner: &str,
         outcome: &DeliveryOutcome,
     ) -> Result<bool> {
-        let at = now();
+        let at = self.now();
         let (state, reply, next): (&str, &str, Option<DateTime<Utc>>) = match outcome {
             DeliveryOutcome::Sent { reply } => ("sent", reply, None),
             DeliveryOutcome::Deferred { reply, retry_at } => ("deferred", reply, Some(*retry_at)),

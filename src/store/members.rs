@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{now, with_pool, Result, Store, StoreError};
+use super::{with_pool, Result, Store, StoreError};
 
 impl Store {
     pub async fn add_member(
@@ -21,7 +21,7 @@ impl Store {
             .bind(org_name)
             .bind(college)
             .bind(departement)
-            .bind(now())
+            .bind(self.now())
             .fetch_one(p)
             .await
         })

@@ -155,6 +155,7 @@ impl BeginWrite for PgPool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    clock: crate::domain::Clock,
 }
 
 impl Store {
@@ -192,7 +193,10 @@ impl Store {
                 .context("cannot connect to PostgreSQL")?;
             Pool::Postgres(pool)
         };
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            clock: crate::domain::Clock::system(),
+        };
         store.migrate().await.context("cannot apply migrations")?;
         Ok(store)
     }
@@ -253,10 +257,19 @@ impl Store {
     }
 }
 
-/// The clock used for every stored timestamp. Whole seconds: SQLite keeps timestamps as
-/// RFC 3339 text, which compares in time order only when every value has the same shape.
-pub fn now() -> DateTime<Utc> {
-    ts(Utc::now())
+impl Store {
+    /// Now, by the store's clock (the system's, unless a test set one), for every stored
+    /// timestamp. Whole seconds: SQLite keeps timestamps as RFC 3339 text, which compares in
+    /// time order only when every value has the same shape.
+    pub fn now(&self) -> DateTime<Utc> {
+        ts(self.clock.now())
+    }
+
+    /// The same store reading time from `clock` (tests move it to check expiry and retries).
+    pub fn with_clock(mut self, clock: crate::domain::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
 /// A timestamp as stored: truncated to the second (see [`now`]).

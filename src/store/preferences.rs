@@ -1,6 +1,6 @@
 //! The preferences centre: a subscriber changes titles and interests, or erases their data.
 
-use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store, StoreError};
+use super::{with_pool, BeginWrite, NewSubscriber, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PreferencesChange {
@@ -18,7 +18,7 @@ impl Store {
         wanted: &NewSubscriber,
         ip: Option<&str>,
     ) -> Result<PreferencesChange> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let hash: Option<Option<String>> = sqlx::query_scalar(
@@ -112,7 +112,7 @@ impl Store {
     /// transactional mail) stay, anonymised, and pending ones are skipped; a suppression entry keeps an import from
     /// re-adding them silently.
     pub async fn erase_subscriber(&self, subscriber_id: i64) -> Result<bool> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let hash: Option<Option<String>> = sqlx::query_scalar(

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use super::{now, with_pool, Result, Store};
+use super::{with_pool, Result, Store};
 
 impl Store {
     /// Takes or renews the named lease for `holder`. True while `holder` leads.
     pub async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        let at = now();
+        let at = self.now();
         let expires = at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
         let done = with_pool!(self, |p| {
             sqlx::query(

@@ -3,7 +3,7 @@
 use crate::domain::SourceState;
 use chrono::{DateTime, Utc};
 
-use super::{now, ts, with_pool, BeginWrite, Result, Store, StoreError};
+use super::{ts, with_pool, BeginWrite, Result, Store, StoreError};
 use crate::config::SourceConfig;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -68,7 +68,7 @@ impl Store {
     /// file's name, URL and title. A changed URL forgets the old redirect and validators.
     /// Sources no longer in the file are disabled, never deleted (their items stay).
     pub async fn sync_sources(&self, sources: &[SourceConfig]) -> Result<()> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             sqlx::query("update sources set enabled = $1, updated_at = $2")
@@ -131,7 +131,7 @@ impl Store {
     }
 
     pub async fn record_fetch_success(&self, id: i64, ok: &FetchSuccess) -> Result<()> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             sqlx::query(
                 "update sources set state = 'ok', etag = $2, last_modified = $3, \
@@ -158,7 +158,7 @@ impl Store {
     }
 
     pub async fn record_fetch_failure(&self, id: i64, failure: &FetchFailure) -> Result<()> {
-        let at = now();
+        let at = self.now();
         let state = if failure.disable {
             "disabled"
         } else {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{optin, SubscriberStatus};
 
 use super::mails::{mail_message_id, QUEUE_CONFIRMATION, SUPERSEDE_CONFIRMATIONS};
-use super::{now, with_pool, BeginWrite, NewSubscriber, Result, Store};
+use super::{with_pool, BeginWrite, NewSubscriber, Result, Store};
 
 /// What the form did, for the caller only: the visitor always sees the same page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Store {
         if !optin::form_may_subscribe(suppression.as_deref(), None) {
             return Ok(FormOutcome::Quiet);
         }
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let existing: Option<(i64, SubscriberStatus, Option<DateTime<Utc>>)> = sqlx::query_as(
@@ -149,7 +149,7 @@ impl Store {
     /// replaces the previous one, so only the newest link confirms, and older messages not
     /// yet sent are skipped.
     pub async fn queue_confirmation(&self, subscriber_id: i64, mail_domain: &str) -> Result<()> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let email: Option<String> = sqlx::query_scalar(
@@ -190,7 +190,7 @@ impl Store {
         confirm_key: &str,
         validity: chrono::Duration,
     ) -> Result<Option<Vec<String>>> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let found: Option<(i64, Option<String>)> = sqlx::query_as(
@@ -283,4 +283,72 @@ pub(super) fn new_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Clock;
+
+    async fn store_at(dir: &tempfile::TempDir, clock: &Clock) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("relais.db").display());
+        Store::open(&url).await.unwrap().with_clock(clock.clone())
+    }
+
+    fn request(email: &str) -> NewSubscriber {
+        let fields = [("email", email), ("newsletter", "coopdev-info")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        crate::audience::form::parse_subscription(&fields).unwrap()
+    }
+
+    #[tokio::test]
+    async fn confirmations_are_spaced_a_day_apart_and_expire_after_seven_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::fixed("2026-11-30T08:00:00Z".parse().unwrap());
+        let store = store_at(&dir, &clock).await;
+        let nadia = request("nadia@example.org");
+        let ask = || store.subscribe_from_form(&nadia, None, "v1", "example.org");
+        assert_eq!(ask().await.unwrap(), FormOutcome::ConfirmationQueued);
+        let id = store
+            .subscriber_by_email("nadia@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        let first = store
+            .confirmation_data(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .confirm_key;
+
+        // Asked again within the day: nothing new is sent, the first link stands.
+        clock.advance(chrono::Duration::hours(23));
+        assert_eq!(ask().await.unwrap(), FormOutcome::Quiet);
+        // Seven days after it was sent, the link no longer confirms.
+        clock.advance(chrono::Duration::hours(7 * 24 - 23));
+        let validity = crate::audience::CONFIRMATION_VALIDITY;
+        assert_eq!(
+            store.confirm_subscriber(&first, validity).await.unwrap(),
+            None
+        );
+        // A new request sends a new link, which works; the old one stays dead.
+        assert_eq!(ask().await.unwrap(), FormOutcome::ConfirmationQueued);
+        let second = store
+            .confirmation_data(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .confirm_key;
+        assert_ne!(first, second);
+        assert_eq!(
+            store.confirm_subscriber(&first, validity).await.unwrap(),
+            None
+        );
+        clock.advance(chrono::Duration::days(6));
+        assert_eq!(
+            store.confirm_subscriber(&second, validity).await.unwrap(),
+            Some(vec!["coopdev-info".to_string()])
+        );
+    }
 }

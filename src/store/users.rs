@@ -1,6 +1,6 @@
 //! Staff accounts and API tokens.
 
-use super::{now, with_pool, Result, Store, StoreError};
+use super::{with_pool, Result, Store, StoreError};
 
 impl Store {
     pub async fn add_user(&self, email: &str, password_hash: &str, role: &str) -> Result<i64> {
@@ -12,7 +12,7 @@ impl Store {
             .bind(email)
             .bind(password_hash)
             .bind(role)
-            .bind(now())
+            .bind(self.now())
             .fetch_one(p)
             .await
         })
@@ -48,7 +48,7 @@ impl Store {
         csrf_token: &str,
         lifetime: chrono::Duration,
     ) -> Result<()> {
-        let at = now();
+        let at = self.now();
         with_pool!(self, |p| {
             sqlx::query(
                 "insert into staff_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
@@ -68,7 +68,7 @@ impl Store {
 
     /// The live session with this token hash.
     pub async fn session(&self, token_hash: &str) -> Result<Option<StaffSession>> {
-        let at = now();
+        let at = self.now();
         Ok(with_pool!(self, |p| {
             sqlx::query_as(
                 "select u.id as user_id, u.email, u.role, s.csrf_token from staff_sessions s \
@@ -83,7 +83,7 @@ impl Store {
 
     /// Deletes sessions past their expiry (housekeeping); returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
-        let at = now();
+        let at = self.now();
         Ok(with_pool!(self, |p| {
             sqlx::query("delete from staff_sessions where expires_at <= $1")
                 .bind(at)
