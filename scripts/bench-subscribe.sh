@@ -30,11 +30,11 @@ measure() { # $1: label, $2: SMTP URL
   dir="$work/$1"
   mkdir -p "$dir"
   : > "$dir/sources.toml"
-  (cd "$dir" && RELAIS_DATABASE_URL="sqlite://$dir/relais.db" RELAIS_DATA_DIR="$dir/data" \
+  (cd "$dir" && exec env RELAIS_DATABASE_URL="sqlite://$dir/relais.db" RELAIS_DATA_DIR="$dir/data" \
      RELAIS_SOURCES="$dir/sources.toml" RELAIS_SMTP_URL="$2" RELAIS_SMTP_TIMEOUT=60s \
      RELAIS_LISTEN="127.0.0.1:$port" RELAIS_BASE_URL="http://127.0.0.1:$port" \
      RELAIS_TRUSTED_PROXIES=127.0.0.1 RELAIS_SECRET=bench-secret-long-enough-0123456789abcdef \
-     RUST_LOG=warn "$target/release/relais" serve 2>"$dir/log") &
+     RUST_LOG=warn "$target/release/relais" serve >"$dir/log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   for i in $(seq 1 "$n"); do
@@ -52,7 +52,7 @@ PY
 
 # A relay that takes the connection and never says a word.
 silent=$(free_port)
-python3 - "$silent" <<'PY' &
+python3 - "$silent" >/dev/null 2>&1 <<'PY' &
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512)
@@ -62,7 +62,8 @@ while True:
 PY
 pids+=($!)
 sink=$(free_port)
-smtp-sink "127.0.0.1:$sink" 512 &
+as_root=(); [ "$(id -u)" -eq 0 ] && as_root=(-u nobody)
+smtp-sink "${as_root[@]}" "127.0.0.1:$sink" 512 >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.3
 
