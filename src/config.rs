@@ -586,6 +586,10 @@ pub struct SourceConfig {
     pub every: Duration,
     pub enabled: bool,
     pub allow_private: bool,
+    /// Words of which an entry must contain at least one (title or summary, without regard
+    /// to case or accents) to be kept; empty: every entry is kept. For broad feeds of which
+    /// only a part concerns the network.
+    pub keep: Vec<String>,
 }
 
 /// A keyword rule: any of `keywords` in an item's title or summary adds the theme or country.
@@ -625,6 +629,8 @@ struct RawSource {
     every: Option<String>,
     enabled: Option<bool>,
     allow_private: Option<bool>,
+    #[serde(default)]
+    keep: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -700,6 +706,12 @@ impl Sources {
                 every,
                 enabled: s.enabled.unwrap_or(true),
                 allow_private: s.allow_private.unwrap_or(false),
+                keep: s
+                    .keep
+                    .iter()
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect(),
             });
         }
         let rules = raw

@@ -58,6 +58,7 @@ pub fn digest_feed(
         .iter()
         .zip(cleaned)
         .zip(keys)
+        .filter(|((_, entry), _)| tag::kept(source, &entry.title, &entry.summary_text))
         .map(|((raw, entry), key)| {
             let text = format!("{}\n{}", entry.title, entry.summary_text);
             let (themes, countries) =

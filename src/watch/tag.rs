@@ -21,6 +21,21 @@ pub fn fold(text: &str) -> String {
     )
 }
 
+/// Whether an entry of this source is kept: the source names no `keep` words, or the title or
+/// summary holds one of them (whole words, without regard to case or accents).
+pub fn kept(source: &SourceConfig, title: &str, summary_text: &str) -> bool {
+    if source.keep.is_empty() {
+        return true;
+    }
+    let text = fold(&format!("{title} {summary_text}"));
+    source
+        .keep
+        .iter()
+        .map(|k| fold(k))
+        .filter(|k| !k.trim().is_empty())
+        .any(|k| text.contains(&k))
+}
+
 /// (themes, countries) for an entry of this source.
 pub fn tags_for(
     source: &SourceConfig,
@@ -90,5 +105,34 @@ mod tests {
             vec!["financement"],
             "a word inside another word is not a match"
         );
+    }
+
+    #[test]
+    fn a_source_with_keep_words_keeps_only_the_entries_that_name_one() {
+        let parse = |extra: &str| {
+            crate::config::Sources::parse(
+                &format!("[[source]]\nslug = \"s\"\nname = \"S\"\nurl = \"https://s.fr\"\n{extra}"),
+                "t",
+            )
+            .unwrap()
+            .sources
+            .remove(0)
+        };
+        let all = parse("");
+        assert!(kept(&all, "Appel sur les semi-conducteurs", ""));
+        let broad =
+            parse("keep = [\"solidarité internationale\", \"Afrique\", \"développement\"]\n");
+        assert!(kept(
+            &broad,
+            "Call for proposals",
+            "Partenariats avec l'AFRIQUE de l'Ouest"
+        ));
+        assert!(kept(&broad, "Aide au developpement local", ""));
+        assert!(!kept(
+            &broad,
+            "Appel sur les semi-conducteurs",
+            "Industrie européenne"
+        ));
+        assert!(!kept(&broad, "Afriquement vôtre", ""), "whole words only");
     }
 }
