@@ -467,8 +467,27 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 section.as_deref(),
             )
             .await?;
+            // Say where it went: the section (by its heading) and the place in it.
+            let row = app.store.issue(issue).await?;
+            let entries = app.store.issue_entries(issue).await?;
+            let added = entries.iter().find(|e| e.id == id);
+            let section = added.map(|e| e.section.clone()).unwrap_or_default();
+            let position = entries
+                .iter()
+                .filter(|e| e.section == section)
+                .position(|e| e.id == id)
+                .map_or(0, |p| p + 1);
             if json {
-                print_json(&serde_json::json!({ "entry": id, "issue": issue }))?;
+                print_json(&serde_json::json!({
+                    "entry": id, "issue": issue, "section": section, "position": position
+                }))?;
+            } else {
+                let heading = Newsletter::find(&row.newsletter)
+                    .and_then(|n| app.masthead.sections.find(n, &section))
+                    .map_or(section.as_str(), |s| s.heading);
+                eprintln!(
+                    "ajouté au numéro {issue}, rubrique « {heading} », en position {position}"
+                );
             }
         }
         IssueCommand::Render { issue, format, to } => {

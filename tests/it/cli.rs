@@ -219,3 +219,44 @@ async fn sections_listed_in_the_configuration_shape_a_titles_issues() {
     assert!(text[bref..].contains("Rapport annuel"));
     assert!(!text.contains("== Politiques publiques =="));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_add_says_where_the_entry_went() {
+    let (env, _server) = crate::pipeline::env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    let issue = env.create_issue("coopdev-info").await;
+    let items = env.run(&["--json", "items"]).await.ok().json_lines();
+    let first = env
+        .run(&[
+            "issue",
+            "add",
+            &issue,
+            "--item",
+            &items[0]["id"].to_string(),
+        ])
+        .await
+        .ok();
+    assert!(
+        first.stderr.contains(&format!(
+            "ajouté au numéro {issue}, rubrique « Politiques publiques », en position 1"
+        )),
+        "{}",
+        first.stderr
+    );
+    let second = env
+        .run(&[
+            "--json",
+            "issue",
+            "add",
+            &issue,
+            "--item",
+            &items[1]["id"].to_string(),
+            "--section",
+            "politiques-publiques",
+        ])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(second[0]["section"], "politiques-publiques");
+    assert_eq!(second[0]["position"], 2);
+}
