@@ -30,6 +30,40 @@ pub struct NewSubscriber {
 
 pub use crate::domain::optin::ImportOutcome;
 
+/// A person's state as the export shows it: the stored status, except that an active person
+/// who left every title is shown as unsubscribed (they receive nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Pending,
+    Active,
+    Unsubscribed,
+    Bounced,
+    Complained,
+}
+
+impl ExportStatus {
+    fn of(status: SubscriberStatus, no_title: bool) -> Self {
+        match status {
+            SubscriberStatus::Active if no_title => ExportStatus::Unsubscribed,
+            SubscriberStatus::Active => ExportStatus::Active,
+            SubscriberStatus::Pending => ExportStatus::Pending,
+            SubscriberStatus::Bounced => ExportStatus::Bounced,
+            SubscriberStatus::Complained => ExportStatus::Complained,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Pending => "pending",
+            ExportStatus::Active => "active",
+            ExportStatus::Unsubscribed => "unsubscribed",
+            ExportStatus::Bounced => "bounced",
+            ExportStatus::Complained => "complained",
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConsentExport {
     pub newsletter: Option<String>,
@@ -45,7 +79,7 @@ pub struct ConsentExport {
 pub struct SubscriberExport {
     pub email: String,
     pub name: String,
-    pub status: SubscriberStatus,
+    pub status: ExportStatus,
     pub newsletters: Vec<String>,
     pub themes: Vec<String>,
     pub countries: Vec<String>,
@@ -410,14 +444,15 @@ impl Store {
                         .remove(&(id, kind.to_string()))
                         .unwrap_or_default()
                 };
+                let newsletters = titles.remove(&id).unwrap_or_default();
                 SubscriberExport {
                     themes: values("theme"),
                     countries: values("country"),
                     departements: values("departement"),
                     email,
                     name,
-                    status,
-                    newsletters: titles.remove(&id).unwrap_or_default(),
+                    status: ExportStatus::of(status, newsletters.is_empty()),
+                    newsletters,
                     college,
                     created_at,
                     consents: proofs.remove(&id).unwrap_or_default(),

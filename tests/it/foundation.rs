@@ -378,3 +378,40 @@ async fn the_address_hash_is_kept_with_the_person_and_filled_in_for_older_rows()
         run.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_export_shows_a_person_who_left_every_title_as_unsubscribed() {
+    let mut env = TestEnv::new().await;
+    let daemon = env.serve().await;
+    env.import("email,newsletters\nlea@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let issue = env.create_issue("coopdev-info").await;
+    let text = env
+        .run(&[
+            "issue",
+            "render",
+            &issue,
+            "--format",
+            "text",
+            "--to",
+            "lea@example.org",
+        ])
+        .await
+        .ok()
+        .stdout;
+    let unsubscribe = find_url(&text, &daemon.url("/desinscription/")).expect("a link");
+    let done = daemon
+        .client
+        .post(&unsubscribe)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let export = env.export().await;
+    assert_eq!(export[0]["status"], "unsubscribed", "{export:?}");
+    assert_eq!(export[0]["newsletters"], serde_json::json!([]));
+    let csv = env.run(&["subscribers", "export"]).await.ok().stdout;
+    assert!(csv.contains("lea@example.org,,unsubscribed,"), "{csv}");
+}
