@@ -312,8 +312,9 @@ async fn fetch(app: &App, sources: &[String], json: bool) -> anyhow::Result<()> 
         print_json(&summary)?;
     } else {
         eprintln!(
-            "{} source(s) relevée(s) : {} nouveau(x), {} mis à jour, {} inchangé(s), {} en échec",
+            "{} source(s) relevée(s), dont {} sans changement depuis la dernière fois : {} nouveau(x), {} mis à jour, {} inchangé(s), {} en échec",
             summary.polled,
+            summary.unchanged_sources,
             summary.new,
             summary.updated,
             summary.unchanged,

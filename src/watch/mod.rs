@@ -48,6 +48,9 @@ pub struct PollReport {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// The feed had not changed since the last poll: the server answered 304, or sent the
+    /// same bytes again.
+    pub not_modified: bool,
     /// Plain words, for the operator and the editors.
     pub error: Option<String>,
     pub disabled: bool,
@@ -56,6 +59,8 @@ pub struct PollReport {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PassSummary {
     pub polled: usize,
+    /// Sources whose feed had not changed (304 or the same bytes).
+    pub unchanged_sources: usize,
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -144,6 +149,7 @@ impl Watcher {
             summary.new += r.new;
             summary.updated += r.updated;
             summary.unchanged += r.unchanged;
+            summary.unchanged_sources += usize::from(r.not_modified);
             if r.error.is_some() {
                 summary.failing.push(r);
             }
@@ -159,6 +165,7 @@ impl Watcher {
             new: 0,
             updated: 0,
             unchanged: 0,
+            not_modified: false,
             error: None,
             disabled: false,
         };
@@ -230,6 +237,7 @@ impl Watcher {
             .flatten();
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
             Fetched::NotModified { validators, hint } => {
+                report.not_modified = true;
                 return Ok(FetchSuccess {
                     etag: validators.etag,
                     last_modified: validators.last_modified,
@@ -263,6 +271,7 @@ impl Watcher {
             warning: None,
         };
         if row.body_hash.as_deref() == Some(body_hash.as_str()) {
+            report.not_modified = true;
             success.warning = kept_warning;
             return Ok(success);
         }

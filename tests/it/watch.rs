@@ -381,6 +381,12 @@ async fn not_modified_after_an_etag_counts_as_success() {
         Some("\"v1\"")
     );
     assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("1 source(s) relevée(s), dont 1 sans changement"),
+        "a 304 counts as a source unchanged: {}",
+        run.stderr
+    );
     let s = source(&env, "cache").await;
     assert_eq!(
         (s["state"].as_str(), s["item_count"].as_i64()),
