@@ -34,7 +34,7 @@ pub async fn create_issue(
     let subject = subject.map(str::to_string).unwrap_or_else(|| {
         // Plain spaces in a header: some clients show no-break spaces as odd glyphs.
         let date = crate::render::french_date(today).replace('\u{a0}', " ");
-        format!("{} du {date}", n.name)
+        format!("{} — {date}", n.name)
     });
     let id = store.create_issue(n.slug, &subject).await?;
     if n.slug == "echos-du-reseau" {

@@ -17,6 +17,9 @@ pub struct IssueView {
     #[serde(serialize_with = "newsletter_fields")]
     pub newsletter: &'static Newsletter,
     pub subject: String,
+    /// The subject with the title's name before it, unless the subject already names it
+    /// (a title is said once: `<title>`, the text part's first line).
+    pub title_line: String,
     pub intro: String,
     pub preheader: String,
     pub sections: Vec<SectionView>,
@@ -141,6 +144,7 @@ impl IssueView {
         let mut view = IssueView {
             newsletter,
             subject: printable_line(subject),
+            title_line: title_line(newsletter, &printable_line(subject)),
             intro: printable_text(intro),
             preheader: String::new(),
             sections,
@@ -235,6 +239,7 @@ impl IssueView {
         IssueView {
             newsletter,
             subject: "Numéro d'exemple".into(),
+            title_line: title_line(newsletter, "Numéro d'exemple"),
             intro: "Introduction.".into(),
             preheader: "Exemple".into(),
             sections: newsletter
@@ -376,6 +381,16 @@ fn is_unprintable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
+/// `subject` when it already names the title (any case), else "Title — subject".
+pub fn title_line(newsletter: &Newsletter, subject: &str) -> String {
+    let names = |s: &str| s.to_lowercase().contains(&newsletter.name.to_lowercase());
+    if names(subject) {
+        subject.to_string()
+    } else {
+        format!("{} — {subject}", newsletter.name)
+    }
+}
+
 pub fn french_date(d: NaiveDate) -> String {
     const MONTHS: [&str; 12] = [
         "janvier",
@@ -491,5 +506,22 @@ mod tests {
         );
         assert_eq!(truncate("un deux trois quatre", 10), "un deux…");
         assert_eq!(truncate("court", 10), "court");
+    }
+
+    #[test]
+    fn the_title_is_said_once() {
+        let n = crate::domain::Newsletter::find("echos-du-reseau").unwrap();
+        assert_eq!(
+            title_line(n, "Les Échos du Réseau — 30 novembre 2026"),
+            "Les Échos du Réseau — 30 novembre 2026"
+        );
+        assert_eq!(
+            title_line(n, "les échos du réseau de décembre"),
+            "les échos du réseau de décembre"
+        );
+        assert_eq!(
+            title_line(n, "Numéro spécial"),
+            "Les Échos du Réseau — Numéro spécial"
+        );
     }
 }

@@ -203,8 +203,8 @@ struct ItemLine {
 #[derive(Serialize)]
 struct IssueLine {
     id: i64,
-    newsletter: &'static str,
-    subject: String,
+    /// The subject, with the title's name before it unless it already names it.
+    title_line: String,
     status: &'static str,
 }
 
@@ -249,8 +249,10 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
         .filter_map(|i| {
             Some(IssueLine {
                 id: i.id,
-                newsletter: Newsletter::find(&i.newsletter)?.name,
-                subject: printable_line(&i.subject),
+                title_line: crate::render::title_line(
+                    Newsletter::find(&i.newsletter)?,
+                    &printable_line(&i.subject),
+                ),
                 status: status_label(i.status),
             })
         })
