@@ -46,8 +46,11 @@ pub enum Command {
         #[arg(long = "source", value_name = "SLUG")]
         sources: Vec<String>,
     },
-    /// Show each source and its health.
-    Sources,
+    /// Show each source and its health; `sources check` fetches each once.
+    Sources {
+        #[command(subcommand)]
+        action: Option<SourcesCommand>,
+    },
     /// List watch items, newest first.
     Items {
         #[arg(long)]
@@ -75,6 +78,13 @@ pub enum Command {
     /// Transactional mail (confirmation links): what is queued, sent, retried or failed.
     #[command(subcommand)]
     Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Fetch every source of the feed list once, store nothing, and say which answer with a
+    /// feed (how many entries, how many its keep words let through) and which do not.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +216,10 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
         }
         Command::Serve => Arc::new(app).serve().await,
         Command::Fetch { sources } => fetch(&app, &sources, json).await,
-        Command::Sources => list_sources(&app, json).await,
+        Command::Sources { action: None } => list_sources(&app, json).await,
+        Command::Sources {
+            action: Some(SourcesCommand::Check),
+        } => check_sources(&app, json).await,
         Command::Items {
             source,
             status,
@@ -514,6 +527,38 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+async fn check_sources(app: &App, json: bool) -> anyhow::Result<()> {
+    let reports = app.watcher.check_all().await;
+    let mut answering = 0;
+    for r in &reports {
+        answering += usize::from(r.error.is_none());
+        if json {
+            print_json(r)?;
+            continue;
+        }
+        let state = if r.enabled { "" } else { " (désactivée)" };
+        match (&r.error, r.entries, r.kept) {
+            (Some(e), _, _) => println!("{}{state} : ÉCHEC — {e}", r.source),
+            (None, Some(n), Some(k)) => println!(
+                "{}{state} : flux lu, {n} entrée(s), dont {k} retenue(s) par ses mots-clés",
+                r.source
+            ),
+            (None, Some(n), None) => println!("{}{state} : flux lu, {n} entrée(s)", r.source),
+            (None, None, _) => println!("{}{state} : ?", r.source),
+        }
+        for note in &r.notes {
+            println!("    {note}");
+        }
+    }
+    if !json {
+        eprintln!(
+            "{answering} source(s) sur {} répondent par un flux",
+            reports.len()
+        );
     }
     Ok(())
 }

@@ -56,6 +56,21 @@ pub struct PollReport {
     pub disabled: bool,
 }
 
+/// What `relais sources check` found for one source.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub source: String,
+    pub url: String,
+    pub enabled: bool,
+    /// Entries read from the feed; `None` when it could not be read.
+    pub entries: Option<usize>,
+    /// Of those, the entries its `keep` words let through (when it has some).
+    pub kept: Option<usize>,
+    /// Repairs and redirects worth knowing.
+    pub notes: Vec<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PassSummary {
     pub polled: usize,
@@ -156,6 +171,82 @@ impl Watcher {
         }
         summary.failing.sort_by(|a, b| a.source.cmp(&b.source));
         summary
+    }
+
+    /// Fetches every configured source once, without conditions, and reads it as a feed;
+    /// stores nothing and changes no schedule (`relais sources check`). At most `concurrency`
+    /// at once, two per host.
+    pub async fn check_all(&self) -> Vec<CheckReport> {
+        let mut configs: Vec<&SourceConfig> = self.sources.values().collect();
+        configs.sort_by(|a, b| a.slug.cmp(&b.slug));
+        futures::stream::iter(configs)
+            .map(|config| self.check(config))
+            .buffered(self.concurrency)
+            .collect()
+            .await
+    }
+
+    async fn check(&self, config: &SourceConfig) -> CheckReport {
+        let mut report = CheckReport {
+            source: config.slug.clone(),
+            url: config.url.to_string(),
+            enabled: config.enabled,
+            entries: None,
+            kept: None,
+            notes: Vec::new(),
+            error: None,
+        };
+        let slot = self.host_slot(&config.url).await;
+        let fetched = self
+            .fetcher
+            .fetch(&config.url, &Validators::default(), config.allow_private)
+            .await;
+        drop(slot);
+        let body = match fetched {
+            Ok(Fetched::Body(body)) => *body,
+            Ok(Fetched::NotModified { .. }) => {
+                report.error = Some("304 sans condition envoyée".into());
+                return report;
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        if let Some(to) = &body.moved_to {
+            report
+                .notes
+                .push(format!("déplacée définitivement vers {to}"));
+        }
+        let unfiltered = SourceConfig {
+            keep: Vec::new(),
+            ..config.clone()
+        };
+        let all = self
+            .digest(
+                body.bytes.clone(),
+                body.final_url.clone(),
+                body.content_type.clone(),
+                &unfiltered,
+                Utc::now(),
+            )
+            .await;
+        match all {
+            Ok(digested) => {
+                report.entries = Some(digested.items.len());
+                report.notes.extend(digested.fixes);
+                if !config.keep.is_empty() {
+                    let kept = digested
+                        .items
+                        .iter()
+                        .filter(|i| tag::kept(config, &i.title, &i.summary_text))
+                        .count();
+                    report.kept = Some(kept);
+                }
+            }
+            Err(e) => report.error = Some(e),
+        }
+        report
     }
 
     /// Fetches one source, stores its entries, and schedules its next poll.

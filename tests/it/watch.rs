@@ -787,3 +787,59 @@ async fn base64_atom_text_is_stored_decoded() {
         "Résultats détaillés sur le site de la Région."
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sources_check_says_which_sources_answer_with_a_feed_and_stores_nothing() {
+    let server = Server::start(vec![
+        (
+            "/ok.xml",
+            Reply::feed(rss(
+                "<item><guid>a</guid><title>Appel Afrique de l'Ouest</title></item>\
+                 <item><guid>b</guid><title>Semi-conducteurs</title></item>",
+            )),
+        ),
+        (
+            "/page.html",
+            Reply::feed("<html><body>Bienvenue</body></html>").with("content-type", "text/html"),
+        ),
+        ("/gone.xml", Reply::status(404)),
+    ])
+    .await;
+    let env = TestEnv::new().await;
+    env.write_sources(&format!(
+        "[[source]]\nslug = \"tri\"\nname = \"Tri\"\nurl = \"{}\"\nallow_private = true\nkeep = [\"Afrique\"]\n\n\
+         [[source]]\nslug = \"page\"\nname = \"Page\"\nurl = \"{}\"\nallow_private = true\n\n\
+         [[source]]\nslug = \"perdue\"\nname = \"Perdue\"\nurl = \"{}\"\nallow_private = true\n",
+        server.url("/ok.xml"),
+        server.url("/page.html"),
+        server.url("/gone.xml")
+    ));
+    let run = env.run(&["sources", "check"]).await.ok();
+    assert!(
+        run.stdout
+            .contains("tri : flux lu, 2 entrée(s), dont 1 retenue(s) par ses mots-clés"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("page : ÉCHEC"), "{}", run.stdout);
+    assert!(run.stdout.contains("perdue : ÉCHEC"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("1 source(s) sur 3 répondent par un flux"),
+        "{}",
+        run.stderr
+    );
+    let json = env
+        .run(&["--json", "sources", "check"])
+        .await
+        .ok()
+        .json_lines();
+    assert_eq!(json.len(), 3);
+    assert!(items(&env).await.is_empty(), "nothing stored");
+    let s = source(&env, "tri").await;
+    assert_eq!(
+        s["last_fetched_at"],
+        Value::Null,
+        "no schedule changed: {s}"
+    );
+}
