@@ -10,6 +10,9 @@ pub struct Section {
 pub struct Newsletter {
     pub slug: &'static str,
     pub name: &'static str,
+    /// The name after « de », as French contracts it: « de Coopdev' info », « des Échos du
+    /// Réseau ».
+    pub of_name: &'static str,
     /// What the reader is told about why they receive it (footer).
     pub tagline: &'static str,
     pub sections: &'static [Section],
@@ -22,6 +25,7 @@ pub const KNOWN_NEWSLETTERS: &[Newsletter] = &[
     Newsletter {
         slug: "coopdev-info",
         name: "Coopdev' info",
+        of_name: "de Coopdev' info",
         tagline: "la veille sur la coopération et la solidarité internationale",
         sections: &[
             Section {
@@ -47,6 +51,7 @@ pub const KNOWN_NEWSLETTERS: &[Newsletter] = &[
     Newsletter {
         slug: "echos-du-reseau",
         name: "Les Échos du Réseau",
+        of_name: "des Échos du Réseau",
         tagline: "les nouvelles du réseau Occitanie Coopération et de ses membres",
         sections: &[
             Section {

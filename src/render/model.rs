@@ -20,6 +20,8 @@ pub struct IssueView {
     /// The subject with the title's name before it, unless the subject already names it
     /// (a title is said once: `<title>`, the text part's first line).
     pub title_line: String,
+    /// When the issue went out, in words (« 30 novembre 2026 »), for its web version.
+    pub sent_on: Option<String>,
     pub intro: String,
     pub preheader: String,
     pub sections: Vec<SectionView>,
@@ -145,6 +147,7 @@ impl IssueView {
             newsletter,
             subject: printable_line(subject),
             title_line: title_line(newsletter, &printable_line(subject)),
+            sent_on: None,
             intro: printable_text(intro),
             preheader: String::new(),
             sections,
@@ -199,9 +202,11 @@ impl IssueView {
     }
 
     /// The public web page: the whole issue, with no personal links.
-    pub fn for_web(&self) -> IssueView {
+    /// The public web page of the issue, dated by the day it went out.
+    pub fn for_web(&self, sent_on: Option<NaiveDate>) -> IssueView {
         let mut view = self.clone();
         view.web_version = true;
+        view.sent_on = sent_on.map(french_date);
         view.urls.unsubscribe = view.urls.subscribe.clone();
         view.urls.preferences = view.urls.subscribe.clone();
         view.recipient.greeting = "Vous".into();
@@ -240,6 +245,7 @@ impl IssueView {
             newsletter,
             subject: "Numéro d'exemple".into(),
             title_line: title_line(newsletter, "Numéro d'exemple"),
+            sent_on: Some("3 août 2026".into()),
             intro: "Introduction.".into(),
             preheader: "Exemple".into(),
             sections: newsletter

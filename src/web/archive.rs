@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize)]
 struct TitleView {
     name: &'static str,
+    of_name: &'static str,
     tagline: &'static str,
     url: String,
     feed: String,
@@ -95,6 +96,7 @@ async fn title_view(
     };
     Ok(TitleView {
         name: n.name,
+        of_name: n.of_name,
         tagline: n.tagline,
         url: index.clone(),
         feed: format!("{index}/atom.xml"),
@@ -166,7 +168,10 @@ async fn issue_page(
         return Err(WebError::NotFound);
     }
     let view = issue_view(&app, &issue).await?;
-    let rendered = app.renderer.render_issue(&view.for_web())?;
+    let sent_on = issue
+        .sent_at
+        .map(|t| t.with_timezone(&app.config.timezone).date_naive());
+    let rendered = app.renderer.render_issue(&view.for_web(sent_on))?;
     Ok(Policy::Issue.on(cached("text/html; charset=utf-8", rendered.html)))
 }
 

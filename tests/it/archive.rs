@@ -71,12 +71,25 @@ async fn sent_issues_are_archived_with_pages_and_feeds() {
         titles.contains("Aucun numéro publié pour l'instant"),
         "échos has none yet"
     );
+    assert!(
+        titles.contains("Tous les numéros des Échos du Réseau") && !titles.contains("de Les "),
+        "French contracts « de Les » to « des »"
+    );
 
     let (status, _, web) = get(&daemon, &format!("/lettres/coopdev-info/{newest}")).await;
     assert_eq!(status, 200);
     assert!(web.contains(&item_title.replace('\'', "&#x27;")) || web.contains(&item_title));
     assert!(web.contains("S&#x27;abonner") || web.contains("S'abonner"));
     assert!(!web.contains("/preferences/") && !web.contains("/desinscription/"));
+    let today = relais::render::french_date(
+        chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .date_naive(),
+    );
+    assert!(
+        web.contains(&format!("Paru le {today}")),
+        "the web version is dated"
+    );
 
     let (status, kind, xml) = get(&daemon, "/lettres/coopdev-info/atom.xml").await;
     assert_eq!(status, 200);
