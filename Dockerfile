@@ -4,6 +4,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# The binary carries its default templates and feed list (built in at compile time).
+COPY templates ./templates
+COPY sources.toml ./sources.toml
 # Cargo.toml declares the benches: cargo reads their files even to build the binary alone.
 COPY benches ./benches
 RUN cargo build --release --locked --bin relais
@@ -15,8 +18,8 @@ RUN apt-get update \
  && useradd --system --create-home --home-dir /app --uid 10001 relais
 WORKDIR /app
 COPY --from=build /src/target/release/relais /usr/local/bin/relais
-COPY templates ./templates
-COPY sources.toml ./sources.toml
+# Templates and sources.toml are inside the binary; mount /app/templates (files that override
+# the built-in ones) or /app/sources.toml to change them.
 RUN mkdir -p /app/data && chown relais:relais /app/data
 USER relais
 VOLUME ["/app/data"]
