@@ -43,6 +43,7 @@ pub enum Command {
     Serve,
     /// Poll the named sources (or all enabled ones) now.
     Fetch {
+        /// A source's slug from sources.toml; repeat for several. None: every enabled source.
         #[arg(long = "source", value_name = "SLUG")]
         sources: Vec<String>,
     },
@@ -53,10 +54,13 @@ pub enum Command {
     },
     /// List watch items, newest first.
     Items {
-        #[arg(long)]
+        /// Only this source's items (its slug).
+        #[arg(long, value_name = "SLUG")]
         source: Option<String>,
-        #[arg(long)]
+        /// Only items in this state: new, selected, dismissed or published.
+        #[arg(long, value_name = "STATUS")]
         status: Option<String>,
+        /// How many items at most.
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -97,60 +101,87 @@ pub enum MailCommand {
 pub enum IssueCommand {
     /// Create a draft issue; prints its id.
     Create {
+        /// The title: coopdev-info or echos-du-reseau.
+        #[arg(value_name = "NEWSLETTER")]
         newsletter: String,
+        /// The subject line (default: the title and today's date).
         #[arg(long)]
         subject: Option<String>,
     },
     /// Put a watch item or an ad into an issue.
     Add {
+        /// The issue's id (as `issue create` printed it).
         issue: i64,
         #[command(flatten)]
         what: AddWhat,
-        #[arg(long)]
+        /// The section's key (coopdev-info: appels-a-projets, politiques-publiques, agenda,
+        /// ressources; echos-du-reseau: actualites, annonces, agenda, volontariat; or the keys
+        /// of the [[section]] tables in relais.toml). Default: the title's usual one.
+        #[arg(long, value_name = "KEY")]
         section: Option<String>,
     },
     /// Print the issue as a subscriber would receive it.
     Render {
+        /// The issue's id.
         issue: i64,
+        /// What to print.
         #[arg(long, value_enum, default_value_t = Format::Html)]
         format: Format,
-        #[arg(long)]
+        /// Render it as this address would get it: a subscriber's own links, or preview links
+        /// for any other address.
+        #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },
     /// Freeze the audience and queue the dispatch (resumes an existing one).
     Send {
+        /// The issue's id.
         issue: i64,
-        #[arg(long)]
+        /// Only the subscribers of this saved segment (its slug); default: every subscriber
+        /// of the title.
+        #[arg(long, value_name = "SLUG")]
         segment: Option<String>,
         /// Deliver in this process until nothing is left to try now.
         #[arg(long)]
         wait: bool,
     },
     /// Counts of deliveries by state.
-    Status { issue: i64 },
+    Status {
+        /// The issue's id.
+        issue: i64,
+    },
 }
 
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct AddWhat {
-    #[arg(long)]
+    /// A watch item's id (`relais items`).
+    #[arg(long, value_name = "ID")]
     item: Option<i64>,
-    #[arg(long)]
+    /// An ad's id.
+    #[arg(long, value_name = "ID")]
     ad: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// The HTML part, as mail clients show it.
     Html,
+    /// The plain-text part.
     Text,
+    /// The MJML before compilation (for template work).
     Mjml,
+    /// The whole MIME message as it would be sent to --to.
     Eml,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersCommand {
     /// Import a CSV file (columns email, name, newsletters, themes, countries, departements, college).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file: a header row, values of a list separated by `;` (see the README).
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
     /// Export every subscriber with interests and consent records (CSV, or --json).
     Export,
 }
@@ -161,16 +192,24 @@ pub enum SegmentCommand {
     List,
     /// Save a segment: values of one option match any; different options must all match.
     Add {
+        /// The segment's name, [a-z0-9-]+.
         slug: String,
+        /// The title: coopdev-info or echos-du-reseau.
         #[arg(long)]
         newsletter: String,
-        #[arg(long = "theme")]
+        /// A theme: sante, eau-assainissement, education-citoyennete, jeunesse-volontariat,
+        /// formation, financement, migrations-accueil, agriculture, economie-mecenat, urgence.
+        #[arg(long = "theme", value_name = "THEME")]
         themes: Vec<String>,
-        #[arg(long = "country")]
+        /// A country, as an ISO code such as SN or MG.
+        #[arg(long = "country", value_name = "CODE")]
         countries: Vec<String>,
-        #[arg(long = "departement")]
+        /// A département of Occitanie: 09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82.
+        #[arg(long = "departement", value_name = "CODE")]
         departements: Vec<String>,
-        #[arg(long = "college")]
+        /// A kind of organisation: collectivite, entreprise, association, recherche,
+        /// etablissement-public.
+        #[arg(long = "college", value_name = "KIND")]
         colleges: Vec<String>,
     },
 }
@@ -179,21 +218,27 @@ pub enum SegmentCommand {
 pub enum MemberCommand {
     /// Register a member organisation; prints its id.
     Add {
+        /// The member's contact address.
         email: String,
-        #[arg(long)]
+        /// The organisation's name, as shown on its ads.
+        #[arg(long, value_name = "NAME")]
         org: String,
-        #[arg(long)]
+        /// Its kind: collectivite, entreprise, association, recherche, etablissement-public.
+        #[arg(long, value_name = "KIND")]
         college: Option<String>,
-        #[arg(long)]
+        /// Its département of Occitanie (09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82).
+        #[arg(long, value_name = "CODE")]
         departement: Option<String>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a staff account; the password is read from stdin.
+    /// Create a staff account; the password (10 characters at least) is read from stdin.
     Add {
+        /// The address the person signs in with.
         email: String,
+        /// admin or editor.
         #[arg(long)]
         role: String,
     },
@@ -986,5 +1031,34 @@ async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
         }
         Err(crate::store::StoreError::Conflict(_)) => bail!("un compte existe déjà pour {email}"),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command, argument and option says what it is for (`relais … --help`).
+    #[test]
+    fn every_argument_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(here.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{here} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:#?}");
     }
 }
