@@ -64,6 +64,9 @@ pub struct Config {
     pub scheduler_tick: Duration,
     pub consent_ip_retention: Duration,
     pub list_unsubscribe_mailto: Option<String>,
+    /// Where people write about their data (the privacy notice); default: the sender of the
+    /// newsletters.
+    pub privacy_contact: Option<String>,
     pub sections: crate::domain::Sections,
 }
 
@@ -156,6 +159,7 @@ settings! {
     scheduler_tick: text,
     consent_ip_retention: text,
     list_unsubscribe_mailto: text,
+    privacy_contact: text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -420,6 +424,14 @@ impl Config {
             },
             scheduler_tick: duration("scheduler_tick", "15s")?,
             consent_ip_retention: duration("consent_ip_retention", "395d")?,
+            privacy_contact: match value("privacy_contact") {
+                Some(v) => Some(
+                    crate::domain::EmailAddress::parse(&v.text)
+                        .map_err(|e| fail(&v, "privacy_contact", e.to_string()))?
+                        .to_string(),
+                ),
+                None => None,
+            },
             list_unsubscribe_mailto: match value("list_unsubscribe_mailto") {
                 Some(v) => Some(
                     crate::domain::EmailAddress::parse(&v.text)

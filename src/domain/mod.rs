@@ -41,6 +41,34 @@ pub const DEPARTEMENTS: &[&str] = &[
     "09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82",
 ];
 
+/// A département's name, by its INSEE code (those of Occitanie).
+pub fn departement_name(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "09" => "Ariège",
+        "11" => "Aude",
+        "12" => "Aveyron",
+        "30" => "Gard",
+        "31" => "Haute-Garonne",
+        "32" => "Gers",
+        "34" => "Hérault",
+        "46" => "Lot",
+        "48" => "Lozère",
+        "65" => "Hautes-Pyrénées",
+        "66" => "Pyrénées-Orientales",
+        "81" => "Tarn",
+        "82" => "Tarn-et-Garonne",
+        _ => return None,
+    })
+}
+
+/// « 31 — Haute-Garonne »; the code alone for a département relais does not name.
+pub fn departement_label(code: &str) -> String {
+    match departement_name(code) {
+        Some(name) => format!("{code} — {name}"),
+        None => code.to_string(),
+    }
+}
+
 /// Kinds of member organisation (collèges).
 pub const COLLEGES: &[&str] = &[
     "collectivite",

@@ -315,7 +315,7 @@ impl EntryView {
                 meta.push(printable_line(org));
             }
             if let Some(d) = &e.departement {
-                meta.push(format!("Département {d}"));
+                meta.push(crate::domain::departement_label(d));
             }
             if let Some(d) = e.expires_on {
                 meta.push(format!("jusqu'au {}", french_date(d)));

@@ -39,6 +39,7 @@ impl Pages {
             "login",
             "desk",
             "preview",
+            "privacy",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
             let registered = if name == "interests" {

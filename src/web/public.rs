@@ -14,6 +14,7 @@ use crate::domain::{self, KNOWN_NEWSLETTERS};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
+        .route("/confidentialite", get(privacy))
         .route("/subscribe", post(subscribe))
         .route("/confirmer/{token}", get(confirm_page).post(confirm))
         .route(
@@ -83,9 +84,30 @@ pub(super) fn interest_fields(
     serde_json::json!({
         "themes": choices(domain::THEMES, theme_label, &|v| themes.iter().any(|t| t == v)),
         "countries": countries.join(", "),
-        "departements": choices(domain::DEPARTEMENTS, |d| d.to_string(), &|v| departements.iter().any(|d| d == v)),
+        "departements": choices(domain::DEPARTEMENTS, domain::departement_label, &|v| departements.iter().any(|d| d == v)),
         "colleges": choices(domain::COLLEGES, college_label, &|v| college == Some(v)),
     })
+}
+
+/// Who processes the data, why, how long, and how to exercise one's rights.
+async fn privacy(State(app): State<AppState>) -> Result<Html<String>, WebError> {
+    let contact = match &app.config.privacy_contact {
+        Some(address) => address.clone(),
+        None => crate::dispatch::message::parse_mailbox(&app.config.from)
+            .map(|m| m.email.to_string())
+            .unwrap_or_default(),
+    };
+    let data = serde_json::json!({
+        "org": app.config.organisation,
+        "address": app.config.postal_address,
+        "contact": contact,
+        "ip_days": app.config.consent_ip_retention.as_secs() / 86_400,
+    });
+    Ok(Html(app.pages.render(
+        "privacy",
+        "Vos données personnelles",
+        &data,
+    )?))
 }
 
 async fn home(State(app): State<AppState>) -> Result<Html<String>, WebError> {

@@ -626,3 +626,29 @@ async fn a_refused_form_comes_back_filled_in_with_the_reason() {
     );
     assert!(env.export().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_forms_link_to_a_privacy_notice_and_name_the_departements() {
+    let mut env = TestEnv::new().await;
+    env.set("RELAIS_PRIVACY_CONTACT", "dpo@occitanie-cooperation.fr");
+    let daemon = env.serve().await;
+    let home = daemon.text("/").await;
+    assert!(home.contains("href=\"/confidentialite\""), "{home}");
+    assert!(home.contains(">31 — Haute-Garonne</option>"), "{home}");
+    let notice = daemon
+        .client
+        .get(daemon.url("/confidentialite"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notice.status(), 200);
+    let notice = notice.text().await.unwrap();
+    for expected in [
+        "Occitanie Coopération",
+        "mailto:dpo@occitanie-cooperation.fr",
+        "après 395 jours",
+        "Gérer mes préférences",
+    ] {
+        assert!(notice.contains(expected), "{expected} in {notice}");
+    }
+}
