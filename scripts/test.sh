@@ -32,6 +32,8 @@ python3 -c 'import dkim' || { echo "python3 cannot import dkim ($(command -v pyt
 # `--config.validationLevel=strict` and exits non-zero on any error, naming file and line.
 echo "== reference MJML validation of tests/golden/*.mjml (npm mjml)"
 npm ci --prefix tools/mjml --no-audit --no-fund --loglevel=error >/dev/null
+# axe-core (pinned in tools/axe), which the browser tests run in Chromium on every public page.
+npm ci --prefix tools/axe --no-audit --no-fund --loglevel=error >/dev/null
 tools/mjml/node_modules/.bin/mjml --validate tests/golden/*.mjml
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

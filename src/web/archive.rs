@@ -172,7 +172,26 @@ async fn issue_page(
         .sent_at
         .map(|t| t.with_timezone(&app.config.timezone).date_naive());
     let rendered = app.renderer.render_issue(&view.for_web(sent_on))?;
-    Ok(Policy::Issue.on(cached("text/html; charset=utf-8", rendered.html)))
+    let html = in_main_landmark(&rendered.html);
+    Ok(Policy::Issue.on(cached("text/html; charset=utf-8", html)))
+}
+
+/// The web version is the email's HTML; on a web page its content belongs in a `main`
+/// landmark (screen readers jump to it), which email clients have no use for.
+fn in_main_landmark(html: &str) -> String {
+    let open = html
+        .find("<body")
+        .and_then(|at| html[at..].find('>').map(|end| at + end + 1));
+    let close = html.rfind("</body>");
+    match (open, close) {
+        (Some(open), Some(close)) if open <= close => format!(
+            "{}<main>{}</main>{}",
+            &html[..open],
+            &html[open..close],
+            &html[close..]
+        ),
+        _ => html.to_string(),
+    }
 }
 
 async fn issue_view(app: &AppState, issue: &IssueRow) -> anyhow::Result<IssueView> {

@@ -333,3 +333,77 @@ async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scr
     }
     browser.close().await.unwrap();
 }
+
+/// axe-core (tools/axe, installed by scripts/test.sh) run in the page: every violation, as
+/// "rule: help (selector…)".
+async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
+    browser.execute(axe, vec![]).await.expect("axe-core loads");
+    let result = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, { resultTypes: ['violations'] })\
+               .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' +\
+                 v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ') + ')')))\
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_public_page_passes_axe_core() {
+    if !has_tool("chromedriver", &["--version"], "chromium-driver")
+        || !has_tool("chromium", &["--version"], "chromium")
+    {
+        return;
+    }
+    let axe_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/axe/node_modules/axe-core/axe.min.js"
+    );
+    if !has_tool(
+        "test",
+        &["-f", axe_path],
+        "npm axe-core (npm ci --prefix tools/axe)",
+    ) {
+        return;
+    }
+    let axe = std::fs::read_to_string(axe_path).unwrap();
+    let (mut env, _server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    env.import("email,newsletters\nlecteur@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let item = env.newest_item().await;
+    let issue = env.send_item("coopdev-info", &item).await;
+    let daemon = env.serve().await;
+    let (_driver, browser) = phone_browser().await;
+    let mut failures = Vec::new();
+    for path in [
+        "/".to_string(),
+        "/confidentialite".into(),
+        "/lettres".into(),
+        "/lettres/coopdev-info".into(),
+        format!("/lettres/coopdev-info/{issue}"),
+        "/admin/login".into(),
+        "/page-inconnue".into(),
+    ] {
+        browser.goto(&daemon.url(&path)).await.unwrap();
+        for v in axe_violations(&browser, &axe).await {
+            failures.push(format!("{path}: {v}"));
+        }
+    }
+    let _ = browser.close().await;
+    assert!(
+        failures.is_empty(),
+        "axe-core finds:\n{}",
+        failures.join("\n")
+    );
+}
