@@ -423,17 +423,21 @@ async fn list_sources(app: &App, json: bool) -> anyhow::Result<()> {
             writeln!(out)?;
         } else {
             let state = if r.enabled {
-                r.state.as_str()
+                r.state.label()
             } else {
                 "retirée"
             };
             let last = r
                 .last_fetched_at
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .map(|t| {
+                    t.with_timezone(&app.config.timezone)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
                 .unwrap_or_else(|| "jamais".into());
             writeln!(
                 out,
-                "{:<32} {:<9} {:>5} éléments  dernière relève {}{}",
+                "{:<32} {:<10} {:>5} éléments  dernière relève {}{}",
                 r.slug,
                 state,
                 r.item_count,
@@ -482,7 +486,11 @@ async fn list_items(
             writeln!(
                 out,
                 "{:>6}  {}  {:<10} {:<20} {}",
-                i.id, date, i.status, i.source, i.title
+                i.id,
+                date,
+                i.status.label(),
+                i.source,
+                i.title
             )?;
         }
     }

@@ -139,6 +139,29 @@ text_enum!(
     }
 );
 
+impl ItemStatus {
+    /// In French, for people (the text form stays the stable key in JSON and options).
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemStatus::New => "nouveau",
+            ItemStatus::Selected => "retenu",
+            ItemStatus::Dismissed => "écarté",
+            ItemStatus::Published => "publié",
+        }
+    }
+}
+
+impl SourceState {
+    /// In French, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceState::Ok => "en service",
+            SourceState::Failing => "en échec",
+            SourceState::Disabled => "désactivée",
+        }
+    }
+}
+
 impl AdCategory {
     pub fn label(self) -> &'static str {
         match self {

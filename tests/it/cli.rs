@@ -260,3 +260,20 @@ async fn issue_add_says_where_the_entry_went() {
     assert_eq!(second[0]["section"], "politiques-publiques");
     assert_eq!(second[0]["position"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_read_states_in_french_scripts_keep_the_english_keys() {
+    let (env, _server) = crate::pipeline::env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    let sources = env.run(&["sources"]).await.ok().stdout;
+    assert!(
+        sources.contains("en service") && sources.contains("en échec"),
+        "{sources}"
+    );
+    let items = env.run(&["items"]).await.ok().stdout;
+    assert!(items.contains("nouveau"), "{items}");
+    let json = env.run(&["--json", "items"]).await.ok().json_lines();
+    assert_eq!(json[0]["status"], "new");
+    let json = env.run(&["--json", "sources"]).await.ok().json_lines();
+    assert!(json.iter().any(|s| s["state"] == "failing"), "{json:?}");
+}
