@@ -701,8 +701,15 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
             app.links.unsubscribe(&recipient.3, newsletter_id),
             app.links.preferences(&recipient.3),
         )
-    } else {
+    } else if to.is_some() {
+        // A preview for someone who is not a subscriber: links that work, to the home page.
         (app.links.page("/"), app.links.page("/"))
+    } else {
+        // No reader named: the personal links say that they are each reader's own.
+        (
+            app.links.page("/desinscription/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
+            app.links.page("/preferences/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
+        )
     };
     let (html, text) = rendered.personalise(&Recipient {
         name: &recipient.1,

@@ -144,6 +144,12 @@ async fn an_issue_goes_from_feed_to_every_subscriber_exactly_once() {
         .stdout;
     assert!(text.contains("== Appels à projets =="), "{text}");
     assert!(text.contains("Appel à projets « Eau et assainissement » 2027"));
+    // Rendered for no one in particular, the personal links say that they are each reader's.
+    assert!(
+        text.contains("/desinscription/LIEN-PERSONNEL-DE-CHAQUE-ABONNE")
+            && text.contains("/preferences/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
+        "{text}"
+    );
     let html = env.run(&["issue", "render", &issue]).await.ok().stdout;
     assert!(html.contains("<!doctype html>") && html.contains("Politiques publiques"));
     assert!(!html.contains("Agenda"), "empty sections disappear");
