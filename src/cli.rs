@@ -52,8 +52,10 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<SourcesCommand>,
     },
-    /// List watch items, newest first.
+    /// List watch items, newest first; `items retag` tags them again.
     Items {
+        #[command(subcommand)]
+        action: Option<ItemsCommand>,
         /// Only this source's items (its slug).
         #[arg(long, value_name = "SLUG")]
         source: Option<String>,
@@ -82,6 +84,13 @@ pub enum Command {
     /// Transactional mail (confirmation links): what is queued, sent, retried or failed.
     #[command(subcommand)]
     Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ItemsCommand {
+    /// Tag every stored item again with the current themes, countries and keyword rules of
+    /// sources.toml (after the rules changed); says how many changed.
+    Retag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +275,19 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             action: Some(SourcesCommand::Check),
         } => check_sources(&app, json).await,
         Command::Items {
+            action: Some(ItemsCommand::Retag),
+            ..
+        } => {
+            let (read, changed) = app.watcher.retag().await?;
+            if json {
+                print_json(&serde_json::json!({ "read": read, "changed": changed }))?;
+            } else {
+                eprintln!("{read} élément(s) relu(s), {changed} dont les étiquettes ont changé");
+            }
+            Ok(())
+        }
+        Command::Items {
+            action: None,
             source,
             status,
             limit,
@@ -707,8 +729,10 @@ async fn render(app: &App, issue_id: i64, format: Format, to: Option<&str>) -> a
     } else {
         // No reader named: the personal links say that they are each reader's own.
         (
-            app.links.page("/desinscription/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
-            app.links.page("/preferences/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
+            app.links
+                .page("/desinscription/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
+            app.links
+                .page("/preferences/LIEN-PERSONNEL-DE-CHAQUE-ABONNE"),
         )
     };
     let (html, text) = rendered.personalise(&Recipient {

@@ -178,6 +178,72 @@ impl Store {
     }
 
     /// Items stored before their summary's plain text was kept: (id, summary, source URL).
+    /// (id, source slug, title, summary text) of up to `limit` items after `after`, by id:
+    /// what tagging reads.
+    pub async fn items_to_tag(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, String)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, s.slug, i.title, coalesce(i.summary_text, '') from items i \
+                 join sources s on s.id = i.source_id where i.id > $1 order by i.id limit $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// Replaces an item's themes and countries; says whether they changed.
+    pub async fn replace_item_tags(
+        &self,
+        id: i64,
+        themes: &[String],
+        countries: &[String],
+    ) -> Result<bool> {
+        let mut wanted: Vec<(&str, &str)> = themes
+            .iter()
+            .map(|t| ("theme", t.as_str()))
+            .chain(countries.iter().map(|c| ("country", c.as_str())))
+            .collect();
+        wanted.sort();
+        with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let mut current: Vec<(String, String)> =
+                sqlx::query_as("select kind, value from item_tags where item_id = $1")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            current.sort();
+            let same = current.len() == wanted.len()
+                && current
+                    .iter()
+                    .zip(&wanted)
+                    .all(|((k, v), (wk, wv))| k == wk && v == wv);
+            if same {
+                return Ok(false);
+            }
+            sqlx::query("delete from item_tags where item_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for (kind, value) in &wanted {
+                sqlx::query("insert into item_tags (item_id, kind, value) values ($1, $2, $3)")
+                    .bind(id)
+                    .bind(kind)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        })
+        .map_err(StoreError::from_write)
+    }
+
     pub async fn items_without_text(&self, limit: i64) -> Result<Vec<(i64, String, String)>> {
         Ok(with_pool!(self, |p| {
             sqlx::query_as(

@@ -173,6 +173,33 @@ impl Watcher {
         summary
     }
 
+    /// Tags every stored item again with the current sources' themes and countries and the
+    /// current keyword rules (after `sources.toml` changed). Items of sources no longer in the
+    /// file keep their tags. Returns (items read, items whose tags changed).
+    pub async fn retag(&self) -> store::Result<(usize, usize)> {
+        let (mut read, mut changed, mut after) = (0, 0, 0);
+        loop {
+            let batch = self.store.items_to_tag(after, 1000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.0;
+            for (id, slug, title, text) in batch {
+                read += 1;
+                let Some(config) = self.sources.get(&slug) else {
+                    continue;
+                };
+                let (themes, countries) = tag::tags_for(config, &self.rules, &title, &text);
+                if self
+                    .store
+                    .replace_item_tags(id, &themes, &countries)
+                    .await?
+                {
+                    changed += 1;
+                }
+            }
+        }
+        Ok((read, changed))
+    }
+
     /// Fetches every configured source once, without conditions, and reads it as a feed;
     /// stores nothing and changes no schedule (`relais sources check`). At most `concurrency`
     /// at once, two per host.

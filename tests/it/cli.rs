@@ -277,3 +277,44 @@ async fn people_read_states_in_french_scripts_keep_the_english_keys() {
     let json = env.run(&["--json", "sources"]).await.ok().json_lines();
     assert!(json.iter().any(|s| s["state"] == "failing"), "{json:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn items_retag_applies_new_rules_to_items_already_stored() {
+    let (env, server) = crate::pipeline::env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    let themes_of = |items: &[serde_json::Value], part: &str| {
+        items
+            .iter()
+            .find(|i| i["title"].as_str().unwrap().contains(part))
+            .map(|i| i["themes"].clone())
+            .unwrap()
+    };
+    let before = env.run(&["--json", "items"]).await.ok().json_lines();
+    assert_eq!(
+        themes_of(&before, "assainissement"),
+        serde_json::json!(["financement"])
+    );
+    // The editors add a rule: items already stored get it on `items retag`.
+    env.write_sources(&format!(
+        "[[source]]\nslug = \"veille\"\nname = \"Veille test\"\nurl = \"{}\"\nthemes = [\"financement\"]\nallow_private = true\n\n\
+         [[rule]]\ntheme = \"eau-assainissement\"\nkeywords = [\"assainissement\"]\n",
+        server.url("/feed.xml")
+    ));
+    let run = env.run(&["items", "retag"]).await.ok();
+    assert!(
+        run.stderr.contains("1 dont les étiquettes ont changé"),
+        "{}",
+        run.stderr
+    );
+    let after = env.run(&["--json", "items"]).await.ok().json_lines();
+    assert_eq!(
+        themes_of(&after, "assainissement"),
+        serde_json::json!(["eau-assainissement", "financement"])
+    );
+    let again = env.run(&["items", "retag"]).await.ok();
+    assert!(
+        again.stderr.contains("0 dont les étiquettes ont changé"),
+        "{}",
+        again.stderr
+    );
+}
