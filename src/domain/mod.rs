@@ -1,6 +1,7 @@
 //! Pure types and rules of the domain. No I/O here: parsing, validation and policies only.
 
 mod clock;
+mod countries;
 mod duration;
 mod email;
 mod entry;
@@ -80,9 +81,18 @@ pub const COLLEGES: &[&str] = &[
 
 /// An ISO 3166-1 alpha-2 code: two ASCII letters, stored upper case.
 pub fn parse_country(raw: &str) -> Option<String> {
-    let code = raw.trim();
-    (code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()))
-        .then(|| code.to_ascii_uppercase())
+    let code = raw.trim().to_ascii_uppercase();
+    country_name(&code).map(|_| code)
+}
+
+pub use countries::COUNTRIES;
+
+/// A country's French name, by its ISO 3166-1 alpha-2 code (upper case).
+pub fn country_name(code: &str) -> Option<&'static str> {
+    COUNTRIES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, name)| *name)
 }
 
 /// A slug as used for sources, segments and themes: `[a-z0-9-]+`.

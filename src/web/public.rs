@@ -83,7 +83,14 @@ pub(super) fn interest_fields(
     };
     serde_json::json!({
         "themes": choices(domain::THEMES, theme_label, &|v| themes.iter().any(|t| t == v)),
-        "countries": countries.join(", "),
+        "countries": domain::COUNTRIES
+            .iter()
+            .map(|(code, name)| Choice {
+                value: code.to_string(),
+                label: name.to_string(),
+                checked: countries.iter().any(|c| c.eq_ignore_ascii_case(code)),
+            })
+            .collect::<Vec<_>>(),
         "departements": choices(domain::DEPARTEMENTS, domain::departement_label, &|v| departements.iter().any(|d| d == v)),
         "colleges": choices(domain::COLLEGES, college_label, &|v| college == Some(v)),
     })
@@ -130,9 +137,16 @@ fn subscribe_form(
     let first = |name: &str| values(name).into_iter().next().unwrap_or_default();
     let chosen_titles = values("newsletter");
     let college = first("college");
+    // Scripts and old forms may send several codes in one field.
+    let countries: Vec<String> = values("country")
+        .iter()
+        .flat_map(|v| v.split([',', ';', ' ']))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
     let mut data = interest_fields(
         &values("theme"),
-        &values("country"),
+        &countries,
         &values("departement"),
         Some(college.as_str()).filter(|c| !c.is_empty()),
     );

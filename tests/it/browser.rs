@@ -163,11 +163,12 @@ async fn a_person_subscribes_tunes_unsubscribes_and_erases_in_a_phone_browser() 
         .click()
         .await
         .unwrap();
+    // Countries are chosen by name from a list.
     browser
-        .find(Locator::Id("country"))
+        .find(Locator::Css("#country option[value=SN]"))
         .await
-        .unwrap()
-        .send_keys("SN")
+        .expect("Sénégal in the list of countries")
+        .click()
         .await
         .unwrap();
     click_button(&browser, "S'abonner").await;

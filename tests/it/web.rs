@@ -621,6 +621,10 @@ async fn a_refused_form_comes_back_filled_in_with_the_reason() {
             && page.contains("value=\"echos-du-reseau\" checked")
     );
     assert!(
+        page.contains("<option value=\"SN\" selected>Sénégal</option>"),
+        "a country chosen stays chosen, by its name"
+    );
+    assert!(
         !page.contains("value=\"coopdev-info\" checked"),
         "an unticked title stays unticked"
     );
