@@ -29,6 +29,8 @@ use transport::{Connection, SendResult, Transport};
 /// One delivery per claim: only the message actually in flight is ever ambiguous after a
 /// crash; rows not yet attempted stay queued.
 const BATCH: i64 = 1;
+/// While newsletters are being sent, how often a worker looks for transactional mail.
+const MAIL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A claimed row whose worker vanished is recovered after this long.
 const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -229,11 +231,18 @@ impl Dispatcher {
     ) -> anyhow::Result<PassStats> {
         let mut connection = self.transport.connection();
         let mut stats = PassStats::default();
+        // Looked for at the start and then at most once a second while a newsletter is being
+        // sent, so that a large send does not pay a second claim per message.
+        let mut next_mail_check = std::time::Instant::now();
         while !cancel.is_cancelled() {
             // Transactional mail first: someone is waiting for that link now. A pass limited
             // to one dispatch (`issue send --wait`) leaves it to the daemon.
-            if only.is_none() {
-                if let Some(mail) = self.store.claim_mail(&self.owner, self.lease()).await? {
+            if only.is_none() && std::time::Instant::now() >= next_mail_check {
+                let mail = self.store.claim_mail(&self.owner, self.lease()).await?;
+                if mail.is_none() {
+                    next_mail_check = std::time::Instant::now() + MAIL_CHECK_EVERY;
+                }
+                if let Some(mail) = mail {
                     stats.claimed += 1;
                     let span = tracing::info_span!("mail", id = mail.id, kind = %mail.kind);
                     let outcome = self
@@ -338,7 +347,7 @@ impl Dispatcher {
                 };
                 let Some(data) = data else {
                     return Ok(DeliveryOutcome::Skipped {
-                        reason: "plus rien à confirmer (déjà confirmé, effacé ou bloqué)".into(),
+                        reason: "personne effacée ou adresse bloquée".into(),
                     });
                 };
                 let link = SafeUrl::parse(&self.links.confirm(&data.confirm_key))

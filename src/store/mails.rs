@@ -34,7 +34,9 @@ pub struct MailProblem {
 }
 
 /// What a confirmation message needs, read when it is sent (so it always carries the newest
-/// key); `None` when there is nothing left to confirm.
+/// key); `None` when the person is gone or stopped by the mail system. Whether something is
+/// pending is not asked: the person may leave and take back a title between the request and
+/// the send, and the newest link must still reach them (confirming nothing is harmless).
 #[derive(Debug, Clone)]
 pub struct ConfirmationData {
     pub confirm_key: String,
@@ -123,9 +125,7 @@ impl Store {
             sqlx::query_as(
                 "select s.confirm_key, s.name from subscribers s \
                  where s.id = $1 and s.erased_at is null and s.confirm_key is not null \
-                 and s.status not in ('bounced', 'complained') \
-                 and exists (select 1 from subscriptions u where u.subscriber_id = s.id \
-                   and u.status = 'pending')",
+                 and s.status not in ('bounced', 'complained')",
             )
             .bind(subscriber_id)
             .fetch_optional(p)
