@@ -22,13 +22,24 @@ use crate::store::{ImportOutcome, ItemFilter, SegmentFilter};
 #[command(
     name = "relais",
     version,
-    about = "Veille, lettres d'information et envois d'Occitanie Coopération"
+    about = "Veille, lettres d'information et envois d'Occitanie Coopération",
+    disable_help_flag = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    subcommand_help_heading = "Commandes",
+    subcommand_value_name = "COMMANDE"
 )]
 pub struct Cli {
-    /// Configuration file (default: $RELAIS_CONFIG, else ./relais.toml if present).
+    /// Affiche l'aide (de la commande qui précède, s'il y en a une).
+    #[arg(short = 'h', long, global = true, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Affiche la version.
+    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
+    /// Fichier de configuration (par défaut : $RELAIS_CONFIG, sinon ./relais.toml s'il existe).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Print one JSON object per line on stdout.
+    /// Écrit un objet JSON par ligne sur la sortie standard (clés en anglais, stables).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -37,125 +48,125 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending database migrations.
+    /// Met la base de données à jour (migrations).
     Migrate,
-    /// Run the daemon: web server, scheduler, feed polling, sender workers.
+    /// Lance le service : site web, planification, relève des flux, envois.
     Serve,
-    /// Poll the named sources (or all enabled ones) now.
+    /// Relève maintenant les sources nommées (ou toutes les sources actives).
     Fetch {
-        /// A source's slug from sources.toml; repeat for several. None: every enabled source.
+        /// Le nom court d'une source de sources.toml, à répéter pour plusieurs ; aucune : toutes les sources actives.
         #[arg(long = "source", value_name = "SLUG")]
         sources: Vec<String>,
     },
-    /// Show each source and its health; `sources check` fetches each once.
+    /// Chaque source et son état ; `sources check` les relève une fois chacune.
     Sources {
         #[command(subcommand)]
         action: Option<SourcesCommand>,
     },
-    /// List watch items, newest first; `items retag` tags them again.
+    /// Les éléments de veille, du plus récent au plus ancien ; `items retag` les étiquette à nouveau.
     Items {
         #[command(subcommand)]
         action: Option<ItemsCommand>,
-        /// Only this source's items (its slug).
+        /// Seulement les éléments de cette source (son nom court).
         #[arg(long, value_name = "SLUG")]
         source: Option<String>,
-        /// Only items in this state: new, selected, dismissed or published.
+        /// Seulement les éléments dans cet état : new (nouveau), selected (retenu), dismissed (écarté) ou published (publié).
         #[arg(long, value_name = "STATUS")]
         status: Option<String>,
-        /// How many items at most.
+        /// Combien d'éléments au plus.
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Compose, render and send issues.
+    /// Composer, afficher et envoyer les numéros.
     #[command(subcommand)]
     Issue(IssueCommand),
-    /// Import or export subscribers.
+    /// Importer ou exporter les abonné·es.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
-    /// Saved audiences.
+    /// Les segments (publics enregistrés).
     #[command(subcommand)]
     Segment(SegmentCommand),
-    /// Member organisations.
+    /// Les structures membres.
     #[command(subcommand)]
     Member(MemberCommand),
-    /// Staff accounts.
+    /// Les comptes de la rédaction.
     #[command(subcommand)]
     User(UserCommand),
-    /// Transactional mail (confirmation links): what is queued, sent, retried or failed.
+    /// Les courriels de service (liens de confirmation) : en file, envoyés, à réessayer, en échec.
     #[command(subcommand)]
     Mail(MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ItemsCommand {
-    /// Tag every stored item again with the current themes, countries and keyword rules of
-    /// sources.toml (after the rules changed); says how many changed.
+    /// Étiquette à nouveau chaque élément enregistré avec les thèmes, pays et mots-clés actuels de
+    /// sources.toml (après un changement des règles) ; dit combien ont changé.
     Retag,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SourcesCommand {
-    /// Fetch every source of the feed list once, store nothing, and say which answer with a
-    /// feed (how many entries, how many its keep words let through) and which do not.
+    /// Relève chaque source une fois, sans rien enregistrer, et dit lesquelles répondent par un
+    /// flux (combien d'entrées, combien ses mots-clés keep en retiennent) et lesquelles non.
     Check,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
-    /// Counts by kind and state, and the latest mails that failed or wait for a retry.
+    /// Les courriels par type et par état, et les derniers en échec ou en attente d'un nouvel essai.
     Status,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum IssueCommand {
-    /// Create a draft issue; prints its id.
+    /// Crée un numéro en brouillon ; affiche son numéro.
     Create {
-        /// The title: coopdev-info or echos-du-reseau.
+        /// Le titre : coopdev-info ou echos-du-reseau.
         #[arg(value_name = "NEWSLETTER")]
         newsletter: String,
-        /// The subject line (default: the title and today's date).
+        /// L'objet (par défaut : le titre et la date du jour).
         #[arg(long)]
         subject: Option<String>,
     },
-    /// Put a watch item or an ad into an issue.
+    /// Ajoute un élément de veille ou une annonce à un numéro.
     Add {
-        /// The issue's id (as `issue create` printed it).
+        /// L'identifiant du numéro (tel qu'`issue create` l'a affiché).
         issue: i64,
         #[command(flatten)]
         what: AddWhat,
-        /// The section's key (coopdev-info: appels-a-projets, politiques-publiques, agenda,
-        /// ressources; echos-du-reseau: actualites, annonces, agenda, volontariat; or the keys
-        /// of the [[section]] tables in relais.toml). Default: the title's usual one.
+        /// La rubrique, par sa clé (coopdev-info : appels-a-projets, politiques-publiques, agenda,
+        /// ressources ; echos-du-reseau : actualites, annonces, agenda, volontariat ; ou les clés
+        /// des tables [[section]] de relais.toml). Par défaut : la rubrique habituelle du titre.
         #[arg(long, value_name = "KEY")]
         section: Option<String>,
     },
-    /// Print the issue as a subscriber would receive it.
+    /// Affiche le numéro tel qu'un·e abonné·e le recevrait.
     Render {
-        /// The issue's id.
+        /// L'identifiant du numéro.
         issue: i64,
-        /// What to print.
+        /// Ce qu'il faut afficher.
         #[arg(long, value_enum, default_value_t = Format::Html)]
         format: Format,
-        /// Render it as this address would get it: a subscriber's own links, or preview links
-        /// for any other address.
+        /// Tel que cette adresse le recevrait : les liens personnels d'un·e abonné·e, ou des liens d'aperçu
+        /// pour toute autre adresse.
         #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },
-    /// Freeze the audience and queue the dispatch (resumes an existing one).
+    /// Fige les destinataires et met l'envoi en file (reprend un envoi existant).
     Send {
-        /// The issue's id.
+        /// L'identifiant du numéro.
         issue: i64,
-        /// Only the subscribers of this saved segment (its slug); default: every subscriber
-        /// of the title.
+        /// Seulement les abonné·es de ce segment (son nom court) ; par défaut : tous les abonné·es
+        /// du titre.
         #[arg(long, value_name = "SLUG")]
         segment: Option<String>,
-        /// Deliver in this process until nothing is left to try now.
+        /// Envoyer depuis cette commande jusqu'à ce qu'il ne reste rien à tenter maintenant.
         #[arg(long)]
         wait: bool,
     },
-    /// Counts of deliveries by state.
+    /// Les remises du numéro, par état.
     Status {
-        /// The issue's id.
+        /// L'identifiant du numéro.
         issue: i64,
     },
 }
@@ -163,60 +174,60 @@ pub enum IssueCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct AddWhat {
-    /// A watch item's id (`relais items`).
+    /// Le numéro d'un élément de veille (`relais items`).
     #[arg(long, value_name = "ID")]
     item: Option<i64>,
-    /// An ad's id.
+    /// Le numéro d'une annonce.
     #[arg(long, value_name = "ID")]
     ad: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
-    /// The HTML part, as mail clients show it.
+    /// La partie HTML, telle que les messageries l'affichent.
     Html,
-    /// The plain-text part.
+    /// La partie texte.
     Text,
-    /// The MJML before compilation (for template work).
+    /// Le MJML avant compilation (pour travailler les gabarits).
     Mjml,
-    /// The whole MIME message as it would be sent to --to.
+    /// Le message MIME complet tel qu'il partirait vers --to.
     Eml,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersCommand {
-    /// Import a CSV file (columns email, name, newsletters, themes, countries, departements, college).
+    /// Importe un fichier CSV (colonnes email, name, newsletters, themes, countries, departements, college).
     Import {
-        /// The CSV file: a header row, values of a list separated by `;` (see the README).
+        /// Le fichier CSV : une ligne d'en-tête, les valeurs d'une liste séparées par `;` (voir le README).
         #[arg(value_name = "FILE.csv")]
         file: PathBuf,
     },
-    /// Export every subscriber with interests and consent records (CSV, or --json).
+    /// Exporte chaque abonné·e avec ses centres d'intérêt et ses consentements (CSV, ou --json).
     Export,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SegmentCommand {
-    /// Saved segments with how many subscribers each holds now.
+    /// Les segments, avec le nombre d'abonné·es de chacun aujourd'hui.
     List,
-    /// Save a segment: values of one option match any; different options must all match.
+    /// Enregistre un segment : les valeurs d'une même option s'additionnent ; des options différentes doivent toutes correspondre.
     Add {
-        /// The segment's name, [a-z0-9-]+.
+        /// Le nom court du segment, [a-z0-9-]+.
         slug: String,
-        /// The title: coopdev-info or echos-du-reseau.
+        /// Le titre : coopdev-info ou echos-du-reseau.
         #[arg(long)]
         newsletter: String,
-        /// A theme: sante, eau-assainissement, education-citoyennete, jeunesse-volontariat,
+        /// Un thème : sante, eau-assainissement, education-citoyennete, jeunesse-volontariat,
         /// formation, financement, migrations-accueil, agriculture, economie-mecenat, urgence.
         #[arg(long = "theme", value_name = "THEME")]
         themes: Vec<String>,
-        /// A country, as an ISO code such as SN or MG.
+        /// Un pays, par son code ISO (SN, MG…).
         #[arg(long = "country", value_name = "CODE")]
         countries: Vec<String>,
-        /// A département of Occitanie: 09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82.
+        /// Un département d'Occitanie : 09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82.
         #[arg(long = "departement", value_name = "CODE")]
         departements: Vec<String>,
-        /// A kind of organisation: collectivite, entreprise, association, recherche,
+        /// Un type de structure : collectivite, entreprise, association, recherche,
         /// etablissement-public.
         #[arg(long = "college", value_name = "KIND")]
         colleges: Vec<String>,
@@ -225,17 +236,17 @@ pub enum SegmentCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
-    /// Register a member organisation; prints its id.
+    /// Enregistre une structure membre ; affiche son numéro.
     Add {
-        /// The member's contact address.
+        /// L'adresse de contact du membre.
         email: String,
-        /// The organisation's name, as shown on its ads.
+        /// Le nom de la structure, tel qu'il figure sur ses annonces.
         #[arg(long, value_name = "NAME")]
         org: String,
-        /// Its kind: collectivite, entreprise, association, recherche, etablissement-public.
+        /// Son type : collectivite, entreprise, association, recherche, etablissement-public.
         #[arg(long, value_name = "KIND")]
         college: Option<String>,
-        /// Its département of Occitanie (09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82).
+        /// Son département d'Occitanie (09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82).
         #[arg(long, value_name = "CODE")]
         departement: Option<String>,
     },
@@ -243,11 +254,11 @@ pub enum MemberCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a staff account; the password (10 characters at least) is read from stdin.
+    /// Crée un compte de la rédaction ; le mot de passe (10 caractères au moins) est lu sur l'entrée standard.
     Add {
-        /// The address the person signs in with.
+        /// L'adresse avec laquelle la personne se connecte.
         email: String,
-        /// admin or editor.
+        /// admin ou editor.
         #[arg(long)]
         role: String,
     },
