@@ -222,22 +222,12 @@ impl Store {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let at = self.now();
-        let expires =
-            at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
-        // Postgres lets concurrent workers skip each other's rows; SQLite serialises writers,
-        // so the same statement without the locking clause is already exclusive there.
-        let lock = match self.pool {
-            Pool::Postgres(_) => "for update skip locked",
-            Pool::Sqlite(_) => "",
-        };
-        let sql = format!(
-            "update deliveries set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
-               attempts = attempts + 1, updated_at = $3 \
-             where id in (select id from deliveries where state in ('queued', 'deferred') and subscriber_id is not null \
-               and next_attempt_at <= $3 and ($4 is null or dispatch_id = $4) \
-               order by id limit $5 {lock}) \
-             returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"
+        let (at, expires) = self.lease_until(lease);
+        let sql = self.claim_sql(
+            "deliveries",
+            "subscriber_id is not null and ($4 is null or dispatch_id = $4)",
+            "$5",
+            "id, dispatch_id, subscriber_id, email, message_id, attempts, created_at",
         );
         let mut rows: Vec<ClaimedDelivery> = with_pool!(self, |p| {
             sqlx::query_as(&sql)
@@ -251,6 +241,37 @@ impl Store {
         })?;
         rows.sort_by_key(|r| r.id);
         Ok(rows)
+    }
+
+    /// Now, and when a lease taken now for `lease` ends.
+    pub(super) fn lease_until(&self, lease: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
+        let at = self.now();
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
+        (at, at + lease)
+    }
+
+    /// The one claim statement of both ledgers: due rows of `table` matching `filter`, oldest
+    /// first, at most `limit`, leased to $1 until $2 at time $3 in one short statement.
+    /// PostgreSQL lets concurrent workers skip each other's rows; SQLite serialises writers,
+    /// so the same statement without the locking clause is already exclusive there.
+    pub(super) fn claim_sql(
+        &self,
+        table: &str,
+        filter: &str,
+        limit: &str,
+        returning: &str,
+    ) -> String {
+        let lock = match self.pool {
+            Pool::Postgres(_) => "for update skip locked",
+            Pool::Sqlite(_) => "",
+        };
+        format!(
+            "update {table} set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
+               attempts = attempts + 1, updated_at = $3 \
+             where id in (select id from {table} where state in ('queued', 'deferred') \
+               and next_attempt_at <= $3 and {filter} order by id limit {limit} {lock}) \
+             returning {returning}"
+        )
     }
 
     /// Records how an attempt ended. Only the lease holder may do so: returns false when the

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::MailKind;
 
-use super::{ts, with_pool, DeliveryCounts, DeliveryOutcome, Pool, Result, Store};
+use super::{ts, with_pool, DeliveryCounts, DeliveryOutcome, Result, Store};
 
 #[derive(Debug, Clone)]
 pub struct ClaimedMail {
@@ -66,19 +66,12 @@ pub(super) fn mail_message_id(mail_domain: &str) -> String {
 impl Store {
     /// Claims the oldest due transactional mail, leasing it to `owner`.
     pub async fn claim_mail(&self, owner: &str, lease: Duration) -> Result<Option<ClaimedMail>> {
-        let at = self.now();
-        let expires =
-            at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(15));
-        let lock = match self.pool {
-            Pool::Postgres(_) => "for update skip locked",
-            Pool::Sqlite(_) => "",
-        };
-        let sql = format!(
-            "update mails set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
-               attempts = attempts + 1, updated_at = $3 \
-             where id in (select id from mails where state in ('queued', 'deferred') \
-               and next_attempt_at <= $3 order by id limit 1 {lock}) \
-             returning id, kind, subscriber_id, email, message_id, attempts, created_at"
+        let (at, expires) = self.lease_until(lease);
+        let sql = self.claim_sql(
+            "mails",
+            "true",
+            "1",
+            "id, kind, subscriber_id, email, message_id, attempts, created_at",
         );
         type Row = (i64, String, Option<i64>, String, String, i64, DateTime<Utc>);
         let row: Option<Row> = with_pool!(self, |p| {

@@ -51,7 +51,10 @@ fn read_capped(reader: impl Read, cap: usize) -> Result<Vec<u8>, InflateError> {
     reader
         .take((cap as u64).saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|_| InflateError::Corrupt)?;
+        .map_err(|e| {
+            tracing::debug!("compressed body not readable: {e}");
+            InflateError::Corrupt
+        })?;
     if out.len() > cap {
         return Err(InflateError::TooLarge(cap));
     }
