@@ -169,6 +169,15 @@ pub enum IssueCommand {
         /// L'identifiant du numéro.
         issue: i64,
     },
+    /// Valide un numéro pour l'envoi (ce que fait le bouton « Valider » de la rédaction).
+    Approve {
+        /// L'identifiant du numéro.
+        issue: i64,
+        /// Au nom de ce compte de la rédaction (`relais user add`) ; sans lui, le numéro est
+        /// validé directement, même si son titre demande deux validations.
+        #[arg(long, value_name = "EMAIL")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -598,6 +607,50 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
             segment,
             wait,
         } => send(app, issue, segment.as_deref(), wait, json).await?,
+        IssueCommand::Approve { issue, by } => {
+            let row = app
+                .store
+                .issue(issue)
+                .await
+                .map_err(|e| not_found(e, &format!("numéro {issue} introuvable")))?;
+            match by {
+                Some(email) => {
+                    let email = domain::EmailAddress::parse(&email)?;
+                    let (user, _) = app
+                        .store
+                        .user_credentials(email.as_str())
+                        .await?
+                        .with_context(|| format!("aucun compte de la rédaction pour {email}"))?;
+                    let required = app.config.approvals_required(&row.newsletter);
+                    let approvals = app
+                        .store
+                        .approve_issue(issue, user, required)
+                        .await
+                        .map_err(|e| frozen(e, issue))?;
+                    if approvals.len() >= required {
+                        eprintln!("numéro {issue} validé");
+                    } else {
+                        eprintln!(
+                            "validation enregistrée ({} sur {required}) : il faut encore celle d'une autre personne",
+                            approvals.len()
+                        );
+                    }
+                }
+                None => {
+                    anyhow::ensure!(
+                        matches!(
+                            row.status,
+                            domain::IssueStatus::Draft | domain::IssueStatus::Approved
+                        ),
+                        "le numéro {issue} est déjà parti : il ne change plus"
+                    );
+                    app.store
+                        .set_issue_status(issue, domain::IssueStatus::Approved)
+                        .await?;
+                    eprintln!("numéro {issue} validé");
+                }
+            }
+        }
         IssueCommand::Status { issue } => {
             app.store
                 .issue(issue)
@@ -650,6 +703,16 @@ async fn check_sources(app: &App, json: bool) -> anyhow::Result<()> {
 }
 
 /// A store error as the command says it: "not found" in French, anything else as it is.
+/// A change refused because the issue has started sending, in words.
+fn frozen(e: crate::store::StoreError, issue: i64) -> anyhow::Error {
+    match e {
+        crate::store::StoreError::Conflict(_) => {
+            anyhow::anyhow!("le numéro {issue} est déjà parti : il ne change plus")
+        }
+        other => other.into(),
+    }
+}
+
 fn not_found(e: crate::store::StoreError, what: &str) -> anyhow::Error {
     match e {
         crate::store::StoreError::NotFound => anyhow::anyhow!("{what}"),
@@ -672,6 +735,7 @@ async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
     for (kind, c) in &counts {
         let label = match kind {
             domain::MailKind::Confirmation => "confirmations",
+            domain::MailKind::Test => "essais de numéros",
         };
         println!(
             "{label} : en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",

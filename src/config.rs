@@ -68,6 +68,8 @@ pub struct Config {
     /// newsletters.
     pub privacy_contact: Option<String>,
     pub sections: crate::domain::Sections,
+    /// Titles whose issues need two different editors' approvals before they may be sent.
+    pub two_approvals: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +162,7 @@ settings! {
     consent_ip_retention: text,
     list_unsubscribe_mailto: text,
     privacy_contact: text,
+    two_approvals: text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -440,8 +443,21 @@ impl Config {
                 ),
                 None => None,
             },
+            two_approvals: match value("two_approvals") {
+                Some(v) => parse_titles(&v.text).map_err(|m| fail(&v, "two_approvals", m))?,
+                None => Vec::new(),
+            },
             sections,
         })
+    }
+
+    /// How many editors must approve an issue of `newsletter`.
+    pub fn approvals_required(&self, newsletter: &str) -> usize {
+        if self.two_approvals.contains(&newsletter) {
+            2
+        } else {
+            1
+        }
     }
 
     /// Domain used in Message-IDs and List-Ids: the domain of the From address.
@@ -455,6 +471,19 @@ impl Config {
 
 /// `[[section]]` tables grouped by title, in file order. Keys are slugs, unique per title.
 /// Configuration is read once per process, so leaking the few strings is bounded.
+/// A comma-separated list of titles (slugs).
+fn parse_titles(raw: &str) -> Result<Vec<&'static str>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            crate::domain::Newsletter::find(s)
+                .map(|n| n.slug)
+                .ok_or_else(|| format!("lettre inconnue « {s} » (coopdev-info ou echos-du-reseau)"))
+        })
+        .collect()
+}
+
 fn validate_sections(
     raw: Vec<RawSection>,
     file: &str,

@@ -87,6 +87,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
                     tracing::info!(truncated, "consent IP addresses past retention truncated");
                 }
                 app.store.delete_expired_sessions().await?;
+                send_planned_issues(&app).await?;
                 Ok(())
             })
         },
@@ -160,4 +161,24 @@ async fn ticks(
             tracing::error!("{name} step failed: {e:#}");
         }
     }
+}
+
+/// A planned send older than this is not made: an issue planned for Thursday 9:00 does not go
+/// out on Saturday because the daemon was down; the desk shows it still planned.
+const PLANNED_SEND_LATENESS: chrono::Duration = chrono::Duration::hours(6);
+
+/// Queues the approved issues whose planned time has come (the desk's *Programmer*).
+async fn send_planned_issues(app: &App) -> anyhow::Result<()> {
+    let now = app.store.now();
+    for (issue, segment, at) in app.store.due_scheduled_issues(now).await? {
+        if now - at > PLANNED_SEND_LATENESS {
+            tracing::warn!(issue, planned = %at, "planned send too late: not sent, plan it again");
+            continue;
+        }
+        let (dispatch, added) = app.dispatcher.queue(issue, segment.as_deref()).await?;
+        app.store.set_issue_schedule(issue, None, None).await?;
+        tracing::info!(issue, dispatch = dispatch.id, added, "planned send queued");
+        app.dispatcher.wake();
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The editorial desk: composing issues from watch items and ads, in sections.
 
+pub mod compose;
 mod preview;
 
 pub use preview::{preview_issue, Preview};
@@ -19,8 +20,8 @@ pub enum EntrySource {
     Ad(i64),
 }
 
-/// Creates a draft. An issue of Les Échos du Réseau starts with every ad that is approved and
-/// not expired today.
+/// Creates a draft holding what editors selected for the title. An issue of Les Échos du
+/// Réseau also starts with every ad that is approved and not expired today.
 pub async fn create_issue(
     store: &Store,
     sections: &Sections,
@@ -37,6 +38,7 @@ pub async fn create_issue(
         format!("{} — {date}", n.name)
     });
     let id = store.create_issue(n.slug, &subject).await?;
+    compose::add_selected(store, sections, id, n).await?;
     if n.slug == "echos-du-reseau" {
         for ad in store.current_ads(today).await? {
             store
@@ -90,7 +92,9 @@ pub async fn add_to_issue(
     match store.add_entry(issue_id, section, item, ad).await {
         Ok(id) => {
             if let Some(item) = item {
-                store.set_item_status(item, "selected").await?;
+                store
+                    .triage(&[item], crate::domain::ItemStatus::Selected, Some(n.slug))
+                    .await?;
             }
             Ok(id)
         }
@@ -151,6 +155,7 @@ pub async fn view_of(
             IssueRow {
                 subject: frozen.subject,
                 intro: frozen.intro,
+                preheader: frozen.preheader,
                 ..issue.clone()
             },
             frozen.entries,
@@ -173,5 +178,6 @@ pub async fn view_of(
             subscribe: links.page("/"),
             archive: links.page(&format!("/lettres/{}", n.slug)),
         },
-    ))
+    )
+    .with_preheader(&issue.preheader))
 }

@@ -314,6 +314,11 @@ impl Dispatcher {
         );
     }
 
+    /// The domain of Message-IDs and list identifiers.
+    pub fn mail_domain(&self) -> &str {
+        &self.settings.mail_domain
+    }
+
     /// Asks the send loop to run now (a request has just queued a transactional mail).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -339,7 +344,7 @@ impl Dispatcher {
         connection: &mut Connection,
         m: &ClaimedMail,
     ) -> anyhow::Result<DeliveryOutcome> {
-        let view = match m.kind {
+        let (subject, html, text) = match m.kind {
             MailKind::Confirmation => {
                 let data = match m.subscriber_id {
                     Some(id) => self.store.confirmation_data(id).await?,
@@ -352,7 +357,7 @@ impl Dispatcher {
                 };
                 let link = SafeUrl::parse(&self.links.confirm(&data.confirm_key))
                     .context("confirmation link")?;
-                MailView::confirmation(
+                let view = MailView::confirmation(
                     &data.name,
                     link,
                     crate::audience::CONFIRMATION_VALIDITY_DAYS,
@@ -361,10 +366,38 @@ impl Dispatcher {
                         &self.settings.masthead.postal_address,
                         self.settings.masthead.timezone,
                     ),
+                );
+                let rendered = self.renderer.render_mail(&view)?;
+                (rendered.subject, rendered.html, rendered.text)
+            }
+            // A test shows the issue as it is when the test leaves, whole, with the personal
+            // links pointing to the home page (no list headers: nobody is subscribed by it).
+            MailKind::Test => {
+                let issue = match m.issue_id {
+                    Some(id) => self.store.issue(id).await.ok(),
+                    None => None,
+                };
+                let Some(issue) = issue else {
+                    return Ok(DeliveryOutcome::Skipped {
+                        reason: "numéro supprimé".into(),
+                    });
+                };
+                let preview = desk::preview_issue(
+                    &self.store,
+                    &self.links,
+                    &self.renderer,
+                    &issue,
+                    None,
+                    &self.settings.masthead,
+                )
+                .await?;
+                (
+                    format!("[Essai] {}", preview.subject),
+                    preview.html,
+                    preview.text,
                 )
             }
         };
-        let rendered = self.renderer.render_mail(&view)?;
         let to: Address = match m.email.parse() {
             Ok(a) => a,
             Err(e) => {
@@ -376,10 +409,10 @@ impl Dispatcher {
         let bytes = message::build_transactional(
             &self.settings.transactional_from,
             &m.email,
-            &rendered.subject,
+            &subject,
             &m.message_id,
-            rendered.html,
-            rendered.text,
+            html,
+            text,
             self.settings.dkim.as_ref(),
         )?
         .formatted();

@@ -23,6 +23,10 @@ pub struct IssueEntry {
     pub org_name: Option<String>,
     pub departement: Option<String>,
     pub expires_on: Option<NaiveDate>,
+    /// An editor's own text block: its sanitised HTML (from Markdown); `None` for items and ads.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub body_html: Option<String>,
     /// The watch item's themes and countries (interest filtering); filled after the query.
     #[sqlx(skip)]
     pub themes: Vec<String>,

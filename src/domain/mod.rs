@@ -9,6 +9,8 @@ mod interests;
 mod newsletter;
 pub mod optin;
 mod safe_url;
+pub mod search;
+pub mod similar;
 mod status;
 
 pub use clock::Clock;

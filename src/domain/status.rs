@@ -124,7 +124,7 @@ text_enum!(
 text_enum!(
     /// The kinds of transactional mail (`mails.kind`), each with its templates under
     /// `templates/mail/`.
-    MailKind { Confirmation => "confirmation" }
+    MailKind { Confirmation => "confirmation", Test => "test" }
 );
 
 text_enum!(
@@ -148,6 +148,14 @@ impl ItemStatus {
             ItemStatus::Dismissed => "écarté",
             ItemStatus::Published => "publié",
         }
+    }
+}
+
+impl MailKind {
+    /// Kinds written from their own templates under `templates/mail/` (a test of an issue is
+    /// the issue itself).
+    pub fn templated(self) -> bool {
+        matches!(self, MailKind::Confirmation)
     }
 }
 

@@ -135,6 +135,7 @@ pub fn demo_rows(
                 org_name: is_ad.then(|| who.into()),
                 departement: is_ad.then(|| ["31", "34", "81", "32"][i % 4].into()),
                 expires_on: is_ad.then(|| NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()),
+                body_html: None,
                 themes: if theme.is_empty() {
                     vec![]
                 } else {

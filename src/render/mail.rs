@@ -41,7 +41,9 @@ impl MailView {
         let link = SafeUrl::parse("https://lettres.example.org/confirmer/exemple")
             .expect("a valid sample URL");
         match kind {
-            MailKind::Confirmation => Self::confirmation("Awa Diallo", link, 7, org),
+            MailKind::Confirmation | MailKind::Test => {
+                Self::confirmation("Awa Diallo", link, 7, org)
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct IssueView {
     pub sent_on: Option<String>,
     pub intro: String,
     pub preheader: String,
+    /// The editor's own preheader, if any.
+    #[serde(skip)]
+    pub own_preheader: Option<String>,
     pub sections: Vec<SectionView>,
     /// Entries left out of this copy because they fall outside the reader's interests.
     pub left_out: usize,
@@ -55,6 +58,9 @@ pub struct EntryView {
     /// A call's closing date, shown apart so nobody misses it.
     pub deadline: Option<String>,
     pub is_ad: bool,
+    /// An editor's text block: sanitised HTML, and its plain text for the text part.
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
     /// Set on the first ad of each category when a section holds only ads.
     pub group_heading: Option<&'static str>,
     #[serde(skip)]
@@ -150,6 +156,7 @@ impl IssueView {
             sent_on: None,
             intro: printable_text(intro),
             preheader: String::new(),
+            own_preheader: None,
             sections,
             left_out: 0,
             web_version: false,
@@ -197,6 +204,13 @@ impl IssueView {
         view
     }
 
+    /// The same view with the editor's preheader (blank: the one made from the content).
+    pub fn with_preheader(mut self, preheader: &str) -> Self {
+        self.own_preheader = Some(printable_line(preheader));
+        self.preheader = self.make_preheader();
+        self
+    }
+
     pub fn for_interests(&self, interests: &Interests) -> IssueView {
         self.select(&self.selection(interests))
     }
@@ -213,9 +227,16 @@ impl IssueView {
         view
     }
 
-    /// The line inbox lists show after the subject: the intro, or the first titles.
+    /// The line inbox lists show after the subject, when the editor wrote none: the intro,
+    /// or the first titles.
     fn make_preheader(&self) -> String {
-        if self.intro.trim().is_empty() {
+        if let Some(own) = self
+            .own_preheader
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            truncate(own, 200)
+        } else if self.intro.trim().is_empty() {
             self.sections
                 .iter()
                 .flat_map(|s| s.entries.iter().map(|e| e.title.as_str()))
@@ -236,10 +257,21 @@ impl IssueView {
             excerpt: "Texte d'exemple.".into(),
             deadline: (!is_ad).then(|| "1 février 2026".into()),
             is_ad,
+            body_html: None,
+            body_text: None,
             group_heading: is_ad.then_some("Annonces"),
             category: None,
             base_meta: None,
             topics: Topics::default(),
+        };
+        let block = EntryView {
+            body_html: Some("<p>Un <strong>mot</strong> de la rédaction.</p>".into()),
+            body_text: Some("Un mot de la rédaction.".into()),
+            url: None,
+            meta: None,
+            deadline: None,
+            group_heading: None,
+            ..entry(false)
         };
         IssueView {
             newsletter,
@@ -248,13 +280,14 @@ impl IssueView {
             sent_on: Some("3 août 2026".into()),
             intro: "Introduction.".into(),
             preheader: "Exemple".into(),
+            own_preheader: None,
             sections: newsletter
                 .sections
                 .iter()
                 .map(|s| SectionView {
                     key: s.key.into(),
                     heading: s.heading.into(),
-                    entries: vec![entry(false), entry(true)],
+                    entries: vec![block.clone(), entry(false), entry(true)],
                 })
                 .collect(),
             left_out: 1,
@@ -337,6 +370,12 @@ impl EntryView {
             excerpt: inert(&truncate(&plain_text(&e.summary), EXCERPT_CHARS)),
             deadline: e.deadline.filter(|_| !is_ad).map(french_date),
             is_ad,
+            body_html: e.body_html.as_deref().map(inert),
+            // A block keeps its plain text (made from its Markdown) in `summary`.
+            body_text: e
+                .body_html
+                .is_some()
+                .then(|| inert(&printable_text(&e.summary))),
             group_heading: None,
             category,
             topics: Topics {

@@ -617,6 +617,24 @@ impl Store {
             .await)?)
     }
 
+    /// How many people a send of the title (or of one of its segments) would reach now: what
+    /// the confirmation before sending shows.
+    pub async fn audience_size(&self, newsletter: &str, segment: Option<i64>) -> Result<i64> {
+        let sql = format!(
+            "select count(*) from subscribers s join subscriptions u on u.subscriber_id = s.id \
+             where {}",
+            super::deliveries::audience_condition(
+                "(select id from newsletters where slug = $1)",
+                "$2"
+            )
+        );
+        Ok(with_pool!(self, |p| sqlx::query_scalar(&sql)
+            .bind(newsletter)
+            .bind(segment)
+            .fetch_one(p)
+            .await)?)
+    }
+
     /// (segment id, newsletter slug) of a saved segment.
     pub async fn segment(&self, slug: &str) -> Result<(i64, String)> {
         let row = with_pool!(self, |p| {

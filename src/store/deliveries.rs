@@ -345,6 +345,22 @@ impl Store {
     }
 
     /// When the next deferred delivery of this dispatch falls due, if any remain to try.
+    /// Why deliveries of an issue failed: each distinct last reply and how many had it, most
+    /// frequent first.
+    pub async fn failure_reasons(&self, issue_id: i64) -> Result<Vec<(String, i64)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select coalesce(d.last_reply, 'raison inconnue'), count(*) from deliveries d \
+                 join dispatches x on x.id = d.dispatch_id \
+                 where x.issue_id = $1 and d.state = 'failed' \
+                 group by d.last_reply order by count(*) desc limit 20",
+            )
+            .bind(issue_id)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
     pub async fn next_attempt(&self, dispatch_id: i64) -> Result<Option<DateTime<Utc>>> {
         Ok(with_pool!(self, |p| {
             sqlx::query_scalar(

@@ -13,9 +13,14 @@ pub struct IssueRow {
     pub newsletter: String,
     pub subject: String,
     pub intro: String,
+    pub preheader: String,
     pub status: IssueStatus,
     pub created_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// A planned send, in UTC, and the segment it goes to (none: the whole title).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub scheduled_segment: Option<String>,
 }
 
 /// An issue's content as it went out, frozen in the transaction that starts its sending.
@@ -23,14 +28,22 @@ pub struct IssueRow {
 pub struct FrozenIssue {
     pub subject: String,
     pub intro: String,
+    #[serde(default)]
+    pub preheader: String,
     pub entries: Vec<IssueEntry>,
 }
 
+/// An entry reads, in order: this issue's override, the editor's edit of the item, what the
+/// feed said (or the ad). A text block has neither item nor ad: its title is empty and its
+/// summary is its plain text. The editor's plain-text summary of an item is escaped where the
+/// feed's HTML summary goes.
 const ENTRIES: &str = "select e.id, e.section, e.position, e.item_id, e.ad_id, \
-       coalesce(e.title, i.title, a.title) as title, \
-       coalesce(e.summary, i.summary, a.body) as summary, \
-       i.url, s.name as source_name, i.published_at, i.deadline, \
-       a.category, m.org_name, a.departement, a.expires_on \
+       coalesce(e.title, i.edited_title, i.title, a.title, '') as title, \
+       coalesce(e.summary, \
+         replace(replace(replace(i.edited_summary, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), \
+         i.summary, a.body, '') as summary, \
+       i.url, s.name as source_name, i.published_at, coalesce(i.edited_deadline, i.deadline) as deadline, \
+       a.category, m.org_name, a.departement, a.expires_on, e.body_html \
      from issue_entries e \
      left join items i on i.id = e.item_id \
      left join sources s on s.id = i.source_id \
@@ -81,7 +94,8 @@ impl Store {
     pub async fn issue(&self, id: i64) -> Result<IssueRow> {
         let row = with_pool!(self, |p| {
             sqlx::query_as(
-                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.preheader, i.status, \
+                 i.created_at, i.approved_at, i.sent_at, i.scheduled_at, i.scheduled_segment \
                  from issues i join newsletters n on n.id = i.newsletter_id where i.id = $1",
             )
             .bind(id)
@@ -156,13 +170,13 @@ impl Store {
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             if freezes {
-                let unfrozen: Option<(String, String)> = sqlx::query_as(
-                    "select subject, intro from issues where id = $1 and snapshot is null",
+                let unfrozen: Option<(String, String, String)> = sqlx::query_as(
+                    "select subject, intro, preheader from issues where id = $1 and snapshot is null",
                 )
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if let Some((subject, intro)) = unfrozen {
+                if let Some((subject, intro, preheader)) = unfrozen {
                     let mut entries: Vec<IssueEntry> =
                         sqlx::query_as(ENTRIES).bind(id).fetch_all(&mut *tx).await?;
                     let tags = sqlx::query_as(ENTRY_TAGS)
@@ -173,6 +187,7 @@ impl Store {
                     let snapshot = encode_snapshot(&FrozenIssue {
                         subject,
                         intro,
+                        preheader,
                         entries,
                     })?;
                     sqlx::query("update issues set snapshot = $2 where id = $1")
@@ -212,7 +227,8 @@ impl Store {
     pub async fn open_issues(&self) -> Result<Vec<IssueRow>> {
         Ok(with_pool!(self, |p| {
             sqlx::query_as(
-                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.preheader, i.status, \
+                 i.created_at, i.approved_at, i.sent_at, i.scheduled_at, i.scheduled_segment \
                  from issues i join newsletters n on n.id = i.newsletter_id \
                  where i.status <> 'sent' order by i.created_at desc, i.id desc limit 50",
             )
@@ -230,7 +246,8 @@ impl Store {
     ) -> Result<(Vec<IssueRow>, i64)> {
         Ok(with_pool!(self, |p| {
             let rows = sqlx::query_as(
-                "select i.id, n.slug as newsletter, i.subject, i.intro, i.status, i.created_at, i.sent_at \
+                "select i.id, n.slug as newsletter, i.subject, i.intro, i.preheader, i.status, \
+                 i.created_at, i.approved_at, i.sent_at, i.scheduled_at, i.scheduled_segment \
                  from issues i join newsletters n on n.id = i.newsletter_id \
                  where n.slug = $1 and i.status = 'sent' \
                  order by i.sent_at desc, i.id desc limit $2 offset $3",

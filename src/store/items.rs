@@ -145,6 +145,9 @@ impl Store {
             Ok::<_, sqlx::Error>(outcome)
         })
         .map_err(StoreError::from_write)?;
+        if let UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) = outcome {
+            self.index_item(id, &item.title, &item.summary_text).await?;
+        }
         Ok(outcome)
     }
 
@@ -177,7 +180,6 @@ impl Store {
         Ok(rows.remove(0))
     }
 
-    /// Items stored before their summary's plain text was kept: (id, summary, source URL).
     /// (id, source slug, title, summary text) of up to `limit` items after `after`, by id:
     /// what tagging reads.
     pub async fn items_to_tag(
@@ -188,10 +190,12 @@ impl Store {
         Ok(with_pool!(self, |p| {
             sqlx::query_as(
                 "select i.id, s.slug, i.title, coalesce(i.summary_text, '') from items i \
-                 join sources s on s.id = i.source_id where i.id > $1 order by i.id limit $2",
+                 join sources s on s.id = i.source_id where i.id > $1 and i.tags_edited = $3 \
+                 order by i.id limit $2",
             )
             .bind(after)
             .bind(limit)
+            .bind(false)
             .fetch_all(p)
             .await
         })?)
@@ -290,10 +294,23 @@ impl Store {
     }
 
     async fn attach_tags(&self, rows: &mut [ItemRow]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+        let mut tags = self.tags_of(rows.iter().map(|r| r.id)).await?;
+        for row in rows.iter_mut() {
+            (row.themes, row.countries) = tags.remove(&row.id).unwrap_or_default();
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        Ok(())
+    }
+
+    /// The themes and countries of these items, by item, each list sorted.
+    pub(super) async fn tags_of(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> Result<std::collections::HashMap<i64, (Vec<String>, Vec<String>)>> {
+        let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
+        let mut by_item = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(by_item);
+        }
         // Ids are integers from the database itself, so inlining them is safe.
         let sql = format!(
             "select item_id, kind, value from item_tags where item_id in ({}) order by value",
@@ -301,14 +318,14 @@ impl Store {
         );
         let tags: Vec<(i64, String, String)> =
             with_pool!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
-        for row in rows.iter_mut() {
-            for (_, kind, value) in tags.iter().filter(|t| t.0 == row.id) {
-                match kind.as_str() {
-                    "theme" => row.themes.push(value.clone()),
-                    _ => row.countries.push(value.clone()),
-                }
+        for (item, kind, value) in tags {
+            let (themes, countries): &mut (Vec<String>, Vec<String>) =
+                by_item.entry(item).or_default();
+            match kind.as_str() {
+                "theme" => themes.push(value),
+                _ => countries.push(value),
             }
         }
-        Ok(())
+        Ok(by_item)
     }
 }

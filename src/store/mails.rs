@@ -16,6 +16,8 @@ pub struct ClaimedMail {
     pub id: i64,
     pub kind: MailKind,
     pub subscriber_id: Option<i64>,
+    /// The issue a test mail shows.
+    pub issue_id: Option<i64>,
     pub email: String,
     pub message_id: String,
     pub attempts: i64,
@@ -71,9 +73,18 @@ impl Store {
             "mails",
             "true",
             "1",
-            "id, kind, subscriber_id, email, message_id, attempts, created_at",
+            "id, kind, subscriber_id, issue_id, email, message_id, attempts, created_at",
         );
-        type Row = (i64, String, Option<i64>, String, String, i64, DateTime<Utc>);
+        type Row = (
+            i64,
+            String,
+            Option<i64>,
+            Option<i64>,
+            String,
+            String,
+            i64,
+            DateTime<Utc>,
+        );
         let row: Option<Row> = with_pool!(self, |p| {
             sqlx::query_as(&sql)
                 .bind(owner)
@@ -82,7 +93,9 @@ impl Store {
                 .fetch_optional(p)
                 .await
         })?;
-        let Some((id, kind, subscriber_id, email, message_id, attempts, created_at)) = row else {
+        let Some((id, kind, subscriber_id, issue_id, email, message_id, attempts, created_at)) =
+            row
+        else {
             return Ok(None);
         };
         let kind = MailKind::parse(&kind).ok_or_else(|| {
@@ -94,11 +107,36 @@ impl Store {
             id,
             kind,
             subscriber_id,
+            issue_id,
             email,
             message_id,
             attempts,
             created_at,
         }))
+    }
+
+    /// Queues a test of an issue for an editor's address; the sender renders the issue when
+    /// it sends, so the test shows the issue as it is then.
+    pub async fn queue_test_mail(
+        &self,
+        issue_id: i64,
+        email: &str,
+        mail_domain: &str,
+    ) -> Result<i64> {
+        let at = self.now();
+        Ok(with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "insert into mails (kind, issue_id, email, state, next_attempt_at, message_id, \
+                   created_at, updated_at) values ('test', $1, $2, 'queued', $3, $4, $3, $3) \
+                 returning id",
+            )
+            .bind(issue_id)
+            .bind(email)
+            .bind(at)
+            .bind(mail_message_id(mail_domain))
+            .fetch_one(p)
+            .await
+        })?)
     }
 
     /// Records how an attempt ended. Only the lease holder may do so: returns false when the

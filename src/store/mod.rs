@@ -5,7 +5,9 @@
 #![allow(clippy::disallowed_methods)] // this module owns it
 
 mod audience;
+mod compose;
 mod deliveries;
+mod desk;
 mod issues;
 mod items;
 mod mails;
@@ -27,7 +29,9 @@ use sqlx::{PgPool, SqlitePool};
 pub use audience::{
     ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary, SubscriberExport,
 };
+pub use compose::{Approval, FROZEN};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
+pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
@@ -207,6 +211,7 @@ impl Store {
             Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         self.fill_email_hashes().await?;
+        self.fill_item_search().await?;
         Ok(())
     }
 

@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 
 /// A signed-in editor or admin; pages that take one send others to the sign-in form.
 pub struct Staff {
-    session: StaffSession,
+    pub(super) session: StaffSession,
     token_hash: String,
 }
 
@@ -162,11 +162,11 @@ async fn login(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(super) struct CsrfForm {
+    pub(super) csrf: String,
 }
 
-fn check_csrf(staff: &Staff, sent: &str) -> Result<(), WebError> {
+pub(super) fn check_csrf(staff: &Staff, sent: &str) -> Result<(), WebError> {
     use subtle::ConstantTimeEq;
     if bool::from(staff.session.csrf_token.as_bytes().ct_eq(sent.as_bytes())) {
         Ok(())
@@ -257,15 +257,34 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
             })
         })
         .collect();
-    let html = app.pages.render(
+    let selected = app.store.selected_counts().await?;
+    let failing = app
+        .store
+        .list_sources()
+        .await?
+        .into_iter()
+        .filter(|s| s.state == crate::domain::SourceState::Failing)
+        .count();
+    let html = app.pages.render_desk(
         "desk",
         "Rédaction",
+        &super::pages::DeskChrome {
+            email: staff.session.email.clone(),
+            csrf: staff.session.csrf_token.clone(),
+            section: "accueil",
+            refresh: None,
+        },
         &serde_json::json!({
             "email": staff.session.email,
             "role": staff.session.role,
-            "csrf": staff.session.csrf_token,
+            "new_count": items.len(),
             "items": items,
             "issues": issues,
+            "selected": selected.iter().map(|(slug, n)| serde_json::json!({
+                "name": Newsletter::find(slug).map_or(slug.as_str(), |n| n.name),
+                "count": n,
+            })).collect::<Vec<_>>(),
+            "failing": failing,
         }),
     )?;
     Ok(Html(html))

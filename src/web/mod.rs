@@ -4,8 +4,10 @@
 
 mod archive;
 mod client_ip;
+mod composer;
 mod desk;
 mod headers;
+mod inbox;
 mod limits;
 mod pages;
 mod preferences;
@@ -35,9 +37,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/static/site.css", get(stylesheet))
+        .route("/static/desk.js", get(desk_script))
         .merge(public::router())
         .merge(archive::router())
         .merge(desk::router())
+        .merge(inbox::router())
+        .merge(composer::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))
@@ -69,6 +74,18 @@ async fn stylesheet(axum::extract::State(app): axum::extract::State<AppState>) -
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         app.pages.stylesheet().to_string(),
+    )
+        .into_response()
+}
+
+/// The desk's script: a file, so that the Content-Security-Policy allows no inline script.
+async fn desk_script(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        app.pages.desk_script().to_string(),
     )
         .into_response()
 }
@@ -243,6 +260,7 @@ fn conflict_text(constraint: &str) -> String {
         c if c.starts_with("users_") => "Un compte existe déjà pour cette adresse.",
         c if c.starts_with("segments_") => "Un segment porte déjà ce nom.",
         c if c.starts_with("issue_entries_") => "Cette entrée figure déjà dans ce numéro.",
+        crate::store::FROZEN => "Ce numéro est parti ou en cours d'envoi : il ne change plus.",
         c if c.starts_with("subscribers_") => "Cette adresse est déjà inscrite.",
         _ => "Cet élément existe déjà.",
     }

@@ -10,6 +10,18 @@ pub struct Pages {
     registry: Handlebars<'static>,
     org: String,
     stylesheet: String,
+    desk_script: String,
+}
+
+/// What every desk page shows around its content: who is signed in, where they are.
+#[derive(Serialize)]
+pub struct DeskChrome {
+    pub email: String,
+    pub csrf: String,
+    /// `veille`, `numeros`, … : the navigation marks it as the current page.
+    pub section: &'static str,
+    /// Seconds after which the page reloads itself (a send in progress, without script).
+    pub refresh: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +51,12 @@ impl Pages {
             "login",
             "desk",
             "preview",
+            "inbox",
+            "item",
+            "issues",
+            "composer",
+            "send",
+            "report",
             "privacy",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
@@ -50,16 +68,23 @@ impl Pages {
             registered.map_err(|e| anyhow!("{origin}: {e}"))?;
         }
         let (stylesheet, _) = templates.read("web/site.css")?;
+        let (desk_script, _) = templates.read("web/desk.js")?;
         Ok(Self {
             registry,
             org: org.to_string(),
             stylesheet,
+            desk_script,
         })
     }
 
     /// The stylesheet every page links to.
     pub fn stylesheet(&self) -> &str {
         &self.stylesheet
+    }
+
+    /// The desk's script.
+    pub fn desk_script(&self) -> &str {
+        &self.desk_script
     }
 
     /// A page: `template` rendered with `data`, inside the layout.
@@ -83,7 +108,22 @@ impl Pages {
         let content = self.registry.render(template, data)?;
         Ok(self.registry.render(
             "layout",
-            &serde_json::json!({ "title": title, "content": content, "org": self.org, "feed": feed }),
+            &serde_json::json!({ "title": title, "content": content, "org": self.org, "feed": feed, "desk": null }),
+        )?)
+    }
+
+    /// A desk page: the desk's navigation and its script around the content.
+    pub fn render_desk<T: Serialize>(
+        &self,
+        template: &str,
+        title: &str,
+        chrome: &DeskChrome,
+        data: &T,
+    ) -> anyhow::Result<String> {
+        let content = self.registry.render(template, data)?;
+        Ok(self.registry.render(
+            "layout",
+            &serde_json::json!({ "title": title, "content": content, "org": self.org, "feed": null, "desk": chrome }),
         )?)
     }
 

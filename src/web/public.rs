@@ -31,7 +31,7 @@ pub(super) struct Choice {
     checked: bool,
 }
 
-fn theme_label(slug: &str) -> String {
+pub(super) fn theme_label(slug: &str) -> String {
     match slug {
         "sante" => "Santé",
         "eau-assainissement" => "Eau et assainissement",

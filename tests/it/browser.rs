@@ -13,7 +13,7 @@ use crate::pipeline::env_with_feed;
 
 /// chromedriver on a free port, stopped when dropped with the Chromium it started, even when
 /// a failing test never closed its session: both live in a process group of their own.
-struct Driver {
+pub struct Driver {
     child: std::process::Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -31,6 +31,11 @@ impl Drop for Driver {
 }
 
 async fn phone_browser() -> (Driver, Client) {
+    browser_at(Some(375)).await
+}
+
+/// A browser with a phone's screen (`Some(width)`), or a desktop's (1280 × 900).
+pub async fn browser_at(phone_width: Option<u32>) -> (Driver, Client) {
     let port = free_port();
     let mut child = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -66,9 +71,20 @@ async fn phone_browser() -> (Driver, Client) {
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", format!("--user-data-dir={}", driver._profile.path().display()),
             ],
-            "mobileEmulation": { "deviceMetrics": { "width": 375, "height": 812, "pixelRatio": 2.0 } }
         }
     });
+    let mut capabilities = capabilities;
+    match phone_width {
+        Some(width) => {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": width, "height": 812, "pixelRatio": 2.0 }
+            })
+        }
+        None => capabilities["goog:chromeOptions"]["args"]
+            .as_array_mut()
+            .unwrap()
+            .push("--window-size=1280,900".into()),
+    }
     // chromedriver speaks plain HTTP on loopback: no TLS stack for the WebDriver client.
     let client = ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities.as_object().unwrap().clone())
@@ -79,7 +95,7 @@ async fn phone_browser() -> (Driver, Client) {
 }
 
 /// Waits (up to 10 s) for the page to show `expected`, across the navigation a click starts.
-async fn wait_for_text(browser: &Client, expected: &str) {
+pub async fn wait_for_text(browser: &Client, expected: &str) {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(body) = browser.find(Locator::Css("body")).await {
@@ -95,7 +111,7 @@ async fn wait_for_text(browser: &Client, expected: &str) {
     panic!("the page never showed « {expected} »; it shows:\n{last}");
 }
 
-async fn click_button(browser: &Client, label: &str) {
+pub async fn click_button(browser: &Client, label: &str) {
     browser
         .find(Locator::XPath(&format!(
             "//button[normalize-space()=\"{label}\"]"
@@ -337,7 +353,7 @@ async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scr
 
 /// axe-core (tools/axe, installed by scripts/test.sh) run in the page: every violation, as
 /// "rule: help (selector…)".
-async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
+pub async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
     browser.execute(axe, vec![]).await.expect("axe-core loads");
     let result = browser
         .execute_async(

@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
+use std::time::Duration;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -176,5 +177,480 @@ async fn an_editor_signs_in_and_previews_an_issue_as_a_segment_would_receive_it(
         get_with(&daemon, "/admin", &cookie).await.status(),
         303,
         "signed out"
+    );
+}
+
+/// The value of the first `name="csrf"` field of a page.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with a CSRF token")
+        .to_string()
+}
+
+/// A form POST carrying a session cookie.
+async fn post_with(
+    daemon: &Daemon,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    daemon
+        .client
+        .post(daemon.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signed_in(daemon: &Daemon, email: &str) -> String {
+    let welcome = sign_in(daemon, email, PASSWORD).await;
+    assert_eq!(welcome.status(), 303, "{email} signs in");
+    welcome.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn page(daemon: &Daemon, path: &str, cookie: &str) -> String {
+    let answer = get_with(daemon, path, cookie).await;
+    assert_eq!(answer.status(), 200, "GET {path}");
+    answer.text().await.unwrap()
+}
+
+/// The ids carried by the inbox's rows (`data-item-id`), in order.
+fn row_ids(inbox: &str) -> Vec<i64> {
+    inbox
+        .split("data-item-id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_editor_prepares_approves_and_sends_a_week_issue_from_the_desk_alone() {
+    let (mut env, _server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    for who in ["redaction@example.org", "relecture@example.org"] {
+        env.run_with_stdin(
+            &["user", "add", who, "--role", "editor"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await
+        .ok();
+    }
+    env.import(
+        "email,name,newsletters\nawa@example.org,Awa,coopdev-info\nbob@example.org,Bob,coopdev-info\nchloe@example.org,Chloé,coopdev-info\n",
+    )
+    .await
+    .ok();
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.set("RELAIS_TWO_APPROVALS", "coopdev-info");
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    let daemon = env.serve().await;
+    let cookie = signed_in(&daemon, "redaction@example.org").await;
+
+    // Monday: the inbox, newest first, searched without accents or case.
+    let inbox = page(&daemon, "/admin/veille", &cookie).await;
+    assert_eq!(row_ids(&inbox).len(), 3, "the three new items");
+    assert!(inbox.contains("3</strong> élément(s) correspondent"));
+    let found = page(&daemon, "/admin/veille?q=SENEGAL+assain", &cookie).await;
+    let eau = env.item_id("Eau et assainissement").await;
+    assert_eq!(
+        row_ids(&found),
+        [eau],
+        "accents and case ignored, prefixes match"
+    );
+    let none = page(&daemon, "/admin/veille?q=%22OR%20*", &cookie).await;
+    assert!(row_ids(&none).is_empty() && none.contains("Rien ne correspond"));
+    let by_date = page(
+        &daemon,
+        "/admin/veille?du=2026-11-22&au=2026-11-30",
+        &cookie,
+    )
+    .await;
+    assert!(
+        row_ids(&by_date).contains(&eau)
+            && !row_ids(&by_date).contains(&env.item_id("Rapport annuel").await)
+    );
+    let bad_date = page(&daemon, "/admin/veille?du=demain", &cookie).await;
+    assert!(
+        bad_date.contains("pas une date (AAAA-MM-JJ)"),
+        "a bad filter is named, not a 400"
+    );
+
+    // Triage: select the call (one row's button), dismiss the meeting (bulk), edit the report.
+    let csrf = csrf_of(&inbox);
+    let rapport = env.item_id("Rapport annuel").await;
+    let rencontre = env.item_id("Rencontre des acteurs").await;
+    let selected = post_with(
+        &daemon,
+        "/admin/veille/trier",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("retour", "q=eau"),
+            ("ligne", &format!("selectionner-coopdev-info:{eau}")),
+        ],
+    )
+    .await;
+    assert_eq!(selected.status(), 303);
+    assert_eq!(
+        selected.headers()["location"],
+        "/admin/veille?q=eau",
+        "back to the same filters"
+    );
+    let dismissed = post_with(
+        &daemon,
+        "/admin/veille/trier",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &rencontre.to_string()),
+            ("action", "ecarter"),
+        ],
+    )
+    .await;
+    assert_eq!(dismissed.status(), 303);
+    let forged = post_with(
+        &daemon,
+        "/admin/veille/trier",
+        &cookie,
+        &[
+            ("csrf", "forged"),
+            ("id", &rapport.to_string()),
+            ("action", "ecarter"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 400, "no triage without the form's token");
+    let edited = post_with(
+        &daemon,
+        &format!("/admin/veille/{rapport}"),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("title", "Rapport APD 2026 : l'essentiel"),
+            ("summary", "Les chiffres clés <b>à retenir</b>."),
+            ("deadline", ""),
+            ("theme", "financement"),
+            ("country", "SN"),
+        ],
+    )
+    .await;
+    assert_eq!(edited.status(), 303);
+    let items = env.run(&["items", "--json"]).await.ok().json_lines();
+    let feed_title = items.iter().find(|i| i["id"] == rapport).unwrap()["title"].clone();
+    assert_eq!(
+        feed_title, "Rapport annuel sur l’aide publique au développement",
+        "the feed's text stays as it came"
+    );
+    let new_only = page(&daemon, "/admin/veille", &cookie).await;
+    assert_eq!(
+        row_ids(&new_only),
+        [rapport],
+        "only the untriaged item is still new"
+    );
+    assert!(
+        new_only.contains("Rapport APD 2026 : l&#x27;essentiel")
+            || new_only.contains("Rapport APD 2026 : l'essentiel")
+    );
+    let dismissed_view = page(&daemon, "/admin/veille?etat=dismissed", &cookie).await;
+    assert_eq!(row_ids(&dismissed_view), [rencontre]);
+    let select_report = post_with(
+        &daemon,
+        "/admin/veille/trier",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("id", &rapport.to_string()),
+            ("action", "selectionner-coopdev-info"),
+        ],
+    )
+    .await;
+    assert_eq!(select_report.status(), 303);
+
+    // Tuesday: a new issue holds what was selected; the editor writes an intro block and
+    // moves it to the top.
+    let created = post_with(
+        &daemon,
+        "/admin/numeros",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("lettre", "coopdev-info"),
+            ("objet", "La veille du 3 décembre"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let issue: i64 = location
+        .trim_start_matches("/admin/numeros/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let composer = page(&daemon, &location, &cookie).await;
+    assert!(composer.contains("Numéro créé"));
+    assert!(composer.contains("Appel à projets « Eau et assainissement » 2027"));
+    assert!(composer.contains("Rapport APD 2026"), "the edited title");
+    assert!(composer.contains("Brouillon"));
+    let block = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/blocs"),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("rubrique", "politiques-publiques"),
+            ("texte", "**Bonjour** à toutes et tous : lisez [le rapport](https://example.org/apd).\n\n<script>alert(1)</script>"),
+        ],
+    )
+    .await;
+    assert_eq!(block.status(), 303);
+    let composer = page(&daemon, &format!("/admin/numeros/{issue}"), &cookie).await;
+    let entry_ids: Vec<i64> = composer
+        .split("data-entry-id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect();
+    assert_eq!(entry_ids.len(), 3, "two items and the text block");
+    let block_id = *entry_ids.last().unwrap();
+    for _ in 0..2 {
+        let moved = post_with(
+            &daemon,
+            &format!("/admin/numeros/{issue}/entrees/{block_id}/deplacer"),
+            &cookie,
+            &[("csrf", &csrf), ("vers", "haut")],
+        )
+        .await;
+        assert_eq!(moved.status(), 303);
+    }
+    let html = page(
+        &daemon,
+        &format!("/admin/numeros/{issue}/apercu.html"),
+        &cookie,
+    )
+    .await;
+    let bonjour = html
+        .find("<strong>Bonjour</strong>")
+        .expect("the block, as HTML");
+    let rapport_at = html.rfind("Rapport APD 2026").expect("the edited item");
+    assert!(
+        bonjour < rapport_at,
+        "the block moved to the top of its section"
+    );
+    assert!(
+        !html.contains("alert(1)"),
+        "the editor's HTML goes through the sanitiser"
+    );
+    let text = page(
+        &daemon,
+        &format!("/admin/numeros/{issue}/apercu.txt"),
+        &cookie,
+    )
+    .await;
+    assert!(
+        text.contains("Bonjour à toutes et tous : lisez le rapport (https://example.org/apd)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Les chiffres clés <b>à retenir</b>."),
+        "the edited summary, as text"
+    );
+    let texts = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/textes"),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("objet", "La veille du 3 décembre"),
+            ("apercu", "Eau, APD et un mot de la rédaction"),
+            ("intro", ""),
+        ],
+    )
+    .await;
+    assert_eq!(texts.status(), 303);
+
+    // Wednesday: a test reaches the editor's own address through the ledger.
+    let test = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/essai"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(test.status(), 303);
+    let received = sink.wait_for(1).await;
+    assert_eq!(received[0].envelope_to, ["redaction@example.org"]);
+    assert_eq!(
+        received[0].header("Subject"),
+        Some("[Essai] La veille du 3 décembre")
+    );
+    assert!(
+        received[0]
+            .part("text/html")
+            .unwrap()
+            .contains("Eau, APD et un mot de la rédaction"),
+        "the preheader"
+    );
+
+    // Two approvals are required for this title: the first editor's is not enough to send.
+    let approve = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/valider"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(approve.status(), 303);
+    let refused = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/envoyer"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(refused.status(), 400, "not approved yet");
+    let second = signed_in(&daemon, "relecture@example.org").await;
+    let their_page = page(&daemon, &format!("/admin/numeros/{issue}"), &second).await;
+    assert!(their_page.contains("Validé par redaction@example.org"));
+    let approve = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/valider"),
+        &second,
+        &[("csrf", &csrf_of(&their_page))],
+    )
+    .await;
+    assert_eq!(approve.status(), 303);
+    assert!(page(&daemon, &format!("/admin/numeros/{issue}"), &cookie)
+        .await
+        .contains("Validé"));
+
+    // Thursday: the audience is counted before the confirming click, then the send runs.
+    let confirm = page(&daemon, &format!("/admin/numeros/{issue}/envoyer"), &cookie).await;
+    assert!(
+        confirm.contains("partira à <strong>3</strong> abonné(s) (segment : tous)"),
+        "{confirm}"
+    );
+    let sent = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/envoyer"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(sent.status(), 303);
+    assert_eq!(
+        sent.headers()["location"],
+        format!("/admin/numeros/{issue}/suivi").as_str()
+    );
+    let progress_url = format!("/admin/numeros/{issue}/suivi.json");
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            let body = get_with(&daemon, &progress_url, &cookie)
+                .await
+                .text()
+                .await
+                .unwrap();
+            let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+            p["done"] == true && p["counts"]["sent"] == 3
+        })
+        .await,
+        "the counts reach the end"
+    );
+    assert_eq!(
+        sink.wait_for(4).await.len(),
+        4,
+        "three subscribers and the test"
+    );
+    let report = page(&daemon, &format!("/admin/numeros/{issue}/suivi"), &cookie).await;
+    assert!(report.contains("Envoi terminé") && report.contains("data-count=\"sent\">3<"));
+
+    // What went out no longer changes.
+    let frozen = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/blocs"),
+        &cookie,
+        &[("csrf", &csrf), ("texte", "Trop tard")],
+    )
+    .await;
+    assert_eq!(frozen.status(), 409);
+    let published = page(&daemon, "/admin/veille?etat=published", &cookie).await;
+    assert!(published.contains("Déjà dans n° ") && row_ids(&published).contains(&eau));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_story_from_two_sources_is_one_row_with_the_others_named() {
+    let ministry = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>MEAE</title><link>https://meae.example.org/</link><description>x</description>
+      <item><title>Appel à projets « Jeunesse et solidarité internationale » 2027 au Sénégal</title><link>https://meae.example.org/appel-jsi</link><guid>jsi</guid>
+      <description>Le ministère de l'Europe et des Affaires étrangères ouvre l'appel à projets Jeunesse et solidarité internationale pour les associations françaises travaillant avec des partenaires au Sénégal. Les dossiers sont à déposer avant le 15 janvier 2027. Les projets doivent associer des jeunes des deux pays.</description></item>
+      <item><title>Conseil présidentiel pour les partenariats internationaux : compte rendu</title><link>https://meae.example.org/cppi</link><guid>cppi</guid>
+      <description>Le conseil a examiné la programmation de l'aide bilatérale et la stratégie santé mondiale pour les cinq prochaines années.</description></item>
+    </channel></rss>"#;
+    let agency = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>AFD</title><link>https://afd.example.org/</link><description>x</description>
+      <item><title>Relayé : appel à projets Jeunesse et solidarité internationale 2027 (Sénégal)</title><link>https://afd.example.org/relais-jsi</link><guid>afd-jsi</guid>
+      <description>Relayé par l'AFD : le ministère de l'Europe et des Affaires étrangères ouvre l'appel à projets Jeunesse et solidarité internationale pour les associations françaises travaillant avec des partenaires au Senegal. Les dossiers sont à déposer avant le 15 janvier 2027. Les projets doivent associer des jeunes des deux pays !</description></item>
+    </channel></rss>"#;
+    let server = FeedServer::start(vec![
+        ("/meae.xml", Route::feed(ministry)),
+        ("/afd.xml", Route::feed(agency)),
+    ])
+    .await;
+    let mut env = TestEnv::new().await;
+    env.write_sources(&format!(
+        "[[source]]\nslug = \"meae\"\nname = \"MEAE\"\nurl = \"{}\"\nallow_private = true\n\n\
+         [[source]]\nslug = \"afd\"\nname = \"AFD\"\nurl = \"{}\"\nallow_private = true\n",
+        server.url("/meae.xml"),
+        server.url("/afd.xml")
+    ));
+    env.run(&["fetch", "--source", "meae"]).await.ok();
+    env.run(&["fetch", "--source", "afd"]).await.ok();
+    env.run_with_stdin(
+        &["user", "add", "redaction@example.org", "--role", "editor"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await
+    .ok();
+    let daemon = env.serve().await;
+    let cookie = signed_in(&daemon, "redaction@example.org").await;
+    let inbox = page(&daemon, "/admin/veille", &cookie).await;
+    let jsi = env
+        .item_id("Jeunesse et solidarité internationale » 2027")
+        .await;
+    let relay = env.item_id("Relayé : appel").await;
+    let ids = row_ids(&inbox);
+    assert_eq!(ids.len(), 2, "three items, two stories: {ids:?}");
+    assert!(
+        ids.contains(&relay) && !ids.contains(&jsi),
+        "the newest of the story stands for it"
+    );
+    assert!(
+        inbox.contains(&format!("data-item-id=\"{relay}\" data-similar=\"{jsi}\"")),
+        "the row names the other item of its story"
+    );
+    assert!(inbox.contains("Aussi chez : <a href=\"https://meae.example.org/appel-jsi\""));
+    // Dismissing the row dismisses the story.
+    let csrf = csrf_of(&inbox);
+    post_with(
+        &daemon,
+        "/admin/veille/trier",
+        &cookie,
+        &[("csrf", &csrf), ("ligne", &format!("ecarter:{relay}"))],
+    )
+    .await;
+    let after = page(&daemon, "/admin/veille", &cookie).await;
+    assert_eq!(
+        row_ids(&after).len(),
+        1,
+        "only the council's report is left"
     );
 }

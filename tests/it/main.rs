@@ -5,6 +5,7 @@ mod archive;
 mod browser;
 mod cli;
 mod desk;
+mod desk_browser;
 mod foundation;
 mod helpers;
 mod pipeline;
