@@ -1122,7 +1122,6 @@ async fn add_segment(
 }
 
 async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
     let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("adresse refusée : {e}"))?;
     if role != "admin" && role != "editor" {
         bail!("rôle inconnu « {role} » (admin ou editor)");
@@ -1132,12 +1131,7 @@ async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
         .read_line(&mut password)
         .context("mot de passe illisible sur l'entrée standard")?;
     let password = password.trim_end_matches(['\r', '\n']);
-    domain::optin::check_password(password).map_err(anyhow::Error::msg)?;
-    let salt = SaltString::generate(&mut OsRng);
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hachage impossible : {e}"))?
-        .to_string();
+    let hash = crate::desk::staff::hash_password(password)?;
     match app.store.add_user(email.as_str(), &hash, role).await {
         Ok(id) => {
             println!("{id}");

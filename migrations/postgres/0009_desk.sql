@@ -44,3 +44,5 @@ create index issue_entries_issue on issue_entries (issue_id, section, position);
 alter table mails add column issue_id bigint references issues (id) on delete cascade;
 alter table mails drop constraint mails_kind_check;
 alter table mails add constraint mails_kind_check check (kind in ('confirmation', 'test'));
+
+alter table users add column disabled_at timestamptz;

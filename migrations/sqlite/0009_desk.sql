@@ -106,3 +106,7 @@ drop table mails;
 alter table mails_new rename to mails;
 create index mails_claim on mails (state, next_attempt_at);
 create index mails_subscriber on mails (subscriber_id);
+
+-- Staff accounts can be disabled (their sessions end, their sign-in is refused); rows stay,
+-- because approvals and moderation name them.
+alter table users add column disabled_at text;

@@ -2,6 +2,7 @@
 
 pub mod compose;
 mod preview;
+pub mod staff;
 
 pub use preview::{preview_issue, Preview};
 

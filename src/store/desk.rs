@@ -398,7 +398,10 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(&bands_sql).bind(id).execute(&mut *tx).await?;
+            // An item without words matches nothing: its keys would only crowd one bucket.
+            if !sig.is_empty() {
+                sqlx::query(&bands_sql).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await
         })?;
         Ok(())

@@ -38,7 +38,7 @@ pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
 pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;
-pub use users::StaffSession;
+pub use users::{StaffSession, UserRow};
 
 /// Versions of the texts a consent refers to; bump them when the wording changes.
 pub const FORM_TEXT_VERSION: &str = "formulaire-2026-11";

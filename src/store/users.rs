@@ -1,6 +1,6 @@
 //! Staff accounts and API tokens.
 
-use super::{with_pool, Result, Store, StoreError};
+use super::{with_pool, BeginWrite, Result, Store, StoreError};
 
 impl Store {
     pub async fn add_user(&self, email: &str, password_hash: &str, role: &str) -> Result<i64> {
@@ -21,6 +21,15 @@ impl Store {
     }
 }
 
+/// A staff account as the team page lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+}
+
 /// A signed-in staff member, as a session cookie resolves.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StaffSession {
@@ -34,10 +43,12 @@ impl Store {
     /// (id, password hash) of a staff account.
     pub async fn user_credentials(&self, email: &str) -> Result<Option<(i64, String)>> {
         Ok(with_pool!(self, |p| {
-            sqlx::query_as("select id, password_hash from users where email = $1")
-                .bind(email)
-                .fetch_optional(p)
-                .await
+            sqlx::query_as(
+                "select id, password_hash from users where email = $1 and disabled_at is null",
+            )
+            .bind(email)
+            .fetch_optional(p)
+            .await
         })?)
     }
 
@@ -72,7 +83,8 @@ impl Store {
         Ok(with_pool!(self, |p| {
             sqlx::query_as(
                 "select u.id as user_id, u.email, u.role, s.csrf_token from staff_sessions s \
-                 join users u on u.id = s.user_id where s.token_hash = $1 and s.expires_at > $2",
+                 join users u on u.id = s.user_id \
+                 where s.token_hash = $1 and s.expires_at > $2 and u.disabled_at is null",
             )
             .bind(token_hash)
             .bind(at)
@@ -101,6 +113,86 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        Ok(())
+    }
+
+    /// Every staff account, admins first.
+    pub async fn list_users(&self) -> Result<Vec<UserRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, email, role, (disabled_at is not null) as disabled from users \
+                 order by role, email",
+            )
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// The password hash of an active account, by id.
+    pub async fn password_hash(&self, user: i64) -> Result<String> {
+        let hash: Option<String> = with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "select password_hash from users where id = $1 and disabled_at is null",
+            )
+            .bind(user)
+            .fetch_optional(p)
+            .await
+        })?;
+        hash.ok_or(StoreError::NotFound)
+    }
+
+    /// Disables an account (ending its sessions) or enables it again.
+    pub async fn set_user_disabled(&self, user: i64, disabled: bool) -> Result<()> {
+        let at = self.now();
+        let done = with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let done = sqlx::query(
+                "update users set disabled_at = case when $2 then $3 else null end where id = $1",
+            )
+            .bind(user)
+            .bind(disabled)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if disabled {
+                sqlx::query("delete from staff_sessions where user_id = $1")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Replaces an account's password; every session of the account but `keep` ends.
+    pub async fn set_password(&self, user: i64, hash: &str, keep: Option<&str>) -> Result<()> {
+        let done = with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let done = sqlx::query("update users set password_hash = $2 where id = $1")
+                .bind(user)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "delete from staff_sessions where user_id = $1 and ($2 is null or token_hash <> $2)",
+            )
+            .bind(user)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 }

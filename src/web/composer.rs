@@ -44,12 +44,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn chrome(staff: &Staff) -> DeskChrome {
-    DeskChrome {
-        email: staff.session.email.clone(),
-        csrf: staff.session.csrf_token.clone(),
-        section: "numeros",
-        refresh: None,
-    }
+    staff.chrome("numeros")
 }
 
 const WEEKDAYS: [&str; 7] = [

@@ -3,7 +3,6 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -34,6 +33,28 @@ pub fn router() -> Router<AppState> {
 pub struct Staff {
     pub(super) session: StaffSession,
     token_hash: String,
+}
+
+impl Staff {
+    /// What the layout shows around a desk page in `section`.
+    pub(super) fn chrome(&self, section: &'static str) -> super::pages::DeskChrome {
+        super::pages::DeskChrome {
+            email: self.session.email.clone(),
+            csrf: self.session.csrf_token.clone(),
+            section,
+            refresh: None,
+            admin: self.is_admin(),
+        }
+    }
+
+    pub(super) fn is_admin(&self) -> bool {
+        self.session.role == "admin"
+    }
+
+    /// The session's token hash (one's own password change keeps this session).
+    pub(super) fn token_hash(&self) -> &str {
+        &self.token_hash
+    }
 }
 
 impl FromRequestParts<AppState> for Staff {
@@ -125,11 +146,7 @@ async fn login(
         .unwrap_or_else(|| dummy_hash().to_string());
     let password = form.password;
     let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        crate::desk::staff::verify_password(&stored, &password)
     })
     .await?;
     let Some((user_id, _)) = account.filter(|_| matches) else {
@@ -268,12 +285,7 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
     let html = app.pages.render_desk(
         "desk",
         "Rédaction",
-        &super::pages::DeskChrome {
-            email: staff.session.email.clone(),
-            csrf: staff.session.csrf_token.clone(),
-            section: "accueil",
-            refresh: None,
-        },
+        &staff.chrome("accueil"),
         &serde_json::json!({
             "email": staff.session.email,
             "role": staff.session.role,

@@ -12,7 +12,6 @@ use chrono::{NaiveDate, TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::desk::{check_csrf, Staff};
-use super::pages::DeskChrome;
 use super::{AppState, WebError};
 use crate::domain::{self, search, ItemStatus, Newsletter, SafeUrl, KNOWN_NEWSLETTERS};
 use crate::render::{french_date, printable_line};
@@ -327,12 +326,7 @@ async fn inbox(
     let html = app.pages.render_desk(
         "inbox",
         "Veille",
-        &DeskChrome {
-            email: staff.session.email.clone(),
-            csrf: staff.session.csrf_token.clone(),
-            section: "veille",
-            refresh: None,
-        },
+        &staff.chrome("veille"),
         &serde_json::json!({
             "csrf": staff.session.csrf_token,
             "q": q.q,
@@ -513,12 +507,7 @@ fn edit_form(
     Ok(app.pages.render_desk(
         "item",
         &format!("Modifier — {}", printable_line(&item.title)),
-        &DeskChrome {
-            email: staff.session.email.clone(),
-            csrf: staff.session.csrf_token.clone(),
-            section: "veille",
-            refresh: None,
-        },
+        &staff.chrome("veille"),
         &serde_json::json!({
             "csrf": staff.session.csrf_token,
             "id": item.id,

@@ -12,6 +12,7 @@ mod limits;
 mod pages;
 mod preferences;
 mod public;
+mod staff;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(desk::router())
         .merge(inbox::router())
         .merge(composer::router())
+        .merge(staff::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))
@@ -199,6 +201,8 @@ async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> R
 #[derive(Debug)]
 pub enum WebError {
     NotFound,
+    /// Signed in, but the role does not allow it.
+    Forbidden,
     /// The request cannot be served as sent; the text says which field and why, in French.
     BadRequest(String),
     /// A unique constraint refused the write; the text says what already exists.
@@ -277,6 +281,11 @@ impl IntoResponse for WebError {
             ),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Demande incorrecte", why),
             WebError::Conflict(what) => (StatusCode::CONFLICT, "Déjà enregistré", what),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Accès réservé",
+                "Cette page est réservée à l'administration de la rédaction.".to_string(),
+            ),
             WebError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Trop de demandes",

@@ -22,6 +22,8 @@ pub struct DeskChrome {
     pub section: &'static str,
     /// Seconds after which the page reloads itself (a send in progress, without script).
     pub refresh: Option<u32>,
+    /// Admins also see the team page.
+    pub admin: bool,
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,8 @@ impl Pages {
             "composer",
             "send",
             "report",
+            "team",
+            "password",
             "privacy",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;

@@ -654,3 +654,177 @@ async fn the_same_story_from_two_sources_is_one_row_with_the_others_named() {
         "only the council's report is left"
     );
 }
+
+/// The temporary password an admin is shown once.
+fn temporary_password(page: &str) -> String {
+    let start = page.find(" : ").map(|i| i + 3).unwrap();
+    page[start..].split(' ').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_manage_the_team_and_editors_cannot() {
+    let mut env = TestEnv::new().await;
+    env.run_with_stdin(
+        &["user", "add", "admin@example.org", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await
+    .ok();
+    let daemon = env.serve().await;
+    let admin = signed_in(&daemon, "admin@example.org").await;
+    let team = page(&daemon, "/admin/equipe", &admin).await;
+    let csrf = csrf_of(&team);
+    let added = post_with(
+        &daemon,
+        "/admin/equipe",
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("email", "Nouvelle@Example.org"),
+            ("role", "editor"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), 200);
+    let added = added.text().await.unwrap();
+    let notice = added
+        .split("Mot de passe provisoire, à lui transmettre")
+        .nth(1)
+        .expect("the temporary password, once");
+    let temporary = temporary_password(notice);
+    assert_eq!(temporary.len(), 24, "{temporary}");
+    let again = post_with(
+        &daemon,
+        "/admin/equipe",
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("email", "nouvelle@example.org"),
+            ("role", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status(), 422);
+    assert!(again
+        .text()
+        .await
+        .unwrap()
+        .contains("Un compte existe déjà"));
+
+    // The editor signs in with it, may not see the team, and changes their password.
+    let welcome = sign_in(&daemon, "nouvelle@example.org", &temporary).await;
+    assert_eq!(welcome.status(), 303);
+    let editor = welcome.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let refused = get_with(&daemon, "/admin/equipe", &editor).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("Accès réservé"));
+    let home = page(&daemon, "/admin", &editor).await;
+    assert!(!home.contains("/admin/equipe"), "no team link for editors");
+    let editor_csrf = csrf_of(&home);
+    let id = team_user_id(
+        &page(&daemon, "/admin/equipe", &admin).await,
+        "nouvelle@example.org",
+    );
+    let forbidden = post_with(
+        &daemon,
+        &format!("/admin/equipe/{id}/reinitialiser"),
+        &editor,
+        &[("csrf", &editor_csrf)],
+    )
+    .await;
+    assert_eq!(forbidden.status(), 403, "no team action for editors either");
+    let wrong = post_with(
+        &daemon,
+        "/admin/mot-de-passe",
+        &editor,
+        &[
+            ("csrf", &editor_csrf),
+            ("actuel", "pas le bon"),
+            ("nouveau", "une phrase bien longue"),
+            ("confirmation", "une phrase bien longue"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 422);
+    let changed = post_with(
+        &daemon,
+        "/admin/mot-de-passe",
+        &editor,
+        &[
+            ("csrf", &editor_csrf),
+            ("actuel", &temporary),
+            ("nouveau", "une phrase bien longue"),
+            ("confirmation", "une phrase bien longue"),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(
+        sign_in(&daemon, "nouvelle@example.org", &temporary)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        get_with(&daemon, "/admin", &editor).await.status(),
+        200,
+        "this session stays"
+    );
+
+    // Disabled: the session ends and signing in is refused; enabled again, it works.
+    let disabled = post_with(
+        &daemon,
+        &format!("/admin/equipe/{id}/desactiver"),
+        &admin,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(disabled.status(), 303);
+    assert_eq!(get_with(&daemon, "/admin", &editor).await.status(), 303);
+    assert_eq!(
+        sign_in(&daemon, "nouvelle@example.org", "une phrase bien longue")
+            .await
+            .status(),
+        401
+    );
+    post_with(
+        &daemon,
+        &format!("/admin/equipe/{id}/reactiver"),
+        &admin,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        sign_in(&daemon, "nouvelle@example.org", "une phrase bien longue")
+            .await
+            .status(),
+        303
+    );
+    let me = team_user_id(
+        &page(&daemon, "/admin/equipe", &admin).await,
+        "admin@example.org",
+    );
+    let myself = post_with(
+        &daemon,
+        &format!("/admin/equipe/{me}/desactiver"),
+        &admin,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(myself.status(), 400, "nobody locks themselves out");
+}
+
+/// The id of a team member's row.
+fn team_user_id(team: &str, email: &str) -> i64 {
+    team.split("data-user-id=\"")
+        .skip(1)
+        .find(|row| row.contains(email))
+        .and_then(|row| row.split('"').next()?.parse().ok())
+        .unwrap()
+}

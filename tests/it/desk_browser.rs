@@ -363,6 +363,10 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         "exactly the segment"
     );
 
+    // An editor is refused the team page.
+    browser.goto(&daemon.url("/admin/equipe")).await.unwrap();
+    wait_for_text(&browser, "Accès réservé").await;
+
     let _ = browser.close().await;
     assert!(
         problems.is_empty(),
