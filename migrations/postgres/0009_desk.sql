@@ -46,3 +46,5 @@ alter table mails drop constraint mails_kind_check;
 alter table mails add constraint mails_kind_check check (kind in ('confirmation', 'test'));
 
 alter table users add column disabled_at timestamptz;
+
+alter table sources add column paused_at timestamptz;

@@ -110,3 +110,7 @@ create index mails_subscriber on mails (subscriber_id);
 -- Staff accounts can be disabled (their sessions end, their sign-in is refused); rows stay,
 -- because approvals and moderation name them.
 alter table users add column disabled_at text;
+
+-- A source an editor paused from the desk: not polled until resumed. Kept apart from
+-- `enabled`, which follows sources.toml on every start.
+alter table sources add column paused_at text;

@@ -26,6 +26,8 @@ pub struct SourceRow {
     pub failing_since: Option<DateTime<Utc>>,
     pub next_poll_at: Option<DateTime<Utc>>,
     pub item_count: i64,
+    /// Paused from the desk: not polled until resumed.
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 impl SourceRow {
@@ -38,7 +40,8 @@ impl SourceRow {
 const SELECT: &str = "select s.id, s.slug, s.name, s.url, s.effective_url, s.enabled, s.state, \
     s.etag, s.last_modified, s.body_hash, s.last_fetched_at, s.last_success_at, \
     s.last_unconditional_at, s.last_error, s.consecutive_failures, s.failing_since, \
-    s.next_poll_at, (select count(*) from items i where i.source_id = s.id) as item_count \
+    s.next_poll_at, (select count(*) from items i where i.source_id = s.id) as item_count, \
+    s.paused_at \
     from sources s";
 
 /// What a successful poll leaves behind.
@@ -120,7 +123,7 @@ impl Store {
     /// Enabled, not disabled, and due now (or never polled).
     pub async fn due_sources(&self, at: DateTime<Utc>) -> Result<Vec<SourceRow>> {
         let sql = format!(
-            "{SELECT} where s.enabled = $1 and s.state <> 'disabled' \
+            "{SELECT} where s.enabled = $1 and s.state <> 'disabled' and s.paused_at is null \
              and (s.next_poll_at is null or s.next_poll_at <= $2) order by s.next_poll_at, s.id"
         );
         Ok(with_pool!(self, |p| sqlx::query_as(&sql)
@@ -181,5 +184,37 @@ impl Store {
             .map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+
+    /// Pauses a source (the desk's *Suspendre*) or resumes it.
+    pub async fn set_source_paused(&self, slug: &str, paused: bool) -> Result<()> {
+        let at = self.now();
+        let done = with_pool!(self, |p| {
+            sqlx::query(
+                "update sources set paused_at = case when $2 then $3 else null end, \
+                 updated_at = $3 where slug = $1",
+            )
+            .bind(slug)
+            .bind(paused)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// When each item collected since `since` came in, by source id (the desk's weekly
+    /// sparklines are counted from these).
+    pub async fn collected_since(&self, since: DateTime<Utc>) -> Result<Vec<(i64, DateTime<Utc>)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as("select source_id, fetched_at from items where fetched_at >= $1")
+                .bind(since)
+                .fetch_all(p)
+                .await
+        })?)
     }
 }

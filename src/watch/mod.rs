@@ -124,7 +124,9 @@ impl Watcher {
             .into_iter()
             .filter(|r| {
                 if only.is_empty() {
-                    r.enabled && r.state != crate::domain::SourceState::Disabled
+                    r.enabled
+                        && r.state != crate::domain::SourceState::Disabled
+                        && r.paused_at.is_none()
                 } else {
                     only.contains(&r.slug)
                 }

@@ -12,6 +12,7 @@ mod limits;
 mod pages;
 mod preferences;
 mod public;
+mod sources;
 mod staff;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(inbox::router())
         .merge(composer::router())
         .merge(staff::router())
+        .merge(sources::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))

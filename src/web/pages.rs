@@ -60,6 +60,7 @@ impl Pages {
             "send",
             "report",
             "team",
+            "sources",
             "password",
             "privacy",
         ] {

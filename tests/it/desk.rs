@@ -828,3 +828,72 @@ fn team_user_id(team: &str, email: &str) -> i64 {
         .and_then(|row| row.split('"').next()?.parse().ok())
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sources_page_says_what_fails_in_plain_words_and_pauses_a_feed() {
+    let (mut env, server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    env.run_with_stdin(
+        &["user", "add", "redaction@example.org", "--role", "editor"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await
+    .ok();
+    let daemon = env.serve().await;
+    let cookie = signed_in(&daemon, "redaction@example.org").await;
+    let sources = page(&daemon, "/admin/sources", &cookie).await;
+    assert!(
+        sources.contains("le serveur a répondu 500 depuis aujourd"),
+        "the failing source, in plain words, and since when"
+    );
+    assert!(sources.contains("aria-label=\"Éléments par semaine sur 12 semaines : 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3\""), "the three items of this week");
+    let csrf = csrf_of(&sources);
+
+    let paused = post_with(
+        &daemon,
+        "/admin/sources/veille/suspendre",
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(paused.status(), 303);
+    let hits = server.hits("/feed.xml");
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(
+        server.hits("/feed.xml"),
+        hits,
+        "a paused source is not polled"
+    );
+    assert!(page(&daemon, "/admin/sources", &cookie)
+        .await
+        .contains(">suspendue<"));
+    post_with(
+        &daemon,
+        "/admin/sources/veille/reprendre",
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    let now = post_with(
+        &daemon,
+        "/admin/sources/veille/relever",
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(now.status(), 200);
+    assert!(now
+        .text()
+        .await
+        .unwrap()
+        .contains("Veille test : rien de neuf"));
+    assert_eq!(server.hits("/feed.xml"), hits + 1);
+    let unknown = post_with(
+        &daemon,
+        "/admin/sources/inconnue/relever",
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
+}

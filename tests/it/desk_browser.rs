@@ -363,6 +363,16 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         "exactly the segment"
     );
 
+    for path in ["/admin/sources", "/admin/mot-de-passe", "/admin"] {
+        browser.goto(&daemon.url(path)).await.unwrap();
+        problems.extend(
+            serious_violations(&browser, &axe)
+                .await
+                .into_iter()
+                .map(|v| format!("{path}: {v}")),
+        );
+    }
+
     // An editor is refused the team page.
     browser.goto(&daemon.url("/admin/equipe")).await.unwrap();
     wait_for_text(&browser, "Accès réservé").await;
