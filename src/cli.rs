@@ -16,7 +16,7 @@ use crate::audience::import;
 use crate::desk::{self, EntrySource};
 use crate::domain::{self, EmailAddress, Newsletter};
 use crate::render::Recipient;
-use crate::store::{ImportOutcome, ItemFilter, SegmentFilter};
+use crate::store::{ImportOutcome, ItemFilter};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -1062,47 +1062,11 @@ async fn add_segment(
     departements: Vec<String>,
     colleges: Vec<String>,
 ) -> anyhow::Result<()> {
-    if !domain::is_slug(slug) {
-        bail!("nom de segment invalide « {slug} » (lettres minuscules, chiffres et tirets)");
-    }
+    let filters =
+        crate::audience::segment_filters(slug, &themes, &countries, &departements, &colleges)
+            .map_err(anyhow::Error::msg)?;
     let n = Newsletter::find(newsletter)
         .with_context(|| format!("lettre inconnue « {newsletter} »"))?;
-    let mut filters = Vec::new();
-    for t in themes {
-        if !domain::is_slug(&t) {
-            bail!("thème invalide « {t} »");
-        }
-        filters.push(SegmentFilter {
-            kind: "theme",
-            value: t,
-        });
-    }
-    for c in countries {
-        let code =
-            domain::parse_country(&c).with_context(|| format!("code pays invalide « {c} »"))?;
-        filters.push(SegmentFilter {
-            kind: "country",
-            value: code,
-        });
-    }
-    for d in departements {
-        if !domain::DEPARTEMENTS.contains(&d.as_str()) {
-            bail!("département inconnu « {d} »");
-        }
-        filters.push(SegmentFilter {
-            kind: "departement",
-            value: d,
-        });
-    }
-    for c in colleges {
-        if !domain::COLLEGES.contains(&c.as_str()) {
-            bail!("collège inconnu « {c} »");
-        }
-        filters.push(SegmentFilter {
-            kind: "college",
-            value: c,
-        });
-    }
     match app.store.add_segment(slug, n.slug, &filters).await {
         Ok(id) => {
             println!("{id}");

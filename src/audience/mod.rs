@@ -78,3 +78,58 @@ impl Links {
         self.join(path)
     }
 }
+
+/// A segment's filters from what a person typed or ticked, each value checked: the segment's
+/// name is `[a-z0-9-]+`, themes are slugs, countries ISO codes, départements those of
+/// Occitanie, collèges the known ones. The error says which value is wrong, in French.
+pub fn segment_filters(
+    slug: &str,
+    themes: &[String],
+    countries: &[String],
+    departements: &[String],
+    colleges: &[String],
+) -> Result<Vec<crate::store::SegmentFilter>, String> {
+    use crate::domain;
+    use crate::store::SegmentFilter;
+    if !domain::is_slug(slug) {
+        return Err(format!(
+            "nom de segment invalide « {slug} » (lettres minuscules, chiffres et tirets)"
+        ));
+    }
+    let mut filters = Vec::new();
+    for t in themes {
+        if !domain::is_slug(t) {
+            return Err(format!("thème invalide « {t} »"));
+        }
+        filters.push(SegmentFilter {
+            kind: "theme",
+            value: t.clone(),
+        });
+    }
+    for c in countries {
+        let code = domain::parse_country(c).ok_or_else(|| format!("code pays invalide « {c} »"))?;
+        filters.push(SegmentFilter {
+            kind: "country",
+            value: code,
+        });
+    }
+    for d in departements {
+        if !domain::DEPARTEMENTS.contains(&d.as_str()) {
+            return Err(format!("département inconnu « {d} »"));
+        }
+        filters.push(SegmentFilter {
+            kind: "departement",
+            value: d.clone(),
+        });
+    }
+    for c in colleges {
+        if !domain::COLLEGES.contains(&c.as_str()) {
+            return Err(format!("collège inconnu « {c} »"));
+        }
+        filters.push(SegmentFilter {
+            kind: "college",
+            value: c.clone(),
+        });
+    }
+    Ok(filters)
+}

@@ -635,6 +635,52 @@ impl Store {
             .await)?)
     }
 
+    /// People whose address or name contains `text` (any case), by address: (id, email, name,
+    /// status). Erased people are not found.
+    pub async fn search_subscribers(
+        &self,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, SubscriberStatus)>> {
+        let pattern = format!(
+            "%{}%",
+            text.trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, email, name, status from subscribers where erased_at is null \
+                 and (lower(email) like $1 escape '\\' or lower(name) like $1 escape '\\') \
+                 order by email limit $2",
+            )
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// A person's last deliveries: (issue id, subject, newsletter, state, when, last reply).
+    pub async fn person_deliveries(
+        &self,
+        subscriber: i64,
+    ) -> Result<Vec<(i64, String, String, String, DateTime<Utc>, Option<String>)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, i.subject, n.slug, d.state, d.updated_at, d.last_reply \
+                 from deliveries d join dispatches x on x.id = d.dispatch_id \
+                 join issues i on i.id = x.issue_id join newsletters n on n.id = i.newsletter_id \
+                 where d.subscriber_id = $1 order by d.id desc limit 50",
+            )
+            .bind(subscriber)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
     /// (segment id, newsletter slug) of a saved segment.
     pub async fn segment(&self, slug: &str) -> Result<(i64, String)> {
         let row = with_pool!(self, |p| {

@@ -27,7 +27,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audience::{
-    ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary, SubscriberExport,
+    ExportStatus, ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary,
+    SubscriberExport,
 };
 pub use compose::{Approval, FROZEN};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};

@@ -10,6 +10,7 @@ mod headers;
 mod inbox;
 mod limits;
 mod pages;
+mod people;
 mod preferences;
 mod public;
 mod sources;
@@ -47,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(composer::router())
         .merge(staff::router())
         .merge(sources::router())
+        .merge(people::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))

@@ -61,6 +61,8 @@ impl Pages {
             "report",
             "team",
             "sources",
+            "people",
+            "person",
             "password",
             "privacy",
         ] {

@@ -48,7 +48,7 @@ pub(super) fn theme_label(slug: &str) -> String {
     .to_string()
 }
 
-fn college_label(slug: &str) -> String {
+pub(super) fn college_label(slug: &str) -> String {
     match slug {
         "collectivite" => "Collectivité territoriale",
         "entreprise" => "Entreprise",

@@ -359,8 +359,8 @@ async fn an_editor_prepares_approves_and_sends_a_week_issue_from_the_desk_alone(
         "only the untriaged item is still new"
     );
     assert!(
-        new_only.contains("Rapport APD 2026 : l&#x27;essentiel")
-            || new_only.contains("Rapport APD 2026 : l'essentiel")
+        new_only.contains("Rapport APD 2026 : l&#x27;essentiel"),
+        "the editor's title in the inbox"
     );
     let dismissed_view = page(&daemon, "/admin/veille?etat=dismissed", &cookie).await;
     assert_eq!(row_ids(&dismissed_view), [rencontre]);
@@ -896,4 +896,86 @@ async fn the_sources_page_says_what_fails_in_plain_words_and_pauses_a_feed() {
     )
     .await;
     assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editors_find_a_person_with_their_consents_and_make_a_segment_from_filters() {
+    let mut env = TestEnv::new().await;
+    env.import(
+        "email,name,newsletters,countries,themes\nawa.diallo@example.org,Awa Diallo,coopdev-info,SN,sante\nbob@example.org,Bob_100%,coopdev-info,MG,\n",
+    )
+    .await
+    .ok();
+    env.run_with_stdin(
+        &["user", "add", "redaction@example.org", "--role", "editor"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await
+    .ok();
+    let daemon = env.serve().await;
+    let cookie = signed_in(&daemon, "redaction@example.org").await;
+    let found = page(&daemon, "/admin/abonnes?q=DIALLO", &cookie).await;
+    assert!(found.contains("awa.diallo@example.org") && !found.contains("bob@example.org"));
+    let wildcard = page(&daemon, "/admin/abonnes?q=_", &cookie).await;
+    assert!(
+        wildcard.contains("bob@example.org") && !wildcard.contains("awa.diallo"),
+        "_ is a character, not a wildcard"
+    );
+    let id: i64 = found
+        .split("href=\"/admin/abonnes/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next()?.parse().ok())
+        .unwrap();
+    let person = page(&daemon, &format!("/admin/abonnes/{id}"), &cookie).await;
+    assert!(person.contains("Coopdev&#x27; info"), "the title, escaped");
+    assert!(person.contains("Sénégal") && person.contains("Santé"));
+    assert!(
+        person.contains("import"),
+        "the consent record of the import"
+    );
+    assert_eq!(
+        get_with(&daemon, "/admin/abonnes/999999", &cookie)
+            .await
+            .status(),
+        404
+    );
+
+    let csrf = csrf_of(&found);
+    let refused = post_with(
+        &daemon,
+        "/admin/segments",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("nom", "Sénégal!"),
+            ("lettre", "coopdev-info"),
+            ("country", "SN"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("nom de segment invalide"));
+    let made = post_with(
+        &daemon,
+        "/admin/segments",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("nom", "senegal-sante"),
+            ("lettre", "coopdev-info"),
+            ("country", "SN"),
+            ("theme", "sante"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status(), 303);
+    let list = page(&daemon, "/admin/abonnes", &cookie).await;
+    assert!(
+        list.contains("<tr data-segment=\"senegal-sante\"><td>senegal-sante</td><td>Coopdev&#x27; info</td><td>1</td></tr>"),
+        "the segment with its live count"
+    );
 }

@@ -363,7 +363,13 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         "exactly the segment"
     );
 
-    for path in ["/admin/sources", "/admin/mot-de-passe", "/admin"] {
+    for path in [
+        "/admin/sources",
+        "/admin/mot-de-passe",
+        "/admin",
+        "/admin/abonnes?q=example",
+        "/admin/abonnes/1",
+    ] {
         browser.goto(&daemon.url(path)).await.unwrap();
         problems.extend(
             serious_violations(&browser, &axe)
