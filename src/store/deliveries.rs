@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{with_pool, Pool, Result, Store, StoreError};
+use super::{with_pool, BeginWrite, Pool, Result, Store, StoreError};
 use crate::domain::DeliveryState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -357,6 +357,81 @@ impl Store {
             )
             .bind(issue_id)
             .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// Puts the deliveries of an issue whose outcome is unknown back in the queue (the desk's
+    /// *Renvoyer ces messages…*, after the editor accepted that some people may get the issue
+    /// twice); their dispatches are open again. Returns how many.
+    pub async fn requeue_unknown(&self, issue_id: i64) -> Result<u64> {
+        let at = self.now();
+        Ok(with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let done = sqlx::query(
+                "update deliveries set state = 'queued', next_attempt_at = $2, updated_at = $2, \
+                 lease_owner = null, lease_expires_at = null \
+                 where state = 'unknown' and dispatch_id in \
+                   (select id from dispatches where issue_id = $1)",
+            )
+            .bind(issue_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done > 0 {
+                sqlx::query("update dispatches set completed_at = null where issue_id = $1")
+                    .bind(issue_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        })?)
+    }
+
+    /// The last sent issues of a title, newest first: (issue, subject, delivered, failed,
+    /// unknown), for the report's chart.
+    pub async fn issue_history(
+        &self,
+        newsletter: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "select i.id, i.subject, \
+                   coalesce(sum(case when d.state = 'sent' then 1 else 0 end), 0), \
+                   coalesce(sum(case when d.state = 'failed' then 1 else 0 end), 0), \
+                   coalesce(sum(case when d.state = 'unknown' then 1 else 0 end), 0) \
+                 from issues i join newsletters n on n.id = i.newsletter_id \
+                 join dispatches x on x.issue_id = i.id join deliveries d on d.dispatch_id = x.id \
+                 where n.slug = $1 and i.status = 'sent' \
+                 group by i.id, i.subject, i.sent_at order by i.sent_at desc, i.id desc limit $2",
+            )
+            .bind(newsletter)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?)
+    }
+
+    /// Unsubscriptions from a title between two moments (those that followed an issue).
+    pub async fn unsubscribes_between(
+        &self,
+        newsletter: &str,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<i64> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "select count(*) from consents c join newsletters n on n.id = c.newsletter_id \
+                 where n.slug = $1 and c.action = 'unsubscribe' and c.created_at >= $2 \
+                 and ($3 is null or c.created_at < $3)",
+            )
+            .bind(newsletter)
+            .bind(from)
+            .bind(to)
+            .fetch_one(p)
             .await
         })?)
     }

@@ -41,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/numeros/{id}/suivi", get(progress))
         .route("/admin/numeros/{id}/suivi.json", get(progress_json))
         .route("/admin/numeros/{id}/suivi/flux", get(progress_events))
+        .route(
+            "/admin/numeros/{id}/renvoyer",
+            get(confirm_resend).post(resend),
+        )
 }
 
 fn chrome(staff: &Staff) -> DeskChrome {
@@ -697,6 +701,23 @@ async fn progress(
     let data = progress_data(&app, id).await?;
     let failures = app.store.failure_reasons(id).await?;
     let done = data["done"] == true;
+    // What followed the issue: unsubscriptions until the title's next issue went out.
+    let history = app.store.issue_history(n.slug, 8).await?;
+    let unsubscribes = match issue.sent_at {
+        Some(at) => {
+            let next = app
+                .store
+                .sent_issues(n.slug, 50, 0)
+                .await?
+                .0
+                .into_iter()
+                .filter_map(|i| i.sent_at)
+                .filter(|t| *t > at)
+                .min();
+            Some(app.store.unsubscribes_between(n.slug, at, next).await?)
+        }
+        None => None,
+    };
     let mut chrome = chrome(&staff);
     chrome.refresh = (!done).then_some(3);
     let html = app.pages.render_desk(
@@ -709,6 +730,9 @@ async fn progress(
             "progress": data,
             "failures": failures.iter().map(|(reason, count)| serde_json::json!({"reason": reason, "count": count})).collect::<Vec<_>>(),
             "sent_on": issue.sent_at.map(|at| french_moment(at, app.config.timezone)),
+            "unsubscribes": unsubscribes,
+            "unknown": data["counts"]["unknown"],
+            "chart": (history.len() > 1).then(|| history_chart(&history, id)),
         }),
     )?;
     Ok(Html(html))
@@ -762,4 +786,113 @@ async fn progress_events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The last issues of the title as a bar chart of messages delivered, oldest on the left, the
+/// current issue marked; inline SVG with its figures in words for screen readers.
+fn history_chart(history: &[(i64, String, i64, i64, i64)], current: i64) -> String {
+    let bars: Vec<&(i64, String, i64, i64, i64)> = history.iter().rev().collect();
+    let max = bars
+        .iter()
+        .map(|b| b.2 + b.3 + b.4)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (bar, gap, height) = (28.0, 8.0, 60.0);
+    let width = bars.len() as f64 * (bar + gap);
+    let mut shapes = String::new();
+    let mut words = Vec::new();
+    for (i, (id, subject, sent, failed, unknown)) in bars.iter().enumerate() {
+        let x = i as f64 * (bar + gap);
+        let h = (*sent as f64 / max) * height;
+        let fill = if *id == current { "#c2410c" } else { "#0b5563" };
+        shapes.push_str(&format!(
+            "<rect x=\"{x:.0}\" y=\"{:.1}\" width=\"{bar}\" height=\"{h:.1}\" fill=\"{fill}\"/>",
+            height - h
+        ));
+        words.push(format!(
+            "{} : {sent} remis, {failed} échecs, {unknown} incertains",
+            printable_line(subject)
+        ));
+    }
+    let label = html_escape::encode_double_quoted_attribute(&words.join(" ; ")).into_owned();
+    format!(
+        "<svg class=\"history\" width=\"{width:.0}\" height=\"{height}\" viewBox=\"0 0 {width:.0} {height}\" \
+         role=\"img\" aria-label=\"Messages remis, derniers numéros : {label}\">{shapes}</svg>"
+    )
+}
+
+/// Before putting back the messages whose fate is unknown: how many, and the risk.
+async fn confirm_resend(
+    State(app): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let issue = app.store.issue(id).await?;
+    let n = newsletter_of(&issue)?;
+    let counts = app.store.delivery_counts(id).await?;
+    let html = app.pages.render_desk(
+        "resend",
+        "Renvoyer les messages incertains",
+        &chrome(&staff),
+        &serde_json::json!({
+            "csrf": staff.session.csrf_token,
+            "id": id,
+            "title_line": title_line(n, &printable_line(&issue.subject)),
+            "unknown": counts.unknown,
+        }),
+    )?;
+    Ok(Html(html))
+}
+
+async fn resend(
+    State(app): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<super::desk::CsrfForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&staff, &form.csrf)?;
+    app.store.issue(id).await?;
+    app.store.requeue_unknown(id).await?;
+    app.dispatcher.wake();
+    Ok(Redirect::to(&format!("/admin/numeros/{id}/suivi")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_chart_draws_one_bar_per_issue_oldest_first_and_marks_this_one() {
+        let history = vec![
+            (9, "Décembre".to_string(), 120, 0, 0),
+            (8, "Novembre <b>".to_string(), 60, 0, 1),
+        ];
+        let svg = history_chart(&history, 9);
+        assert_eq!(svg.matches("<rect").count(), 2);
+        let november = svg.find("Novembre").unwrap();
+        assert!(november < svg.find("Décembre").unwrap(), "oldest first");
+        assert!(svg.contains("Novembre &lt;b&gt; : 60 remis, 0 échecs, 1 incertains"));
+        assert!(
+            svg.contains("height=\"60.0\" fill=\"#c2410c\""),
+            "this issue, tallest, marked"
+        );
+        assert!(svg.contains("height=\"30.0\" fill=\"#0b5563\""));
+        assert!(!svg.contains("style"));
+    }
+
+    #[test]
+    fn moments_read_as_people_say_them() {
+        let at = DateTime::parse_from_rfc3339("2026-12-03T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            french_moment(at, chrono_tz::Europe::Paris),
+            "jeudi 3\u{a0}décembre\u{a0}2026 à 9 h"
+        );
+        let at = DateTime::parse_from_rfc3339("2026-07-02T07:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert!(french_moment(at, chrono_tz::Europe::Paris).ends_with("à 9 h 30"));
+    }
 }

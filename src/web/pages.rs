@@ -62,6 +62,7 @@ impl Pages {
             "team",
             "sources",
             "people",
+            "resend",
             "person",
             "password",
             "privacy",

@@ -575,6 +575,63 @@ async fn an_editor_prepares_approves_and_sends_a_week_issue_from_the_desk_alone(
     let report = page(&daemon, &format!("/admin/numeros/{issue}/suivi"), &cookie).await;
     assert!(report.contains("Envoi terminé") && report.contains("data-count=\"sent\">3<"));
 
+    // Afterwards: one reader leaves in one click, and one message whose fate was unknown is
+    // sent again after a confirmation that says the risk.
+    let messages = sink.wait_for(4).await;
+    let bob = messages
+        .iter()
+        .find(|m| m.envelope_to == ["bob@example.org"])
+        .unwrap();
+    let one_click = daemon
+        .client
+        .post(bob.unsubscribe_url())
+        .body("List-Unsubscribe=One-Click")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_click.status(), 200);
+    let report = page(&daemon, &format!("/admin/numeros/{issue}/suivi"), &cookie).await;
+    assert!(
+        report.contains(
+            "Désabonnements depuis cet envoi : <strong data-count=\"unsubscribes\">1</strong>"
+        ),
+        "{report}"
+    );
+    assert!(
+        !report.contains("Renvoyer ces messages"),
+        "nothing uncertain yet"
+    );
+    sql(
+        &env,
+        "update deliveries set state = 'unknown' where email = $1",
+        &["chloe@example.org"],
+    )
+    .await;
+    let report = page(&daemon, &format!("/admin/numeros/{issue}/suivi"), &cookie).await;
+    assert!(report.contains("Renvoyer ces messages…"));
+    let confirm = page(
+        &daemon,
+        &format!("/admin/numeros/{issue}/renvoyer"),
+        &cookie,
+    )
+    .await;
+    assert!(confirm.contains("<strong>1</strong> message(s)") && confirm.contains("doublon"));
+    let resent = post_with(
+        &daemon,
+        &format!("/admin/numeros/{issue}/renvoyer"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(resent.status(), 303);
+    let again = sink.wait_for(5).await;
+    let to_chloe = again
+        .iter()
+        .filter(|m| m.envelope_to == ["chloe@example.org"])
+        .count();
+    assert_eq!((again.len(), to_chloe), (5, 2), "sent again, to her only");
+
     // What went out no longer changes.
     let frozen = post_with(
         &daemon,
