@@ -169,6 +169,18 @@ pub enum IssueCommand {
         /// L'identifiant du numéro.
         issue: i64,
     },
+    /// Programme l'envoi d'un numéro (il part à l'heure dite s'il est validé).
+    Schedule {
+        /// L'identifiant du numéro.
+        issue: i64,
+        /// Quand : RFC 3339 (2026-12-03T09:00:00+01:00) ou « AAAA-MM-JJ HH:MM » à l'heure du fuseau
+        /// configuré.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// Seulement les abonné·es de ce segment (son nom court) ; par défaut : tout le titre.
+        #[arg(long, value_name = "SLUG")]
+        segment: Option<String>,
+    },
     /// Valide un numéro pour l'envoi (ce que fait le bouton « Valider » de la rédaction).
     Approve {
         /// L'identifiant du numéro.
@@ -651,6 +663,44 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 }
             }
         }
+        IssueCommand::Schedule { issue, at, segment } => {
+            let row = app
+                .store
+                .issue(issue)
+                .await
+                .map_err(|e| not_found(e, &format!("numéro {issue} introuvable")))?;
+            let when = parse_local_time(&at, app.config.timezone)?;
+            anyhow::ensure!(
+                when > app.store.now(),
+                "« {at} » est passé : choisissez un moment à venir"
+            );
+            if let Some(slug) = &segment {
+                let (_, newsletter) = app
+                    .store
+                    .segment(slug)
+                    .await
+                    .map_err(|e| not_found(e, &format!("segment « {slug} » introuvable")))?;
+                anyhow::ensure!(
+                    newsletter == row.newsletter,
+                    "le segment « {slug} » appartient à {newsletter}, pas à {}",
+                    row.newsletter
+                );
+            }
+            app.store
+                .set_issue_schedule(issue, Some(when), segment.as_deref())
+                .await
+                .map_err(|e| not_found(e, &format!("le numéro {issue} est déjà parti")))?;
+            let local = when.with_timezone(&app.config.timezone);
+            match row.status {
+                domain::IssueStatus::Approved => {
+                    eprintln!("numéro {issue} programmé pour le {}", local.format("%Y-%m-%d %H:%M"))
+                }
+                _ => eprintln!(
+                    "numéro {issue} programmé pour le {} : il ne partira que s'il est validé d'ici là",
+                    local.format("%Y-%m-%d %H:%M")
+                ),
+            }
+        }
         IssueCommand::Status { issue } => {
             app.store
                 .issue(issue)
@@ -703,6 +753,27 @@ async fn check_sources(app: &App, json: bool) -> anyhow::Result<()> {
 }
 
 /// A store error as the command says it: "not found" in French, anything else as it is.
+/// A moment given on the command line: RFC 3339, or `YYYY-MM-DD HH:MM` in `zone`.
+fn parse_local_time(
+    raw: &str,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.to_utc());
+    }
+    let local =
+        chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%d %H:%M").map_err(|_| {
+            anyhow::anyhow!("heure illisible « {raw} » : RFC 3339 ou « AAAA-MM-JJ HH:MM »")
+        })?;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.to_utc())
+        .ok_or_else(|| {
+            anyhow::anyhow!("« {raw} » n'existe pas dans le fuseau {zone} (changement d'heure)")
+        })
+}
+
 /// A change refused because the issue has started sending, in words.
 fn frozen(e: crate::store::StoreError, issue: i64) -> anyhow::Error {
     match e {

@@ -1036,3 +1036,57 @@ async fn editors_find_a_person_with_their_consents_and_make_a_segment_from_filte
         "the segment with its live count"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planned_issue_waits_for_its_approval_and_then_goes_out() {
+    let (mut env, _server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    env.import("email,newsletters\nawa@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    let issue = env.create_issue("coopdev-info").await;
+    let item = env.newest_item().await;
+    env.run(&["issue", "add", &issue, "--item", &item])
+        .await
+        .ok();
+    let past = env
+        .run(&["issue", "schedule", &issue, "--at", "2020-01-01 09:00"])
+        .await;
+    assert!(
+        past.code != 0 && past.stderr.contains("est passé"),
+        "{}",
+        past.stderr
+    );
+    let garbled = env
+        .run(&["issue", "schedule", &issue, "--at", "jeudi"])
+        .await;
+    assert!(
+        garbled.stderr.contains("heure illisible"),
+        "{}",
+        garbled.stderr
+    );
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let planned = env
+        .run(&["issue", "schedule", &issue, "--at", &at])
+        .await
+        .ok();
+    assert!(
+        planned.stderr.contains("ne partira que s'il est validé"),
+        "{}",
+        planned.stderr
+    );
+    let _daemon = env.serve().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        sink.messages().is_empty(),
+        "a draft does not go out, even when planned"
+    );
+    // Approved once its time has passed (within the allowed lateness), it leaves at once.
+    env.run(&["issue", "approve", &issue]).await.ok();
+    let sent = sink.wait_for(1).await;
+    assert_eq!(sent[0].envelope_to, ["awa@example.org"]);
+    assert_eq!(env.status(&issue).await["sent"], 1);
+}
