@@ -3,6 +3,10 @@
 //! `{slug}-375.png` in 375 px mobile emulation, both at pixel ratio 1.
 //!
 //! `cargo run --example screenshots -- OUT_DIR` (scripts/screenshots.sh writes to docs/)
+//!
+//! With `--desk BASE_URL EMAIL PASSWORD DRAFT SENT`, it signs in to a running `relais serve`
+//! and takes the desk instead, at 1280 px: the watch inbox (`desk-veille.png`), the composer
+//! of issue DRAFT (`desk-numero.png`) and the report of issue SENT (`desk-suivi.png`).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -112,6 +116,12 @@ impl Driver {
 /// Loads `page` at `width` CSS pixels and returns the whole page as PNG bytes.
 async fn screenshot(browser: &Client, page: &Path, width: u32) -> anyhow::Result<Vec<u8>> {
     let url = Url::from_file_path(page).map_err(|_| anyhow::anyhow!("{}", page.display()))?;
+    screenshot_url(browser, &url, width).await
+}
+
+/// Loads `url` at `width` CSS pixels and returns the whole page as PNG bytes.
+async fn screenshot_url(browser: &Client, url: &Url, width: u32) -> anyhow::Result<Vec<u8>> {
+    let page = url.as_str();
     let metrics = |height: u64| Cdp {
         cmd: "Emulation.setDeviceMetricsOverride",
         params: json!({
@@ -119,7 +129,7 @@ async fn screenshot(browser: &Client, page: &Path, width: u32) -> anyhow::Result
         }),
     };
     browser.issue_cmd(metrics(900)).await?;
-    browser.goto(url.as_str()).await?;
+    browser.goto(page).await?;
     let size = browser
         .execute(
             "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];",
@@ -130,8 +140,7 @@ async fn screenshot(browser: &Client, page: &Path, width: u32) -> anyhow::Result
     let height = height.context("page height")?;
     if scroll_width.is_some_and(|w| w > u64::from(width)) {
         eprintln!(
-            "warning: {} is {} px wide at {width} px: it scrolls sideways",
-            page.display(),
+            "warning: {page} is {} px wide at {width} px: it scrolls sideways",
             scroll_width.unwrap_or_default()
         );
     }
@@ -154,6 +163,10 @@ async fn main() -> anyhow::Result<()> {
             .context("usage: screenshots OUT_DIR")?,
     );
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    if args.first().map(String::as_str) == Some("--desk") {
+        return desk(&out, &args[1..]).await;
+    }
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let driver = Driver::start().await?;
     for (width, phone) in [(600, false), (375, true)] {
@@ -166,5 +179,45 @@ async fn main() -> anyhow::Result<()> {
         }
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// The desk of a running daemon: sign in through the form, then one picture per screen.
+async fn desk(out: &Path, args: &[String]) -> anyhow::Result<()> {
+    let [base, email, password, draft, sent] = args else {
+        bail!("usage: screenshots OUT_DIR --desk BASE_URL EMAIL PASSWORD DRAFT SENT");
+    };
+    let base = Url::parse(base)?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser(false).await?;
+    browser.goto(base.join("/admin/login")?.as_str()).await?;
+    use fantoccini::Locator;
+    browser
+        .find(Locator::Css("input[name=email]"))
+        .await?
+        .send_keys(email)
+        .await?;
+    browser
+        .find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys(password)
+        .await?;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (path, name) in [
+        ("/admin/veille".to_string(), "desk-veille"),
+        (format!("/admin/numeros/{draft}"), "desk-numero"),
+        (format!("/admin/numeros/{sent}/suivi"), "desk-suivi"),
+    ] {
+        let png = screenshot_url(&browser, &base.join(&path)?, 1280).await?;
+        let file = out.join(format!("{name}.png"));
+        std::fs::write(&file, &png)?;
+        println!("{} ({} KB)", file.display(), png.len() / 1024);
+    }
+    browser.close().await?;
     Ok(())
 }

@@ -46,6 +46,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The help's template, in French: clap writes « Usage: » itself otherwise.
+const HELP_TEMPLATE: &str =
+    "{before-help}{about-with-newline}\nUtilisation : {usage}\n\n{all-args}{after-help}";
+
+/// `cmd` and all its subcommands with the French help template.
+fn french(cmd: clap::Command) -> clap::Command {
+    cmd.help_template(HELP_TEMPLATE)
+        .subcommand_help_heading("Commandes")
+        .mut_subcommands(french)
+}
+
+impl Cli {
+    /// The command line as clap reads it, every help page in French (the usage line's heading,
+    /// the subcommands' heading), then parsed. Exits with the help or an error message.
+    pub fn parse_french() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = french(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Met la base de données à jour (migrations).
@@ -1181,6 +1202,26 @@ async fn add_user(app: &App, email: &str, role: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn help_pages_are_in_french_down_to_the_usage_line() {
+        let mut cmd = french(Cli::command());
+        let top = cmd.render_help().to_string();
+        assert!(
+            top.contains("Utilisation : relais") && top.contains("Commandes:"),
+            "{top}"
+        );
+        let issue = cmd.find_subcommand_mut("issue").unwrap();
+        let schedule = issue
+            .find_subcommand_mut("schedule")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(
+            schedule.contains("Utilisation :") && !schedule.contains("Usage:"),
+            "{schedule}"
+        );
+    }
 
     /// Every command, argument and option says what it is for (`relais … --help`).
     #[test]

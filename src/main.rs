@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use relais::app::App;
 use relais::cli::{self, Cli, Command};
 use relais::config::Config;
@@ -12,7 +10,7 @@ use relais::config::Config;
 async fn main() -> ExitCode {
     // One TLS provider for every client (feeds, SMTP, PostgreSQL), whatever else is linked.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
+    let cli = Cli::parse_french();
     let default_level = if matches!(cli.command, Command::Serve) {
         "info"
     } else {

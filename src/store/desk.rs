@@ -338,8 +338,10 @@ impl Store {
     }
 
     /// Writes an item's search words, signature and story: the story of the most similar
-    /// earlier item that shares a band with it, if any is similar enough, else its own. An
-    /// item keeps the story it was first given when its feed later changes it.
+    /// indexed item that shares a band with it, if any is similar enough, else its own. Any
+    /// indexed item counts, not only older ones: feeds are polled in parallel, so a relay may
+    /// be indexed before the item it relays although it was stored after it. An item keeps
+    /// the story it was first given when its feed later changes it.
     pub(super) async fn index_item(&self, id: i64, title: &str, text: &str) -> Result<()> {
         let sig = similar::signature(title, text);
         let keys = similar::band_keys(&sig);
@@ -348,7 +350,7 @@ impl Store {
         let candidates_sql = format!(
             "select i.id, coalesce(i.story_id, i.id), i.signature from items i \
              where i.id in (select item_id from item_bands where band_key in ({})) \
-             and i.id < $1 and i.signature is not null order by i.id desc limit 50",
+             and i.id <> $1 and i.signature is not null order by i.id desc limit 50",
             list.join(",")
         );
         let bands_sql = format!(
