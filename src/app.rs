@@ -41,7 +41,7 @@ impl App {
     /// Everything a command needs, checked before anything runs: sources, templates,
     /// database (migrated), secret, DKIM key.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let sources = match &config.sources_path {
+        let mut sources = match &config.sources_path {
             Some(path) => Sources::load(path)?,
             None if Path::new("sources.toml").is_file() => {
                 Sources::load(Path::new("sources.toml"))?
@@ -60,6 +60,7 @@ impl App {
         .context("templates")?;
         let masthead = Masthead::from_config(&config);
         let store = Store::open(&config.database_url).await?;
+        sources.merge_desk(&store.desk_sources().await?);
         store.sync_sources(&sources.sources).await?;
         let secret = match &config.secret {
             Some(s) => s.clone(),

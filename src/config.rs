@@ -683,6 +683,23 @@ struct RawRule {
 }
 
 impl Sources {
+    /// Adds the sources editors defined at the desk (each a `[[source]]` table), replacing the
+    /// file's source of the same slug: the desk's changes win. A definition that no longer
+    /// reads (a title removed since) is skipped with a warning, never fatal.
+    pub fn merge_desk(&mut self, definitions: &[(String, String)]) {
+        for (slug, definition) in definitions {
+            match Sources::parse(definition, &format!("source « {slug} » de la rédaction")) {
+                Ok(parsed) => {
+                    for source in parsed.sources {
+                        self.sources.retain(|s| s.slug != source.slug);
+                        self.sources.push(source);
+                    }
+                }
+                Err(e) => tracing::warn!(slug, "desk source skipped: {e}"),
+            }
+        }
+    }
+
     /// Reads and validates `sources.toml`. A missing file is an error: the daemon has nothing
     /// to watch and the operator should know why.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

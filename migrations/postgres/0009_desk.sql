@@ -48,3 +48,10 @@ alter table mails add constraint mails_kind_check check (kind in ('confirmation'
 alter table users add column disabled_at timestamptz;
 
 alter table sources add column paused_at timestamptz;
+
+create table desk_sources (
+    slug text primary key,
+    definition text not null,
+    created_at timestamptz not null,
+    updated_at timestamptz not null
+);

@@ -114,3 +114,12 @@ alter table users add column disabled_at text;
 -- A source an editor paused from the desk: not polled until resumed. Kept apart from
 -- `enabled`, which follows sources.toml on every start.
 alter table sources add column paused_at text;
+
+-- Sources added or edited from the desk, each as a `[[source]]` table in the syntax of
+-- sources.toml (checked by the same code). They win over the file's entry of the same slug.
+create table desk_sources (
+    slug text primary key,
+    definition text not null,
+    created_at text not null,
+    updated_at text not null
+);

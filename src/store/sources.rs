@@ -71,14 +71,26 @@ impl Store {
     /// file's name, URL and title. A changed URL forgets the old redirect and validators.
     /// Sources no longer in the file are disabled, never deleted (their items stay).
     pub async fn sync_sources(&self, sources: &[SourceConfig]) -> Result<()> {
+        self.upsert_sources(sources, true).await
+    }
+
+    /// Adds or updates one source (from the desk), leaving the others as they are.
+    pub async fn sync_source(&self, source: &SourceConfig) -> Result<()> {
+        self.upsert_sources(std::slice::from_ref(source), false)
+            .await
+    }
+
+    async fn upsert_sources(&self, sources: &[SourceConfig], disable_others: bool) -> Result<()> {
         let at = self.now();
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            sqlx::query("update sources set enabled = $1, updated_at = $2")
-                .bind(false)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            if disable_others {
+                sqlx::query("update sources set enabled = $1, updated_at = $2")
+                    .bind(false)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for s in sources {
                 sqlx::query(
                     "insert into sources (slug, name, url, newsletter_id, enabled, created_at, updated_at) \
@@ -216,5 +228,33 @@ impl Store {
                 .fetch_all(p)
                 .await
         })?)
+    }
+
+    /// The sources editors defined at the desk: (slug, `[[source]]` table).
+    pub async fn desk_sources(&self) -> Result<Vec<(String, String)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as("select slug, definition from desk_sources order by slug")
+                .fetch_all(p)
+                .await
+        })?)
+    }
+
+    /// Keeps a source defined at the desk (replacing an earlier definition of the slug).
+    pub async fn save_desk_source(&self, slug: &str, definition: &str) -> Result<()> {
+        let at = self.now();
+        with_pool!(self, |p| {
+            sqlx::query(
+                "insert into desk_sources (slug, definition, created_at, updated_at) \
+                 values ($1, $2, $3, $3) on conflict (slug) do update \
+                 set definition = excluded.definition, updated_at = excluded.updated_at",
+            )
+            .bind(slug)
+            .bind(definition)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod clean;
 pub mod deadline;
 pub mod dedup;
 pub mod digest;
+pub mod discover;
 pub mod fetch;
 pub mod inflate;
 pub mod parse;
@@ -69,6 +70,8 @@ pub struct CheckReport {
     /// Repairs and redirects worth knowing.
     pub notes: Vec<String>,
     pub error: Option<String>,
+    /// The first titles read (at most five), to show what the source would bring.
+    pub sample: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -85,7 +88,9 @@ pub struct PassSummary {
 pub struct Watcher {
     store: Store,
     fetcher: Fetcher,
-    sources: HashMap<String, SourceConfig>,
+    /// The sources' settings by slug: the file's, with the desk's on top; the desk adds to
+    /// them while the daemon runs.
+    sources: std::sync::RwLock<HashMap<String, Arc<SourceConfig>>>,
     rules: Arc<Vec<crate::config::TagRule>>,
     concurrency: usize,
     hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -104,11 +109,13 @@ impl Watcher {
         Ok(Self {
             store,
             fetcher: Fetcher::new(max_body, proxy)?,
-            sources: sources
-                .sources
-                .iter()
-                .map(|s| (s.slug.clone(), s.clone()))
-                .collect(),
+            sources: std::sync::RwLock::new(
+                sources
+                    .sources
+                    .iter()
+                    .map(|s| (s.slug.clone(), Arc::new(s.clone())))
+                    .collect(),
+            ),
             rules: Arc::new(sources.rules.clone()),
             concurrency,
             hosts: Default::default(),
@@ -175,6 +182,68 @@ impl Watcher {
         summary
     }
 
+    /// A source's settings.
+    pub fn config(&self, slug: &str) -> Option<Arc<SourceConfig>> {
+        self.sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .cloned()
+    }
+
+    /// Adds (or replaces) a source's settings while the daemon runs: a source added at the
+    /// desk is polled from its next due time on.
+    pub fn add_source(&self, config: SourceConfig) {
+        self.sources
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(config.slug.clone(), Arc::new(config));
+    }
+
+    /// What a page or feed address gives, without storing anything: the feed itself, or the
+    /// feeds the page announces (at most 3 tried), each with its first titles. For the
+    /// desk's *Ajouter une source*.
+    pub async fn discover(&self, url: &Url, allow_private: bool) -> Vec<CheckReport> {
+        let probe = |url: Url| SourceConfig {
+            slug: "essai".into(),
+            name: "essai".into(),
+            url,
+            newsletter: "coopdev-info",
+            themes: Vec::new(),
+            countries: Vec::new(),
+            every: std::time::Duration::from_secs(3600),
+            enabled: true,
+            allow_private,
+            keep: Vec::new(),
+        };
+        let first = self.check(&probe(url.clone())).await;
+        if first.entries.is_some_and(|n| n > 0) {
+            return vec![first];
+        }
+        let page = match self
+            .fetcher
+            .fetch(url, &Validators::default(), allow_private)
+            .await
+        {
+            Ok(Fetched::Body(body)) => *body,
+            _ => return vec![first],
+        };
+        let html = String::from_utf8_lossy(&page.bytes).into_owned();
+        let announced = discover::announced_feeds(&html, &page.final_url);
+        if announced.is_empty() {
+            return vec![first];
+        }
+        let mut found = Vec::new();
+        for feed in announced.into_iter().take(3) {
+            let mut report = self.check(&probe(feed.url)).await;
+            if let Some(title) = feed.title {
+                report.source = title;
+            }
+            found.push(report);
+        }
+        found
+    }
+
     /// Tags every stored item again with the current sources' themes and countries and the
     /// current keyword rules (after `sources.toml` changed). Items of sources no longer in the
     /// file keep their tags. Returns (items read, items whose tags changed).
@@ -186,10 +255,10 @@ impl Watcher {
             after = last.0;
             for (id, slug, title, text) in batch {
                 read += 1;
-                let Some(config) = self.sources.get(&slug) else {
+                let Some(config) = self.config(&slug) else {
                     continue;
                 };
-                let (themes, countries) = tag::tags_for(config, &self.rules, &title, &text);
+                let (themes, countries) = tag::tags_for(&config, &self.rules, &title, &text);
                 if self
                     .store
                     .replace_item_tags(id, &themes, &countries)
@@ -206,10 +275,16 @@ impl Watcher {
     /// stores nothing and changes no schedule (`relais sources check`). At most `concurrency`
     /// at once, two per host.
     pub async fn check_all(&self) -> Vec<CheckReport> {
-        let mut configs: Vec<&SourceConfig> = self.sources.values().collect();
+        let mut configs: Vec<Arc<SourceConfig>> = self
+            .sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         configs.sort_by(|a, b| a.slug.cmp(&b.slug));
         futures::stream::iter(configs)
-            .map(|config| self.check(config))
+            .map(|config| async move { self.check(&config).await })
             .buffered(self.concurrency)
             .collect()
             .await
@@ -224,6 +299,7 @@ impl Watcher {
             kept: None,
             notes: Vec::new(),
             error: None,
+            sample: Vec::new(),
         };
         let slot = self.host_slot(&config.url).await;
         let fetched = self
@@ -263,6 +339,12 @@ impl Watcher {
         match all {
             Ok(digested) => {
                 report.entries = Some(digested.items.len());
+                report.sample = digested
+                    .items
+                    .iter()
+                    .take(5)
+                    .map(|i| i.title.clone())
+                    .collect();
                 report.notes.extend(digested.fixes);
                 if !config.keep.is_empty() {
                     let kept = digested
@@ -289,11 +371,11 @@ impl Watcher {
             error: None,
             disabled: false,
         };
-        let Some(config) = self.sources.get(&row.slug) else {
+        let Some(config) = self.config(&row.slug) else {
             report.error = Some("source absente de sources.toml".into());
             return report;
         };
-        match self.fetch_and_store(&row, config, &mut report).await {
+        match self.fetch_and_store(&row, &config, &mut report).await {
             Ok(success) => {
                 if let Err(e) = self.store.record_fetch_success(row.id, &success).await {
                     report.error = Some(format!("enregistrement impossible : {e}"));

@@ -62,13 +62,16 @@ impl Pages {
             "team",
             "sources",
             "people",
+            "source-fields",
+            "source-new",
+            "source-edit",
             "resend",
             "person",
             "password",
             "privacy",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
-            let registered = if name == "interests" {
+            let registered = if name == "interests" || name == "source-fields" {
                 registry.register_partial(name, text)
             } else {
                 registry.register_template_string(name, text)

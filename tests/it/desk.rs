@@ -1095,3 +1095,145 @@ async fn a_planned_issue_waits_for_its_approval_and_then_goes_out() {
     assert_eq!(sent[0].envelope_to, ["awa@example.org"]);
     assert_eq!(env.status(&issue).await["sent"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_found_from_a_site_address_is_added_at_the_desk_and_kept() {
+    let feed = include_str!("../fixtures/feeds/politiques.xml");
+    let site = r#"<!doctype html><html><head><title>Partenaire</title>
+        <link rel="alternate" type="application/rss+xml" title="Actualités du partenaire" href="/flux.xml">
+        </head><body>Bienvenue</body></html>"#;
+    let server = FeedServer::start(vec![
+        ("/flux.xml", Route::feed(feed)),
+        (
+            "/site",
+            Route {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: site.as_bytes().to_vec(),
+                headers: vec![],
+            },
+        ),
+    ])
+    .await;
+    let mut env = TestEnv::new().await;
+    for (who, role) in [
+        ("admin@example.org", "admin"),
+        ("redaction@example.org", "editor"),
+    ] {
+        env.run_with_stdin(
+            &["user", "add", who, "--role", role],
+            &format!("{PASSWORD}\n"),
+        )
+        .await
+        .ok();
+    }
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    let daemon = env.serve().await;
+
+    // An editor may not reach the local network: the page says why, nothing is added.
+    let editor = signed_in(&daemon, "redaction@example.org").await;
+    let csrf = csrf_of(&page(&daemon, "/admin/sources/nouvelle", &editor).await);
+    let refused = post_with(
+        &daemon,
+        "/admin/sources/nouvelle",
+        &editor,
+        &[
+            ("csrf", &csrf),
+            ("adresse", &server.url("/site")),
+            ("prive", "oui"),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(refused.contains("Pas de flux lisible ici"), "{refused}");
+    assert!(
+        refused.contains("allow_private"),
+        "the refusal names the setting"
+    );
+
+    let admin = signed_in(&daemon, "admin@example.org").await;
+    let csrf = csrf_of(&page(&daemon, "/admin/sources/nouvelle", &admin).await);
+    let found = post_with(
+        &daemon,
+        "/admin/sources/nouvelle",
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("adresse", &server.url("/site")),
+            ("prive", "oui"),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        found.contains("Actualités du partenaire"),
+        "the feed the page announces"
+    );
+    assert!(found.contains("3 élément(s) dans le flux"), "{found}");
+    assert!(
+        found.contains("Rapport annuel sur l"),
+        "a sample of what it would bring"
+    );
+    let flux = server.url("/flux.xml");
+    let saved = post_with(
+        &daemon,
+        "/admin/sources/enregistrer",
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("url", &flux),
+            ("nom", "Actualités du partenaire"),
+            ("slug", "partenaire"),
+            ("lettre", "echos-du-reseau"),
+            ("theme", "formation"),
+            ("frequence", "3600s"),
+            ("prive", "oui"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let again = post_with(
+        &daemon,
+        "/admin/sources/enregistrer",
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("url", &flux),
+            ("nom", "Autre"),
+            ("slug", "partenaire"),
+            ("lettre", "coopdev-info"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        again.status(),
+        422,
+        "a new source may not take an existing name"
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            row_ids(&page(&daemon, "/admin/veille?source=partenaire", &admin).await).len() == 3
+        })
+        .await,
+        "the daemon polls the new source"
+    );
+    // Kept in the database: every later start knows it, with the theme given here.
+    let sources = env.run(&["sources", "--json"]).await.ok().json_lines();
+    assert!(sources
+        .iter()
+        .any(|s| s["slug"] == "partenaire" && s["url"] == flux.as_str()));
+    let items = env
+        .run(&["items", "--json", "--source", "partenaire"])
+        .await
+        .ok()
+        .json_lines();
+    assert!(items.iter().all(|i| i["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "formation")));
+}

@@ -365,6 +365,8 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
 
     for path in [
         "/admin/sources",
+        "/admin/sources/nouvelle",
+        "/admin/sources/veille/modifier",
         "/admin/mot-de-passe",
         "/admin",
         "/admin/abonnes?q=example",
