@@ -42,7 +42,8 @@ done < Dockerfile
 [ -n "$build_cmd" ] || { echo "docker-check: no 'RUN cargo build' in the build stage" >&2; exit 1; }
 check_cmd=${build_cmd/cargo build --release/cargo check}
 echo "== Dockerfile build stage in a scratch folder: $check_cmd"
-(cd "$scratch/build" && CARGO_TARGET_DIR="$root/target" $check_cmd)
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+(cd "$scratch/build" && CARGO_TARGET_DIR="$target_dir" $check_cmd)
 
 # Runtime stage: the binary plus the COPY lines from the context, in an empty working folder.
 echo "== Dockerfile runtime stage: relais serve from $scratch/app"
@@ -56,7 +57,7 @@ done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$scratch/app" && exec env -i PATH="$PATH" RELAIS_LISTEN="127.0.0.1:$port" \
   RELAIS_DATABASE_URL="sqlite://$scratch/app/data/relais.db" RELAIS_DATA_DIR="$scratch/app/data" \
-  RELAIS_OUTBOX_DIR="$scratch/app/data/outbox" "$root/target/debug/relais" serve \
+  RELAIS_OUTBOX_DIR="$scratch/app/data/outbox" "$target_dir/debug/relais" serve \
   >"$scratch/serve.log" 2>&1) &
 server=$!
 for _ in $(seq 1 50); do

@@ -47,7 +47,13 @@
     function act(key) {
       if (current < 0) focusRow(0);
       var row = rows[current];
-      var button = row && row.querySelector('[data-key="' + key + '"]');
+      var selector = '[data-key="' + key + '"]';
+      if (key === "s") {
+        // The title chosen beside the keys' help, the first one otherwise.
+        var chosen = document.getElementById("k-titre");
+        if (chosen) selector = 'button[value^="selectionner-' + chosen.value + ':"]';
+      }
+      var button = row && row.querySelector(selector);
       if (!button) return;
       if (button.tagName === "A") {
         window.location.href = button.href;

@@ -160,6 +160,21 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
     press(&browser, "j").await;
     press(&browser, "s").await;
     press(&browser, "x").await;
+    // The third one goes to the other title, chosen beside the keys' help.
+    browser
+        .find(Locator::Css("#k-titre"))
+        .await
+        .unwrap()
+        .select_by_value("echos-du-reseau")
+        .await
+        .unwrap();
+    browser
+        .execute(
+            "document.activeElement.blur(); document.querySelectorAll('li.row')[2].focus();",
+            vec![],
+        )
+        .await
+        .unwrap();
     press(&browser, "s").await;
     let triaged = until(
         &browser,
@@ -174,6 +189,12 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         .collect();
     states.sort();
     assert_eq!(states, ["dismissed", "selected", "selected"]);
+    browser
+        .goto(&daemon.url("/admin/veille?etat=selected"))
+        .await
+        .unwrap();
+    wait_for_text(&browser, "retenu pour Les Échos du Réseau").await;
+    wait_for_text(&browser, "retenu pour Coopdev' info").await;
     browser.goto(&daemon.url("/admin/veille")).await.unwrap();
     wait_for_text(&browser, "Rien ne correspond").await;
 
