@@ -195,6 +195,34 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         .unwrap();
     wait_for_text(&browser, "retenu pour Les Échos du Réseau").await;
     wait_for_text(&browser, "retenu pour Coopdev' info").await;
+    // On second thoughts, that one goes to Coopdev' info too: ticked, then the bulk button.
+    let echos_row = browser
+        .find(Locator::XPath(
+            "//li[contains(@class,'row')][.//p[contains(.,'retenu pour Les Échos du Réseau')]]",
+        ))
+        .await
+        .unwrap();
+    echos_row
+        .find(Locator::Css("input[type=checkbox]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(
+        &browser,
+        "//div[@class='bulk']/button[normalize-space()=\"Sélectionner pour Coopdev' info\"]",
+    )
+    .await;
+    wait_for_text(&browser, "Éléments cochés").await;
+    assert!(
+        until(
+            &browser,
+            "!document.body.innerText.includes('retenu pour Les Échos du Réseau')"
+        )
+        .await,
+        "both selected items are now for Coopdev' info"
+    );
     browser.goto(&daemon.url("/admin/veille")).await.unwrap();
     wait_for_text(&browser, "Rien ne correspond").await;
 
