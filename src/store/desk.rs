@@ -83,6 +83,9 @@ const DESK_SELECT: &str = "select i.id, s.slug as source, s.name as source_name,
     from items i join sources s on s.id = i.source_id \
     left join newsletters n on n.id = i.selected_for";
 
+/// The PostgreSQL advisory lock key that serialises story assignment ("stor" in ASCII).
+const STORY_LOCK: i64 = 0x73746f72;
+
 /// The folded words searched for an item: its title and text as editors see them.
 pub(crate) fn search_text(title: &str, text: &str) -> String {
     search::fold(&format!("{title} {text}"))
@@ -361,8 +364,18 @@ impl Store {
                 .join(", ")
         );
         let bytes = similar::to_bytes(&sig);
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
         with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
+            // Story assignment is serialised: two relays indexed in concurrent transactions
+            // would not see each other's bands. SQLite's write transactions already are;
+            // PostgreSQL takes a transaction-level advisory lock.
+            if postgres {
+                sqlx::query("select pg_advisory_xact_lock($1)")
+                    .bind(STORY_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Search reads the editor's words where there are some.
             let (edited_title, edited_summary): (Option<String>, Option<String>) =
                 sqlx::query_as("select edited_title, edited_summary from items where id = $1")
