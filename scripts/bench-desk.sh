@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The editors' inbox (GET /admin/veille) at N watch items (default 100,000), on SQLite then on
-# PostgreSQL (RELAIS_BENCH_POSTGRES, an admin URL; default the loopback server; skipped with
-# --sqlite-only). A release build of `relais serve` over a database filled in bulk: 20 sources,
-# one year of French items with themes, countries, a few deadlines, ~10 % relays of the same
-# story by another source, the published ones in weekly issues. Prints, per request, the matches, the median and p95 of 50 timed
-# requests after a warm-up, then the overall p95 (target < 50 ms); then the same-story grouping
-# of a week's 2,000 items (criterion, target < 1 s). RELAIS_BENCH_KEEP=1 keeps the databases.
+# PostgreSQL (RELAIS_BENCH_POSTGRES, an admin URL, default the loopback server; skipped with
+# --sqlite-only): a release build of `relais serve` over a database filled in bulk with 20
+# sources and a year of French items (themes, countries, a few deadlines, ~10 % relays of a
+# story by another source, the published ones in weekly issues). Prints, per request, the
+# matches, the median and p95 of 50 timed requests after 3 warm-ups, and the overall p95 (target
+# < 50 ms); then the same-story grouping of a week's 2,000 items (criterion, target < 1 s).
+# Usage: scripts/bench-desk.sh [--sqlite-only] [N]. RELAIS_BENCH_KEEP=1 keeps the databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,21 +46,15 @@ rnd = random.Random(2026)
 
 def fold(text):  # src/domain/search.rs::fold
     out, pending = [], False
-    def push(c):
-        nonlocal pending
-        if c.isascii() and c.isalnum():
-            if pending and out:
-                out.append(" ")
-            pending = False
-            out.append(c.lower())
-        else:
-            pending = True
     for c in unicodedata.normalize("NFKD", text):
-        if c in "œŒ": push("o"); push("e")
-        elif c in "æÆ": push("a"); push("e")
-        elif c == "ß": push("s"); push("s")
-        elif unicodedata.category(c).startswith("M"): pass
-        else: push(c)
+        if unicodedata.category(c).startswith("M"):  # combining marks: the accents
+            continue
+        for c in {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}.get(c, c):
+            if c.isascii() and c.isalnum():
+                out.append(" " + c.lower() if pending and out else c.lower())
+                pending = False
+            else:
+                pending = True
     return "".join(out)
 
 SOURCES = [("afd", "Agence française de développement"), ("cites-unies", "Cités Unies France"),
@@ -108,8 +103,7 @@ SENTENCES = ["Le programme soutient les collectivités et les associations engag
 
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 stamp = lambda t: t.isoformat()  # sqlx's text for DateTime<Utc>: 2026-11-30T05:00:00+00:00
-year = 365 * 86400
-fetched = sorted(now - dt.timedelta(seconds=rnd.randrange(year)) for _ in range(n))
+fetched = sorted(now - dt.timedelta(seconds=rnd.randrange(365 * 86400)) for _ in range(n))
 items, tags, issues, entries = [], [], {}, []
 for i, at in enumerate(fetched, 1):
     src = rnd.randrange(len(SOURCES))
@@ -129,9 +123,8 @@ for i, at in enumerate(fetched, 1):
         title = title[0].upper() + title[1:]
         text = " ".join(s.format(t=t, c=c) for s in rnd.sample(SENTENCES, rnd.randint(3, 5)))
         story, ctys = i, [code for code, _ in ctys]
-        deadline = None
-        if tpl.startswith("Appel"):
-            deadline = (at + dt.timedelta(days=rnd.randint(10, 60))).date().isoformat()
+        deadline = ((at + dt.timedelta(days=rnd.randint(10, 60))).date().isoformat()
+                    if tpl.startswith("Appel") else None)
     age = (now - at).days
     status = rnd.choices(["new", "dismissed", "published", "selected"],
                          [85, 9, 3, 3] if age <= 30 else [4, 88, 8, 0])[0]
@@ -201,8 +194,7 @@ def get(q):
 p95 = lambda t: t[int(len(t) * 0.95) - 1]
 every = []
 for q in queries:
-    for _ in range(3):
-        _, page = get(q)
+    for _ in range(3): _, page = get(q)
     t = sorted(get(q)[0] * 1000 for _ in range(reps))
     every += t
     total = re.search(r"<strong>(\d+)</strong> élément", page)
@@ -241,12 +233,11 @@ bench_backend() { # $1: label, $2: database URL
   curl -sf -c "$work/cookies" -o /dev/null -d email=bench@example.org -d password=banc-essai-veille-2026 \
     "$base/admin/login"
 
-  local mid=$((n / 2))
-  echo "== $label: GET /admin/veille, $reps timed requests each after 3 warm-ups ($(cut -d' ' -f1-3 /proc/loadavg) load)"
+  echo "== $label: GET /admin/veille, $reps timed requests each (load $(cut -d' ' -f1-3 /proc/loadavg))"
   time_queries "$label" "$base" "" "etat=tous" "q=developpement" "q=eau+senegal" \
     "source=pseau&theme=eau-assainissement" "country=SN&etat=tous" \
     "du=$(date -d '-200 days' +%F)&au=$(date -d '-170 days' +%F)" \
-    "limite=$(date -d '-180 days' +%F)&etat=tous" "avant=$mid" "etat=tous&avant=$mid"
+    "limite=$(date -d '-180 days' +%F)&etat=tous" "avant=$((n / 2))" "etat=tous&avant=$((n / 2))"
   kill "$server"; wait "$server" 2>/dev/null || true; server=
 }
 

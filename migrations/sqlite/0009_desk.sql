@@ -123,3 +123,11 @@ create table desk_sources (
     created_at text not null,
     updated_at text not null
 );
+
+-- The inbox at 100,000 items (scripts/bench-desk.sh): a story's members, what is already in
+-- an issue, new items newest first, tag filters and deadlines each find their rows by index.
+create index items_story_or_self on items (coalesce(story_id, id));
+create index issue_entries_item on issue_entries (item_id);
+create index items_status_id on items (status, id);
+create index item_tags_value on item_tags (kind, value, item_id);
+create index items_deadline on items (coalesce(edited_deadline, deadline));

@@ -83,6 +83,9 @@ const DESK_SELECT: &str = "select i.id, s.slug as source, s.name as source_name,
     from items i join sources s on s.id = i.source_id \
     left join newsletters n on n.id = i.selected_for";
 
+/// The inbox counts its matches up to this many.
+pub const COUNT_CAP: i64 = 1000;
+
 /// The PostgreSQL advisory lock key that serialises story assignment ("stor" in ASCII).
 const STORY_LOCK: i64 = 0x73746f72;
 
@@ -92,16 +95,30 @@ pub(crate) fn search_text(title: &str, text: &str) -> String {
 }
 
 impl Store {
-    /// Items matching the filter, newest collected first, and how many match in all.
+    /// The sources as the inbox's filter lists them: (slug, name, state), without counting
+    /// their items.
+    pub async fn source_choices(
+        &self,
+    ) -> Result<Vec<(String, String, crate::domain::SourceState)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as("select slug, name, state from sources order by slug")
+                .fetch_all(p)
+                .await
+        })?)
+    }
+
+    /// Items matching the filter, newest collected first, and how many match in all (at most
+    /// `COUNT_CAP + 1`: more than the cap reads « plus de … »).
     pub async fn inbox(&self, f: &InboxFilter) -> Result<(Vec<DeskItem>, i64)> {
         let sqlite = matches!(self.pool, super::Pool::Sqlite(_));
         let (mut rows, total) = with_pool!(self, |p, Db| {
             let mut rows = Vec::new();
             let mut total = 0i64;
             for count in [false, true] {
+                // The count reads `items` alone and stops past COUNT_CAP: joins and an exact
+                // count of 100,000 rows cost more than the page itself.
                 let mut qb = sqlx::QueryBuilder::<Db>::new(if count {
-                    "select count(*) from items i join sources s on s.id = i.source_id \
-                     left join newsletters n on n.id = i.selected_for"
+                    "select count(*) from (select 1 from items i"
                 } else {
                     DESK_SELECT
                 });
@@ -118,13 +135,15 @@ impl Store {
                     }
                 }
                 if let Some(source) = &f.source {
-                    qb.push(" and s.slug = ").push_bind(source.clone());
+                    qb.push(" and i.source_id = (select id from sources where slug = ")
+                        .push_bind(source.clone())
+                        .push(")");
                 }
                 for (kind, value) in [("theme", &f.theme), ("country", &f.country)] {
                     if let Some(value) = value {
-                        qb.push(" and exists (select 1 from item_tags t where t.item_id = i.id and t.kind = ")
+                        qb.push(" and i.id in (select item_id from item_tags where kind = ")
                             .push_bind(kind)
-                            .push(" and t.value = ")
+                            .push(" and value = ")
                             .push_bind(value.clone())
                             .push(")");
                     }
@@ -145,6 +164,7 @@ impl Store {
                         .push_bind(d);
                 }
                 if count {
+                    qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
                     total = qb.build_query_scalar::<i64>().fetch_one(p).await?;
                 } else {
                     if let Some(before) = f.before_id {

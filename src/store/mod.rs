@@ -32,7 +32,7 @@ pub use audience::{
 };
 pub use compose::{Approval, FROZEN};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
-pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement};
+pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};

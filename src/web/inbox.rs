@@ -294,11 +294,11 @@ async fn inbox(
             }
         })
         .collect();
-    let sources = app.store.list_sources().await?;
+    let sources = app.store.source_choices().await?;
     let failing: Vec<String> = sources
         .iter()
-        .filter(|s| s.state == domain::SourceState::Failing)
-        .map(|s| printable_line(&s.name))
+        .filter(|(_, _, state)| *state == domain::SourceState::Failing)
+        .map(|(_, name, _)| printable_line(name))
         .collect();
     let selected = app.store.selected_counts().await?;
     let selected: Vec<serde_json::Value> = KNOWN_NEWSLETTERS
@@ -334,7 +334,11 @@ async fn inbox(
             "au": q.au,
             "limite": q.limite,
             "problems": problems,
-            "total": total,
+            "total": if total > crate::store::COUNT_CAP {
+                format!("Plus de {}\u{a0}000", crate::store::COUNT_CAP / 1000)
+            } else {
+                total.to_string()
+            },
             "rows": rows,
             "next": next,
             "first_page": q.avant.is_empty(),
@@ -342,7 +346,7 @@ async fn inbox(
             "failing": failing,
             "selected": selected,
             "newsletters": KNOWN_NEWSLETTERS.iter().map(|n| serde_json::json!({"slug": n.slug, "name": n.name})).collect::<Vec<_>>(),
-            "sources": choices(sources.iter().map(|s| (s.slug.clone(), printable_line(&s.name))), &q.source),
+            "sources": choices(sources.iter().map(|(slug, name, _)| (slug.clone(), printable_line(name))), &q.source),
             "themes": choices(domain::THEMES.iter().map(|t| (t.to_string(), super::public::theme_label(t))), &q.theme),
             "countries": choices(domain::COUNTRIES.iter().map(|(c, n)| (c.to_string(), n.to_string())), &q.country),
             "states": choices(states.iter().map(|(v, l)| (v.to_string(), l.to_string())), &q.etat),
