@@ -131,3 +131,5 @@ create index issue_entries_item on issue_entries (item_id);
 create index items_status_id on items (status, id);
 create index item_tags_value on item_tags (kind, value, item_id);
 create index items_deadline on items (coalesce(edited_deadline, deadline));
+create index items_published on items (coalesce(published_at, fetched_at));
+create index items_with_deadline on items (id) where coalesce(edited_deadline, deadline) is not null;

@@ -160,8 +160,13 @@ impl Store {
                         .push_bind(to);
                 }
                 if let Some(d) = f.deadline_before {
-                    qb.push(" and coalesce(i.edited_deadline, i.deadline) <= ")
-                        .push_bind(d);
+                    // The `is not null` lets both planners use the partial index of items
+                    // that have a deadline.
+                    qb.push(
+                        " and coalesce(i.edited_deadline, i.deadline) is not null \
+                         and coalesce(i.edited_deadline, i.deadline) <= ",
+                    )
+                    .push_bind(d);
                 }
                 if count {
                     qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
