@@ -549,11 +549,12 @@ async fn audience(
     let (segment_id, label) = if segment.is_empty() {
         (None, "tous".to_string())
     } else {
-        let (sid, newsletter) = app
-            .store
-            .segment(segment)
-            .await
-            .map_err(|_| WebError::BadRequest(format!("Segment « {segment} » introuvable.")))?;
+        let (sid, newsletter) = app.store.segment(segment).await.map_err(|e| match e {
+            StoreError::NotFound => {
+                WebError::BadRequest(format!("Segment « {segment} » introuvable."))
+            }
+            other => other.into(),
+        })?;
         if newsletter != issue.newsletter {
             return Err(WebError::BadRequest(format!(
                 "Le segment « {segment} » appartient à une autre lettre."
