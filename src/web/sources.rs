@@ -458,9 +458,7 @@ async fn pause(
     Path(slug): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&staff, &form.csrf)?;
-    app.store.set_source_paused(&slug, true).await?;
-    Ok(Redirect::to("/admin/sources?fait=suspendue").into_response())
+    set_paused(&app, &staff, &slug, &form, true).await
 }
 
 async fn resume(
@@ -469,9 +467,21 @@ async fn resume(
     Path(slug): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&staff, &form.csrf)?;
-    app.store.set_source_paused(&slug, false).await?;
-    Ok(Redirect::to("/admin/sources?fait=reprise").into_response())
+    set_paused(&app, &staff, &slug, &form, false).await
+}
+
+/// *Suspendre* and *Reprendre*: one write, then the list with what was done.
+async fn set_paused(
+    app: &AppState,
+    staff: &Staff,
+    slug: &str,
+    form: &CsrfForm,
+    paused: bool,
+) -> Result<Response, WebError> {
+    check_csrf(staff, &form.csrf)?;
+    app.store.set_source_paused(slug, paused).await?;
+    let done = if paused { "suspendue" } else { "reprise" };
+    Ok(Redirect::to(&format!("/admin/sources?fait={done}")).into_response())
 }
 
 /// Polls one source now and says what came of it.
