@@ -38,6 +38,14 @@ pub struct App {
 }
 
 impl App {
+    /// Today in the configured timezone, by the store's clock.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.store
+            .now()
+            .with_timezone(&self.config.timezone)
+            .date_naive()
+    }
+
     /// Everything a command needs, checked before anything runs: sources, templates,
     /// database (migrated), secret, DKIM key.
     pub async fn open(config: Config) -> anyhow::Result<Self> {

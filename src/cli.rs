@@ -16,6 +16,7 @@ use crate::audience::import;
 use crate::desk::{self, EntrySource};
 use crate::domain::{self, EmailAddress, Newsletter};
 use crate::render::Recipient;
+use crate::store::NewMember;
 use crate::store::{ImportOutcome, ItemFilter};
 
 #[derive(Debug, Parser)]
@@ -291,6 +292,9 @@ pub enum MemberCommand {
         /// Son département d'Occitanie (09, 11, 12, 30, 31, 32, 34, 46, 48, 65, 66, 81, 82).
         #[arg(long, value_name = "CODE")]
         departement: Option<String>,
+        /// La personne à contacter (elle se connecte à l'espace membre avec l'adresse).
+        #[arg(long, value_name = "NAME", default_value = "")]
+        contact: String,
     },
 }
 
@@ -388,6 +392,7 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             org,
             college,
             departement,
+            contact,
         }) => {
             let email = EmailAddress::parse(&email)
                 .map_err(|e| anyhow::anyhow!("adresse refusée : {e}"))?;
@@ -406,12 +411,22 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             let id = app
                 .store
                 .add_member(
-                    email.as_str(),
-                    &org,
-                    college.as_deref(),
-                    departement.as_deref(),
+                    &NewMember {
+                        email: email.as_str(),
+                        org_name: org.trim(),
+                        contact_name: contact.trim(),
+                        college: college.as_deref(),
+                        departement: departement.as_deref(),
+                    },
+                    "active",
                 )
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::Conflict(_) => {
+                        anyhow::anyhow!("l'adresse {email} est déjà celle d'un membre")
+                    }
+                    e => e.into(),
+                })?;
             println!("{id}");
             Ok(())
         }
@@ -828,6 +843,9 @@ async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
         let label = match kind {
             domain::MailKind::Confirmation => "confirmations",
             domain::MailKind::Test => "essais de numéros",
+            domain::MailKind::MemberLink => "liens de connexion des membres",
+            domain::MailKind::AdRejected => "annonces refusées",
+            domain::MailKind::AdExpiring => "annonces bientôt échues",
         };
         println!(
             "{label} : en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",

@@ -87,6 +87,22 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
                     tracing::info!(truncated, "consent IP addresses past retention truncated");
                 }
                 app.store.delete_expired_sessions().await?;
+                let (expired, warned) = app
+                    .store
+                    .ads_upkeep(
+                        app.today(),
+                        crate::domain::ad::WARN_DAYS,
+                        &app.config.mail_domain(),
+                    )
+                    .await?;
+                if expired + warned > 0 {
+                    tracing::info!(
+                        expired,
+                        warned,
+                        "ads past their date expired, members warned"
+                    );
+                    app.dispatcher.wake();
+                }
                 send_planned_issues(&app).await?;
                 Ok(())
             })

@@ -70,6 +70,46 @@ impl Links {
         self.join(&format!("/preferences/{token}"))
     }
 
+    /// A member's sign-in link: the row `login_id` of `member_logins` and its nonce.
+    pub fn member_login(
+        &self,
+        login_id: i64,
+        nonce: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let token = self.signer.sign(
+            Scope::MemberLogin,
+            &Claims {
+                key: nonce.to_string(),
+                newsletter_id: login_id,
+                expires_at: Some(expires_at),
+            },
+        );
+        self.join(&format!("/espace-membre/entrer/{token}"))
+    }
+
+    /// The « Prolonger de 30 jours » link of an expiry notice: valid until the ad expires,
+    /// and only while it has the expiry the notice named.
+    pub fn extend_ad(
+        &self,
+        ad_id: i64,
+        created_at: chrono::DateTime<chrono::Utc>,
+        expires_on: chrono::NaiveDate,
+    ) -> String {
+        let token = self.signer.sign(
+            Scope::ExtendAd,
+            &Claims {
+                key: ad_extension_key(created_at, expires_on),
+                newsletter_id: ad_id,
+                expires_at: expires_on
+                    .succ_opt()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc() + chrono::Duration::days(1)),
+            },
+        );
+        self.join(&format!("/espace-membre/prolonger/{token}"))
+    }
+
     pub fn issue_page(&self, newsletter: &str, issue_id: i64) -> String {
         self.join(&format!("/lettres/{newsletter}/{issue_id}"))
     }
@@ -77,6 +117,18 @@ impl Links {
     pub fn page(&self, path: &str) -> String {
         self.join(path)
     }
+}
+
+/// How long a member's sign-in link stays valid.
+pub const MEMBER_LINK_MINUTES: u32 = 15;
+
+/// What an extension link names besides the ad's id: its creation time and its current
+/// expiry (an extended ad no longer matches, so the link works once).
+pub fn ad_extension_key(
+    created_at: chrono::DateTime<chrono::Utc>,
+    expires_on: chrono::NaiveDate,
+) -> String {
+    format!("{}d{}", created_at.timestamp(), expires_on.format("%Y%m%d"))
 }
 
 /// A segment's filters from what a person typed or ticked, each value checked: the segment's

@@ -19,6 +19,12 @@ pub enum Scope {
     Preferences,
     /// Confirm a pending subscription (expires).
     Confirm,
+    /// Open a member's session: the sign-in link's random nonce, the link's row id in
+    /// `newsletter_id` (expires).
+    MemberLogin,
+    /// Extend an ad by 30 days from its expiry notice: the ad's id in `newsletter_id`, and a
+    /// key made of its creation time and current expiry, so the link works once (expires).
+    ExtendAd,
 }
 
 impl Scope {
@@ -27,6 +33,8 @@ impl Scope {
             Scope::Unsubscribe => "u",
             Scope::Preferences => "p",
             Scope::Confirm => "c",
+            Scope::MemberLogin => "m",
+            Scope::ExtendAd => "x",
         }
     }
 }
@@ -122,7 +130,9 @@ impl Signer {
         };
         match expires_at {
             // A confirmation without an end date is not one we made.
-            None if scope == Scope::Confirm => return Err(TokenError::Invalid),
+            None if matches!(scope, Scope::Confirm | Scope::MemberLogin | Scope::ExtendAd) => {
+                return Err(TokenError::Invalid)
+            }
             Some(t) if t < now => return Err(TokenError::Expired),
             _ => {}
         }

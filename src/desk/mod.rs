@@ -1,5 +1,6 @@
 //! The editorial desk: composing issues from watch items and ads, in sections.
 
+pub mod ads;
 pub mod compose;
 mod preview;
 pub mod staff;
@@ -163,6 +164,13 @@ pub async fn view_of(
         ),
         None => (issue.clone(), store.issue_entries(issue_id).await?),
     };
+    // An ad's card links to its page on the board, where its whole text stays while it runs.
+    let mut entries = entries;
+    for e in entries.iter_mut() {
+        if let (Some(ad), None) = (e.ad_id, &e.url) {
+            e.url = Some(links.page(&format!("/annonces/{ad}")));
+        }
+    }
     Ok(IssueView::build(
         n,
         masthead.sections.of(n),

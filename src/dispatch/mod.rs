@@ -339,6 +339,75 @@ impl Dispatcher {
         }
     }
 
+    /// A mail to a member (sign-in link, refused ad, expiry notice), read from the member's
+    /// tables when it leaves; `Err` says why it is no longer worth sending.
+    async fn member_mail(
+        &self,
+        m: &ClaimedMail,
+    ) -> anyhow::Result<Result<crate::render::RenderedMail, String>> {
+        let org = || {
+            crate::render::model_org_in(
+                &self.settings.masthead.organisation,
+                &self.settings.masthead.postal_address,
+                self.settings.masthead.timezone,
+            )
+        };
+        let view = match m.kind {
+            MailKind::MemberLink => {
+                let link = match m.login_id {
+                    Some(id) => self.store.login_link(id).await?,
+                    None => None,
+                };
+                let Some(login) = link else {
+                    return Ok(Err("lien de connexion utilisé, remplacé ou expiré".into()));
+                };
+                let name = match self.store.person_by_email(&m.email).await? {
+                    Some(p) => p.name,
+                    None => String::new(),
+                };
+                let link = SafeUrl::parse(&self.links.member_login(
+                    login.id,
+                    &login.nonce,
+                    login.expires_at,
+                ))
+                .context("sign-in link")?;
+                MailView::member_link(&name, link, crate::audience::MEMBER_LINK_MINUTES, org())
+            }
+            MailKind::AdRejected | MailKind::AdExpiring => {
+                let ad = match m.ad_id {
+                    Some(id) => self.store.ad(id).await.ok(),
+                    None => None,
+                };
+                let Some(ad) = ad else {
+                    return Ok(Err("annonce supprimée".into()));
+                };
+                if m.kind == MailKind::AdRejected {
+                    let link = SafeUrl::parse(
+                        &self
+                            .links
+                            .page(&format!("/espace-membre/annonces/{}", ad.id)),
+                    )
+                    .context("ad link")?;
+                    let reason = ad.reject_reason.clone().unwrap_or_default();
+                    MailView::ad_rejected(&ad.title, &reason, link, org())
+                } else {
+                    if ad.state != "approved" {
+                        return Ok(Err("annonce retirée ou échue entre-temps".into()));
+                    }
+                    let link =
+                        SafeUrl::parse(&self.links.extend_ad(ad.id, ad.created_at, ad.expires_on))
+                            .context("extension link")?;
+                    let date = crate::render::french_date(ad.expires_on).replace('\u{a0}', " ");
+                    MailView::ad_expiring(&ad.title, &date, link, org())
+                }
+            }
+            MailKind::Confirmation | MailKind::Test => {
+                anyhow::bail!("not a member's mail: {}", m.kind)
+            }
+        };
+        Ok(Ok(self.renderer.render_mail(&view)?))
+    }
+
     async fn try_deliver_mail(
         &self,
         connection: &mut Connection,
@@ -396,6 +465,12 @@ impl Dispatcher {
                     preview.html,
                     preview.text,
                 )
+            }
+            MailKind::MemberLink | MailKind::AdRejected | MailKind::AdExpiring => {
+                match self.member_mail(m).await? {
+                    Ok(rendered) => (rendered.subject, rendered.html, rendered.text),
+                    Err(reason) => return Ok(DeliveryOutcome::Skipped { reason }),
+                }
             }
         };
         let to: Address = match m.email.parse() {

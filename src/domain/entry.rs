@@ -27,6 +27,13 @@ pub struct IssueEntry {
     #[serde(default)]
     #[sqlx(default)]
     pub body_html: Option<String>,
+    /// How to answer an ad, as its member chose to show it.
+    #[serde(default)]
+    #[sqlx(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    #[sqlx(default)]
+    pub contact_phone: Option<String>,
     /// The watch item's themes and countries (interest filtering); filled after the query.
     #[sqlx(skip)]
     pub themes: Vec<String>,

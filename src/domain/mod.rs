@@ -1,5 +1,6 @@
 //! Pure types and rules of the domain. No I/O here: parsing, validation and policies only.
 
+pub mod ad;
 mod clock;
 mod countries;
 mod duration;

@@ -124,7 +124,13 @@ text_enum!(
 text_enum!(
     /// The kinds of transactional mail (`mails.kind`), each with its templates under
     /// `templates/mail/`.
-    MailKind { Confirmation => "confirmation", Test => "test" }
+    MailKind {
+        Confirmation => "confirmation",
+        Test => "test",
+        MemberLink => "member_link",
+        AdRejected => "ad_rejected",
+        AdExpiring => "ad_expiring",
+    }
 );
 
 text_enum!(
@@ -155,7 +161,7 @@ impl MailKind {
     /// Kinds written from their own templates under `templates/mail/` (a test of an issue is
     /// the issue itself).
     pub fn templated(self) -> bool {
-        matches!(self, MailKind::Confirmation)
+        !matches!(self, MailKind::Test)
     }
 }
 

@@ -136,6 +136,8 @@ pub fn demo_rows(
                 departement: is_ad.then(|| ["31", "34", "81", "32"][i % 4].into()),
                 expires_on: is_ad.then(|| NaiveDate::from_ymd_opt(2027, 2, 28).unwrap()),
                 body_html: None,
+                contact_email: None,
+                contact_phone: None,
                 themes: if theme.is_empty() {
                     vec![]
                 } else {

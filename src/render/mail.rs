@@ -16,6 +16,14 @@ pub struct MailView {
     pub link: SafeUrl,
     /// How many days the link stays valid.
     pub validity_days: u32,
+    /// How many minutes a sign-in link stays valid.
+    pub validity_minutes: u32,
+    /// The ad a mail about an ad names.
+    pub ad_title: String,
+    /// Why an editor refused the ad.
+    pub reason: String,
+    /// The ad's expiry, as people say it (« 5 décembre 2026 »).
+    pub date: String,
     pub org: OrgView,
 }
 
@@ -28,7 +36,43 @@ impl MailView {
             name: super::printable_line(name),
             link,
             validity_days,
+            validity_minutes: 0,
+            ad_title: String::new(),
+            reason: String::new(),
+            date: String::new(),
             org,
+        }
+    }
+
+    /// A member's sign-in link.
+    pub fn member_link(name: &str, link: SafeUrl, validity_minutes: u32, org: OrgView) -> Self {
+        Self {
+            kind: MailKind::MemberLink,
+            subject: "Votre lien de connexion à l'espace membre".into(),
+            validity_minutes,
+            ..Self::confirmation(name, link, 0, org)
+        }
+    }
+
+    /// An ad refused by an editor, with the reason; the link opens the ad in the member area.
+    pub fn ad_rejected(ad_title: &str, reason: &str, link: SafeUrl, org: OrgView) -> Self {
+        Self {
+            kind: MailKind::AdRejected,
+            subject: "Votre annonce n'a pas été publiée".into(),
+            ad_title: super::printable_line(ad_title),
+            reason: super::printable_text(reason),
+            ..Self::confirmation("", link, 0, org)
+        }
+    }
+
+    /// An ad about to expire; the link extends it by 30 days.
+    pub fn ad_expiring(ad_title: &str, date: &str, link: SafeUrl, org: OrgView) -> Self {
+        Self {
+            kind: MailKind::AdExpiring,
+            subject: "Votre annonce arrive à échéance".into(),
+            ad_title: super::printable_line(ad_title),
+            date: date.to_string(),
+            ..Self::confirmation("", link, 0, org)
         }
     }
 
@@ -40,10 +84,16 @@ impl MailView {
         );
         let link = SafeUrl::parse("https://lettres.example.org/confirmer/exemple")
             .expect("a valid sample URL");
+        let title = "Dix ordinateurs portables à donner";
         match kind {
             MailKind::Confirmation | MailKind::Test => {
                 Self::confirmation("Awa Diallo", link, 7, org)
             }
+            MailKind::MemberLink => Self::member_link("Awa Diallo", link, 15, org),
+            MailKind::AdRejected => {
+                Self::ad_rejected(title, "Précisez le lieu de retrait du matériel.", link, org)
+            }
+            MailKind::AdExpiring => Self::ad_expiring(title, "5 décembre 2026", link, org),
         }
     }
 }

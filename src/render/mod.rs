@@ -19,8 +19,8 @@ use crate::domain::MailKind;
 
 pub use mail::{MailView, RenderedMail};
 pub use model::{
-    french_date, plain_text, printable_line, printable_text, title_line, EntryView, IssueView,
-    OrgView, PublicPages, SectionView, Selection,
+    french_date, plain_text, printable_line, printable_text, title_line, truncate, EntryView,
+    IssueView, OrgView, PublicPages, SectionView, Selection,
 };
 
 /// The publisher, in the default time zone (Europe/Paris).
@@ -286,6 +286,7 @@ mod tests {
             body_html: None,
             body_text: None,
             group_heading: None,
+            contact: None,
             category: None,
             base_meta: None,
             topics: Default::default(),

@@ -63,6 +63,8 @@ pub struct EntryView {
     pub body_text: Option<String>,
     /// Set on the first ad of each category when a section holds only ads.
     pub group_heading: Option<&'static str>,
+    /// How to answer an ad: « Répondre : courriel … · tél. … ».
+    pub contact: Option<String>,
     #[serde(skip)]
     pub category: Option<AdCategory>,
     /// `meta` before grouping decides whether an ad's category goes in it.
@@ -260,6 +262,7 @@ impl IssueView {
             body_html: None,
             body_text: None,
             group_heading: is_ad.then_some("Annonces"),
+            contact: is_ad.then(|| "Répondre : contact@example.org".into()),
             category: None,
             base_meta: None,
             topics: Topics::default(),
@@ -377,6 +380,7 @@ impl EntryView {
                 .is_some()
                 .then(|| inert(&printable_text(&e.summary))),
             group_heading: None,
+            contact: is_ad.then(|| contact_line(e)).flatten(),
             category,
             topics: Topics {
                 themes: e.themes.clone(),
@@ -385,6 +389,18 @@ impl EntryView {
             },
         }
     }
+}
+
+/// « Répondre : courriel x@y · tél. 06 … », from what the member chose to show.
+fn contact_line(e: &IssueEntry) -> Option<String> {
+    let mut ways = Vec::new();
+    if let Some(email) = &e.contact_email {
+        ways.push(format!("courriel {}", printable_line(email)));
+    }
+    if let Some(phone) = &e.contact_phone {
+        ways.push(format!("tél. {}", printable_line(phone)));
+    }
+    (!ways.is_empty()).then(|| inert(&format!("Répondre : {}", ways.join("\u{a0}· "))))
 }
 
 /// Feed and ad text cannot carry a per-recipient placeholder into the compiled issue.

@@ -72,16 +72,36 @@ pub struct ItemPlacement {
     pub issue_status: crate::domain::IssueStatus,
 }
 
-const DESK_SELECT: &str = "select i.id, s.slug as source, s.name as source_name, i.url, \
+/// The columns of a [`DeskItem`], over `items i`, `sources s` and `newsletters n`.
+macro_rules! desk_columns {
+    () => {
+        "select i.id, s.slug as source, s.name as source_name, i.url, \
     coalesce(i.edited_title, i.title) as title, i.title as feed_title, \
     coalesce(i.edited_summary, i.summary_text, '') as summary_text, \
     coalesce(i.summary_text, '') as feed_summary_text, \
     i.published_at, i.fetched_at, coalesce(i.edited_deadline, i.deadline) as deadline, \
     i.deadline as feed_deadline, i.status, i.changed, \
     (i.edited_title is not null or i.edited_summary is not null or i.edited_deadline is not null) as edited, \
-    coalesce(i.story_id, i.id) as story_id, n.slug as selected_for \
-    from items i join sources s on s.id = i.source_id \
-    left join newsletters n on n.id = i.selected_for";
+    coalesce(i.story_id, i.id) as story_id, n.slug as selected_for "
+    };
+}
+
+/// The tables every desk read joins to an item.
+macro_rules! desk_joins {
+    () => {
+        " join sources s on s.id = i.source_id left join newsletters n on n.id = i.selected_for"
+    };
+}
+
+const DESK_SELECT: &str = concat!(desk_columns!(), "from items i", desk_joins!());
+
+/// A SQLite search reads the full-text index in rowid (= item id) order, newest first, and
+/// stops at the page: filtering `items` by a subquery of matches would sort every match.
+const DESK_SELECT_FTS: &str = concat!(
+    desk_columns!(),
+    "from items_fts f cross join items i on i.id = f.rowid",
+    desk_joins!()
+);
 
 /// The inbox counts its matches up to this many.
 pub const COUNT_CAP: i64 = 1000;
@@ -117,17 +137,21 @@ impl Store {
             for count in [false, true] {
                 // The count reads `items` alone and stops past COUNT_CAP: joins and an exact
                 // count of 100,000 rows cost more than the page itself.
-                let mut qb = sqlx::QueryBuilder::<Db>::new(if count {
-                    "select count(*) from (select 1 from items i"
-                } else {
-                    DESK_SELECT
+                let fts = sqlite && !f.terms.is_empty();
+                let mut qb = sqlx::QueryBuilder::<Db>::new(match (count, fts) {
+                    (true, false) => "select count(*) from (select 1 from items i",
+                    (true, true) => {
+                        "select count(*) from (select 1 from items_fts f \
+                         cross join items i on i.id = f.rowid"
+                    }
+                    (false, false) => DESK_SELECT,
+                    (false, true) => DESK_SELECT_FTS,
                 });
                 qb.push(" where 1 = 1");
                 if !f.terms.is_empty() {
-                    if sqlite {
-                        qb.push(" and i.id in (select rowid from items_fts where items_fts match ");
+                    if fts {
+                        qb.push(" and f.items_fts match ");
                         qb.push_bind(search::fts5_query(&f.terms));
-                        qb.push(")");
                     } else {
                         qb.push(" and i.search_vector @@ to_tsquery('simple', ");
                         qb.push_bind(search::tsquery(&f.terms));
@@ -172,10 +196,14 @@ impl Store {
                     qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
                     total = qb.build_query_scalar::<i64>().fetch_one(p).await?;
                 } else {
+                    // `f.rowid` is `i.id`; naming the index's own column keeps FTS5 reading
+                    // its matches in order instead of sorting them all.
+                    let id = if fts { "f.rowid" } else { "i.id" };
                     if let Some(before) = f.before_id {
-                        qb.push(" and i.id < ").push_bind(before);
+                        qb.push(format!(" and {id} < ")).push_bind(before);
                     }
-                    qb.push(" order by i.id desc limit ").push_bind(f.limit);
+                    qb.push(format!(" order by {id} desc limit "))
+                        .push_bind(f.limit);
                     rows = qb.build_query_as::<DeskItem>().fetch_all(p).await?;
                 }
             }

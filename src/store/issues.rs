@@ -41,9 +41,10 @@ const ENTRIES: &str = "select e.id, e.section, e.position, e.item_id, e.ad_id, \
        coalesce(e.title, i.edited_title, i.title, a.title, '') as title, \
        coalesce(e.summary, \
          replace(replace(replace(i.edited_summary, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), \
-         i.summary, a.body, '') as summary, \
+         i.summary, nullif(a.body_html, ''), a.body, '') as summary, \
        i.url, s.name as source_name, i.published_at, coalesce(i.edited_deadline, i.deadline) as deadline, \
-       a.category, m.org_name, a.departement, a.expires_on, e.body_html \
+       a.category, m.org_name, a.departement, a.expires_on, e.body_html, \
+       a.contact_email, a.contact_phone \
      from issue_entries e \
      left join items i on i.id = e.item_id \
      left join sources s on s.id = i.source_id \

@@ -18,6 +18,10 @@ pub struct ClaimedMail {
     pub subscriber_id: Option<i64>,
     /// The issue a test mail shows.
     pub issue_id: Option<i64>,
+    /// The sign-in link a member's mail carries.
+    pub login_id: Option<i64>,
+    /// The ad a mail about an ad names.
+    pub ad_id: Option<i64>,
     pub email: String,
     pub message_id: String,
     pub attempts: i64,
@@ -73,11 +77,14 @@ impl Store {
             "mails",
             "true",
             "1",
-            "id, kind, subscriber_id, issue_id, email, message_id, attempts, created_at",
+            "id, kind, subscriber_id, issue_id, login_id, ad_id, email, message_id, attempts, \
+             created_at",
         );
         type Row = (
             i64,
             String,
+            Option<i64>,
+            Option<i64>,
             Option<i64>,
             Option<i64>,
             String,
@@ -93,8 +100,18 @@ impl Store {
                 .fetch_optional(p)
                 .await
         })?;
-        let Some((id, kind, subscriber_id, issue_id, email, message_id, attempts, created_at)) =
-            row
+        let Some((
+            id,
+            kind,
+            subscriber_id,
+            issue_id,
+            login_id,
+            ad_id,
+            email,
+            message_id,
+            attempts,
+            created_at,
+        )) = row
         else {
             return Ok(None);
         };
@@ -108,6 +125,8 @@ impl Store {
             kind,
             subscriber_id,
             issue_id,
+            login_id,
+            ad_id,
             email,
             message_id,
             attempts,

@@ -4,6 +4,7 @@
 //! statements whose dialects differ say so where they are.
 #![allow(clippy::disallowed_methods)] // this module owns it
 
+mod ads;
 mod audience;
 mod compose;
 mod deliveries;
@@ -26,6 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use ads::{AdActor, AdChange, AdEvent, AdRow, BoardFilter};
 pub use audience::{
     ExportStatus, ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary,
     SubscriberExport,
@@ -36,6 +38,7 @@ pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
+pub use members::{LoginLink, LoginRefusal, MemberPerson, MemberRow, MemberSession, NewMember};
 pub use preferences::PreferencesChange;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;

@@ -198,11 +198,11 @@ async fn issue_view(app: &AppState, issue: &IssueRow) -> anyhow::Result<IssueVie
     crate::desk::view_of(&app.store, &app.links, issue, &app.masthead).await
 }
 
-fn atom_time(t: DateTime<Utc>) -> FixedDateTime {
+pub(super) fn atom_time(t: DateTime<Utc>) -> FixedDateTime {
     t.fixed_offset()
 }
 
-fn link(rel: &str, href: String, mime: Option<&str>) -> Link {
+pub(super) fn link(rel: &str, href: String, mime: Option<&str>) -> Link {
     Link {
         rel: rel.into(),
         href,
@@ -211,7 +211,13 @@ fn link(rel: &str, href: String, mime: Option<&str>) -> Link {
     }
 }
 
-fn feed(id: String, title: &str, subtitle: &str, self_url: String, page_url: String) -> Feed {
+pub(super) fn feed(
+    id: String,
+    title: &str,
+    subtitle: &str,
+    self_url: String,
+    page_url: String,
+) -> Feed {
     Feed {
         id,
         title: Text::plain(title),

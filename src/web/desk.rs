@@ -75,7 +75,7 @@ impl FromRequestParts<AppState> for Staff {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -86,11 +86,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn hash_token(token: &str) -> String {
+pub(super) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
@@ -282,6 +282,14 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
         .into_iter()
         .filter(|s| s.state == crate::domain::SourceState::Failing)
         .count();
+    let pending_ads = app.store.pending_ad_count().await?;
+    let member_requests = app
+        .store
+        .members()
+        .await?
+        .iter()
+        .filter(|m| m.state == "pending")
+        .count();
     let html = app.pages.render_desk(
         "desk",
         "Rédaction",
@@ -297,6 +305,16 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
                 "count": n,
             })).collect::<Vec<_>>(),
             "failing": failing,
+            "pending_ads": pending_ads,
+            "pending_ads_label": match pending_ads {
+                1 => "1 annonce à valider".to_string(),
+                n => format!("{n} annonces à valider"),
+            },
+            "member_requests": member_requests,
+            "member_requests_label": match member_requests {
+                1 => "1 demande d'adhésion à examiner".to_string(),
+                n => format!("{n} demandes d'adhésion à examiner"),
+            },
         }),
     )?;
     Ok(Html(html))

@@ -18,6 +18,7 @@ pub struct Limits<C: Clock + Clone = DefaultClock> {
     per_ip: Keyed<IpAddr, C>,
     per_address: Keyed<String, C>,
     logins: Keyed<IpAddr, C>,
+    member_links: Keyed<String, C>,
 }
 
 impl Default for Limits {
@@ -50,6 +51,8 @@ impl<C: Clock + Clone> Limits<C> {
             ),
             // Staff sign-in: room for typos, not for guessing passwords.
             logins: keyed(Quota::per_hour(n(30)).allow_burst(n(10)), &clock),
+            // Members' sign-in links: three at once for one address, then one every 10 minutes.
+            member_links: keyed(Quota::per_hour(n(6)).allow_burst(n(3)), &clock),
         }
     }
 
@@ -69,6 +72,12 @@ impl<C: Clock + Clone> Limits<C> {
         self.per_address.check_key(&address.to_string()).is_ok()
     }
 
+    /// A member's sign-in link for `address` (normalised).
+    pub fn allow_member_link(&self, address: &str) -> bool {
+        self.forget_old();
+        self.member_links.check_key(&address.to_string()).is_ok()
+    }
+
     /// Keys whose quota is whole again are dropped, so memory stays bounded.
     fn forget_old(&self) {
         if self.per_ip.len() > 10_000 {
@@ -76,6 +85,9 @@ impl<C: Clock + Clone> Limits<C> {
         }
         if self.per_address.len() > 10_000 {
             self.per_address.retain_recent();
+        }
+        if self.member_links.len() > 10_000 {
+            self.member_links.retain_recent();
         }
         if self.logins.len() > 10_000 {
             self.logins.retain_recent();

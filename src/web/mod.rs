@@ -3,12 +3,15 @@
 //! the request, call a stage or the store, and render a page. No SQL here.
 
 mod archive;
+mod board;
 mod client_ip;
 mod composer;
 mod desk;
 mod headers;
 mod inbox;
 mod limits;
+mod members;
+mod moderation;
 mod pages;
 mod people;
 mod preferences;
@@ -43,12 +46,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/desk.js", get(desk_script))
         .merge(public::router())
         .merge(archive::router())
+        .merge(board::router())
         .merge(desk::router())
         .merge(inbox::router())
         .merge(composer::router())
         .merge(staff::router())
         .merge(sources::router())
         .merge(people::router())
+        .merge(members::router())
+        .merge(moderation::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))

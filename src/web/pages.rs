@@ -69,9 +69,28 @@ impl Pages {
             "person",
             "password",
             "privacy",
+            "member-nav",
+            "ad-fields",
+            "member-ask",
+            "member-sent",
+            "member-enter",
+            "member-join",
+            "member-area",
+            "member-ad-form",
+            "member-ad",
+            "member-confirm",
+            "member-extend",
+            "moderation",
+            "moderation-edit",
+            "members",
+            "board",
+            "board-ad",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
-            let registered = if name == "interests" || name == "source-fields" {
+            let registered = if matches!(
+                name,
+                "interests" | "source-fields" | "member-nav" | "ad-fields"
+            ) {
                 registry.register_partial(name, text)
             } else {
                 registry.register_template_string(name, text)
