@@ -65,6 +65,7 @@ pub fn preview(
             issue: links.page("/annonces"),
             subscribe: links.page("/"),
             archive: links.page("/lettres/echos-du-reseau"),
+            post_ad: links.page("/espace-membre"),
         },
     );
     let rendered = renderer.render_issue(&view)?;

@@ -186,6 +186,7 @@ pub async fn view_of(
             issue: links.issue_page(n.slug, issue_id),
             subscribe: links.page("/"),
             archive: links.page(&format!("/lettres/{}", n.slug)),
+            post_ad: links.page("/espace-membre"),
         },
     )
     .with_preheader(&issue.preheader))

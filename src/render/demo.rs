@@ -90,6 +90,7 @@ pub fn demo_issue(newsletter: &'static Newsletter, items: usize) -> IssueView {
             issue: format!("https://relais.example.org/lettres/{}/42", newsletter.slug),
             subscribe: "https://relais.example.org/".into(),
             archive: format!("https://relais.example.org/lettres/{}", newsletter.slug),
+            post_ad: "https://relais.example.org/espace-membre".into(),
         },
     )
 }

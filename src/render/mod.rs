@@ -381,6 +381,7 @@ mod tests {
                 issue: "https://x/w".into(),
                 subscribe: "https://x/".into(),
                 archive: "https://x/l".into(),
+                post_ad: "https://x/espace-membre".into(),
             },
         );
         let (html, text) = r.render_issue(&view).unwrap().personalise(&Recipient {

@@ -91,6 +91,8 @@ pub struct UrlsView {
     /// Where the web version invites readers to subscribe, and lists past issues.
     pub subscribe: String,
     pub archive: String,
+    /// Where members post an ad.
+    pub post_ad: String,
 }
 
 /// The public pages an issue links to: its own web version, the subscribe form, the archive.
@@ -99,6 +101,8 @@ pub struct PublicPages {
     pub issue: String,
     pub subscribe: String,
     pub archive: String,
+    /// Where members post an ad (Les Échos du Réseau invites them).
+    pub post_ad: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +173,7 @@ impl IssueView {
                 web: pages.issue,
                 subscribe: pages.subscribe,
                 archive: pages.archive,
+                post_ad: pages.post_ad,
             },
             recipient: RecipientView {
                 greeting: PLACEHOLDER_GREETING.into(),
@@ -306,6 +311,7 @@ impl IssueView {
                 web: "https://example.org/w".into(),
                 subscribe: "https://example.org/".into(),
                 archive: "https://example.org/lettres/x".into(),
+                post_ad: "https://example.org/espace-membre".into(),
             },
             recipient: RecipientView {
                 greeting: "Vous".into(),
@@ -537,6 +543,7 @@ mod tests {
                 issue: "https://x/w".into(),
                 subscribe: "https://x/".into(),
                 archive: "https://x/l".into(),
+                post_ad: "https://x/espace-membre".into(),
             },
         );
         let urls: Vec<_> = view

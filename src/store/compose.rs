@@ -135,6 +135,36 @@ impl Store {
         Ok(())
     }
 
+    /// Appends an item or an ad at the end of its section. Adding the same one twice is a
+    /// conflict, not a second copy.
+    pub async fn add_entry(
+        &self,
+        issue: i64,
+        section: &str,
+        item_id: Option<i64>,
+        ad_id: Option<i64>,
+    ) -> Result<i64> {
+        let id = with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            open_for_change!(tx, issue);
+            let id: i64 = sqlx::query_scalar(
+                "insert into issue_entries (issue_id, section, position, item_id, ad_id) \
+                 values ($1, $2, (select coalesce(max(position), 0) + 1 from issue_entries \
+                   where issue_id = $1 and section = $2), $3, $4) returning id",
+            )
+            .bind(issue)
+            .bind(section)
+            .bind(item_id)
+            .bind(ad_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(id)
+        })?;
+        Ok(id)
+    }
+
     /// Takes an entry out of the issue (a watch item stays selected for the title).
     pub async fn remove_entry(&self, issue: i64, entry: i64) -> Result<()> {
         with_pool!(self, |p| {

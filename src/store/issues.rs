@@ -106,32 +106,6 @@ impl Store {
         row.ok_or(StoreError::NotFound)
     }
 
-    /// Appends an entry at the end of its section. Adding the same item or ad twice is a
-    /// conflict, not a second copy.
-    pub async fn add_entry(
-        &self,
-        issue_id: i64,
-        section: &str,
-        item_id: Option<i64>,
-        ad_id: Option<i64>,
-    ) -> Result<i64> {
-        let id = with_pool!(self, |p| {
-            sqlx::query_scalar(
-                "insert into issue_entries (issue_id, section, position, item_id, ad_id) \
-                 values ($1, $2, (select coalesce(max(position), 0) + 1 from issue_entries \
-                   where issue_id = $1 and section = $2), $3, $4) returning id",
-            )
-            .bind(issue_id)
-            .bind(section)
-            .bind(item_id)
-            .bind(ad_id)
-            .fetch_one(p)
-            .await
-        })
-        .map_err(StoreError::from_write)?;
-        Ok(id)
-    }
-
     /// Entries in section order as stored, then position.
     pub async fn issue_entries(&self, issue_id: i64) -> Result<Vec<IssueEntry>> {
         let (mut entries, tags): (Vec<IssueEntry>, Vec<(i64, String, String)>) =

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/numeros/{id}/blocs", post(add_block))
         .route("/admin/numeros/{id}/blocs/{entry}", post(update_block))
         .route("/admin/numeros/{id}/retenus", post(add_selected))
+        .route("/admin/numeros/{id}/annonces", post(add_ad))
         .route("/admin/numeros/{id}/essai", post(send_test))
         .route("/admin/numeros/{id}/valider", post(approve))
         .route("/admin/numeros/{id}/envoyer", get(confirm_send).post(send))
@@ -177,6 +178,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "deplace" => "Entrée déplacée.",
         "retire" => "Entrée retirée du numéro (l'élément reste retenu dans la veille).",
         "retenus" => "Éléments retenus ajoutés.",
+        "annonce" => "Annonce ajoutée au numéro.",
         "essai" => "Essai envoyé à votre adresse : il arrive d'ici une minute.",
         "valide" => "Votre validation est enregistrée.",
         "programme" => "Envoi programmé.",
@@ -251,6 +253,25 @@ async fn composer(
         })
         .collect();
     let waiting = app.store.selected_for(n.slug).await?;
+    // Les Échos du Réseau: the approved ads still running that this issue does not hold (an
+    // editor removed one, or it was approved after the issue was created).
+    let ads: Vec<serde_json::Value> = if n.slug == "echos-du-reseau" {
+        app.store
+            .board_ads(app.today(), &Default::default())
+            .await?
+            .into_iter()
+            .filter(|a| !entries.iter().any(|e| e.ad_id == Some(a.id)))
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.id,
+                    "title": printable_line(&a.title),
+                    "org": printable_line(&a.org_name),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let approvals: Vec<serde_json::Value> = app
         .store
         .approvals(id)
@@ -310,6 +331,7 @@ async fn composer(
             "notice": notice_text(&q.fait),
             "sections": sections,
             "section_choices": section_choices,
+            "ads": ads,
             "waiting": waiting.iter().map(|w| serde_json::json!({
                 "title": printable_line(&w.title),
                 "source": printable_line(&w.source_name),
@@ -502,6 +524,41 @@ async fn add_selected(
     let n = newsletter_of(&issue)?;
     compose::add_selected(&app.store, &app.config.sections, id, n).await?;
     Ok(to_composer(id, "retenus"))
+}
+
+#[derive(Deserialize)]
+struct AdForm {
+    csrf: String,
+    ad: i64,
+}
+
+/// Puts an approved ad back into (or first into) an issue of Les Échos du Réseau.
+async fn add_ad(
+    State(app): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<AdForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&staff, &form.csrf)?;
+    let issue = app.store.issue(id).await?;
+    let ad = app.store.ad(form.ad).await?;
+    if issue.newsletter != "echos-du-reseau" || ad.state != "approved" {
+        return Err(WebError::BadRequest(
+            "Seules les annonces validées et en cours entrent dans Les Échos du Réseau.".into(),
+        ));
+    }
+    match crate::desk::add_to_issue(
+        &app.store,
+        &app.config.sections,
+        id,
+        crate::desk::EntrySource::Ad(ad.id),
+        None,
+    )
+    .await
+    {
+        Ok(_) => Ok(to_composer(id, "annonce")),
+        Err(e) => Err(WebError::Conflict(e.to_string())),
+    }
 }
 
 async fn send_test(

@@ -414,6 +414,9 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
         404
     );
 
+    // An issue of Les Échos created before the approval does not hold the ad yet.
+    let early = env.create_issue("echos-du-reseau").await;
+
     // The editor sees the queue on the desk's home and approves in one click.
     let staff = staff_cookie(&daemon).await;
     let home = staff_page(&daemon, &staff, "/admin").await;
@@ -436,6 +439,24 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
         .await
         .unwrap();
     assert!(history.contains("Validée par la rédaction") && history.contains("Publiée jusqu"));
+
+    // The composer of the earlier issue offers it; one click puts it in.
+    let composer = staff_page(&daemon, &staff, &format!("/admin/numeros/{early}")).await;
+    assert!(composer.contains("Annonces validées, pas dans ce numéro"));
+    let added = staff_post(
+        &daemon,
+        &staff,
+        &format!("/admin/numeros/{early}/annonces"),
+        &[("csrf", &csrf_of(&composer)), ("ad", &ad.to_string())],
+    )
+    .await;
+    assert_eq!(added.status(), 303);
+    let html = env
+        .run(&["issue", "render", &early, "--format", "html"])
+        .await
+        .ok()
+        .stdout;
+    assert!(html.contains("Dix ordinateurs portables"));
 
     // The board, its page and its feed show it; the next Échos du Réseau carries it, not
     // its script, with how to answer; Coopdev' info never does.
