@@ -96,8 +96,7 @@ async fn mail_to(sink: &SmtpSink, to: &str, subject: &str, count: usize) -> Capt
     assert!(found, "{count} mail(s) « {subject} » to {to}");
     sink.complete_messages()
         .into_iter()
-        .filter(|m| m.envelope_to == [to] && m.header("Subject") == Some(subject))
-        .last()
+        .rfind(|m| m.envelope_to == [to] && m.header("Subject") == Some(subject))
         .unwrap()
 }
 
@@ -395,10 +394,7 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
         .await;
     assert_eq!(withdrawn.status(), 404);
     assert_eq!(
-        other
-            .get(&format!("/espace-membre/apercu?title=x"))
-            .await
-            .status(),
+        other.get("/espace-membre/apercu?title=x").await.status(),
         400,
         "a preview needs a whole ad"
     );
