@@ -108,3 +108,15 @@ create index mails_subscriber on mails (subscriber_id);
 
 -- API tokens carry a name (to tell them apart when revoking) and are listed by owner.
 alter table api_tokens add column label text not null default '';
+
+-- The inbox filtered by source (scripts/bench-desk.sh, 100,000 items): the source's items of
+-- one state in id order, read newest first, instead of intersecting two bitmaps (PostgreSQL,
+-- source + theme: 126 ms to 2 ms).
+create index items_source_status_id on items (source_id, status, id);
+
+-- The inbox's « date limite avant » filter: the partial index of items that have a deadline
+-- also carries the deadline, so the newest matches are read from the index alone (SQLite,
+-- 100,000 items: 33 ms to 1 ms).
+drop index items_with_deadline;
+create index items_with_deadline on items (id, coalesce(edited_deadline, deadline))
+    where coalesce(edited_deadline, deadline) is not null;

@@ -192,13 +192,18 @@ impl Store {
                     )
                     .push_bind(d);
                 }
+                // `f.rowid` is `i.id`; naming the index's own column keeps FTS5 reading its
+                // matches in order instead of sorting them all.
+                let id = if fts { "f.rowid" } else { "i.id" };
                 if count {
-                    qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
+                    // Newest first, like the page: the capped count stops among the rows the
+                    // page reads. Oldest first, a search for a common word on the newest
+                    // items read 40,000 old matches to count 1,001 (840 ms against 7 ms).
+                    qb.push(format!(" order by {id} desc limit "))
+                        .push_bind(COUNT_CAP + 1)
+                        .push(") c");
                     total = qb.build_query_scalar::<i64>().fetch_one(p).await?;
                 } else {
-                    // `f.rowid` is `i.id`; naming the index's own column keeps FTS5 reading
-                    // its matches in order instead of sorting them all.
-                    let id = if fts { "f.rowid" } else { "i.id" };
                     if let Some(before) = f.before_id {
                         qb.push(format!(" and {id} < ")).push_bind(before);
                     }
