@@ -4,7 +4,9 @@
 #   {slug}-375.png in 375 px mobile emulation;
 # - the editors' desk on a demo installation (two realistic feeds served on loopback, three
 #   subscribers, an issue being prepared and one sent to the outbox): desk-veille.png (the
-#   watch inbox), desk-numero.png (the composer), desk-suivi.png (a send's report).
+#   watch inbox), desk-numero.png (the composer), desk-suivi.png (a send's report);
+# - the member area and the ads board at 375 px (membre-espace.png, membre-annonce.png,
+#   annonces.png), from the browser test tests/it/ads_browser.rs.
 # Regenerate after changing the golden files or the desk's pages, and look at them before
 # committing.
 set -euo pipefail
@@ -69,3 +71,7 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/healthz" >/dev/null 
 cd - >/dev/null
 "$shots" docs --desk "http://127.0.0.1:$web_port" redaction@example.org \
   "une phrase de passe de démonstration" "$draft" "$sent"
+
+# The member area and the ads board at phone width (membre-espace.png, membre-annonce.png,
+# annonces.png), taken by the browser test that walks a member's ad from posting to the board.
+RELAIS_SCREENSHOTS="$PWD/docs" cargo test --quiet --test it ads_browser

@@ -68,8 +68,12 @@ async fn board(
         "Petites annonces",
         &serde_json::json!({
             "ads": ads.iter().map(card).collect::<Vec<_>>(),
-            "count": ads.len(),
-            "filtered": category.is_some() || departement.is_some(),
+            "count_label": match (ads.len(), category.is_some() || departement.is_some()) {
+                (0, true) => "Aucune annonce en cours pour ces critères.".to_string(),
+                (0, false) => "Aucune annonce en cours.".to_string(),
+                (1, _) => "1 annonce en cours".to_string(),
+                (n, _) => format!("{n} annonces en cours"),
+            },
             "categories": AdCategory::ALL.iter().map(|c| serde_json::json!({
                 "value": c.as_str(), "label": category_label(c.as_str()), "selected": Some(*c) == category,
             })).collect::<Vec<_>>(),

@@ -124,7 +124,7 @@ pub async fn click_button(browser: &Client, label: &str) {
 }
 
 /// The page fits a 375 px screen: nothing scrolls sideways.
-async fn assert_fits_phone(browser: &Client) {
+pub async fn assert_fits_phone(browser: &Client) {
     let widths = browser
         .execute(
             "return [document.documentElement.scrollWidth, window.innerWidth];",
@@ -354,15 +354,23 @@ async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scr
 /// axe-core (tools/axe, installed by scripts/test.sh) run in the page: every violation, as
 /// "rule: help (selector…)".
 pub async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
+    axe_violations_at(browser, axe, &[]).await
+}
+
+/// The same, only of these impacts (`serious`, `critical`…; none: all), as
+/// "rule (impact): help (selector…)".
+pub async fn axe_violations_at(browser: &Client, axe: &str, impacts: &[&str]) -> Vec<String> {
     browser.execute(axe, vec![]).await.expect("axe-core loads");
     let result = browser
         .execute_async(
-            "const done = arguments[arguments.length - 1];\
+            "const impacts = arguments[0]; const done = arguments[arguments.length - 1];\
              axe.run(document, { resultTypes: ['violations'] })\
-               .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' +\
-                 v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ') + ')')))\
+               .then(r => done(r.violations\
+                 .filter(v => impacts.length === 0 || impacts.includes(v.impact))\
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' (' +\
+                   v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ') + ')')))\
                .catch(e => done(['axe failed: ' + e]));",
-            vec![],
+            vec![serde_json::json!(impacts)],
         )
         .await
         .expect("axe-core runs");

@@ -15,26 +15,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// Serious and critical axe-core violations of the page, as "rule (impact): help (nodes)".
 async fn serious_violations(browser: &Client, axe: &str) -> Vec<String> {
-    browser.execute(axe, vec![]).await.expect("axe-core loads");
-    let result = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1];\
-             axe.run(document, { resultTypes: ['violations'] })\
-               .then(r => done(r.violations\
-                 .filter(v => v.impact === 'serious' || v.impact === 'critical')\
-                 .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' (' +\
-                   v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ') + ')')))\
-               .catch(e => done(['axe failed: ' + e]));",
-            vec![],
-        )
-        .await
-        .expect("axe-core runs");
-    result
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default().to_string())
-        .collect()
+    crate::browser::axe_violations_at(browser, axe, &["serious", "critical"]).await
 }
 
 async fn press(browser: &Client, keys: &str) {

@@ -2,6 +2,7 @@
 //! (RELAIS_TEST_DATABASE_URL), a loopback HTTP server for feeds and Postfix's smtp-sink.
 
 mod ads;
+mod ads_browser;
 mod archive;
 mod browser;
 mod cli;
