@@ -89,7 +89,23 @@ pub async fn add_to_issue(
                 .map_err(|_| anyhow::anyhow!("élément de veille {id} introuvable"))?;
             (Some(id), None)
         }
-        EntrySource::Ad(id) => (None, Some(id)),
+        EntrySource::Ad(id) => {
+            // Nothing unmoderated reaches subscribers, and ads are the Échos' alone.
+            let ad = store
+                .ad(id)
+                .await
+                .map_err(|_| anyhow::anyhow!("annonce {id} introuvable"))?;
+            if n.slug != "echos-du-reseau" {
+                bail!("les annonces ne paraissent que dans Les Échos du Réseau");
+            }
+            if ad.state != "approved" {
+                bail!(
+                    "l'annonce {id} n'est pas validée (état : {}) : elle ne peut pas paraître",
+                    ad.state
+                );
+            }
+            (None, Some(id))
+        }
     };
     match store.add_entry(issue_id, section, item, ad).await {
         Ok(id) => {

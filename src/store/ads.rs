@@ -293,6 +293,16 @@ impl Store {
                 .rows_affected();
             if done > 0 {
                 record_event!(tx, id, action, Some(actor), reason, at)?;
+                if to != "approved" {
+                    // Withdrawn or unpublished: it leaves the issues not sent yet.
+                    sqlx::query(
+                        "delete from issue_entries where ad_id = $1 and issue_id in \
+                         (select id from issues where status in ('draft', 'approved'))",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 if to == "rejected" {
                     // The reason reaches the member: the person who posted the ad, else the
                     // organisation's address.

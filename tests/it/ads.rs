@@ -636,6 +636,28 @@ async fn a_refusal_reaches_the_member_and_expiry_warns_then_removes_the_ad() {
     )
     .await;
     assert_eq!(approved.status(), 200);
+    // The command line cannot slip an ad past moderation, nor into Coopdev' info.
+    let echos = env.create_issue("echos-du-reseau").await;
+    let pending = env
+        .run(&["issue", "add", &echos, "--ad", &refused_ad.to_string()])
+        .await;
+    assert_ne!(pending.code, 0);
+    assert!(
+        pending.stderr.contains("n'est pas validée"),
+        "{}",
+        pending.stderr
+    );
+    let coopdev = env.create_issue("coopdev-info").await;
+    let wrong_title = env
+        .run(&["issue", "add", &coopdev, "--ad", &kept_ad.to_string()])
+        .await;
+    assert_ne!(wrong_title.code, 0);
+    assert!(
+        wrong_title.stderr.contains("Les Échos du Réseau"),
+        "{}",
+        wrong_title.stderr
+    );
+
     set_expiry(&env, kept_ad, 3).await;
     let notice = mail_to(
         &sink,
