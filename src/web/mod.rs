@@ -74,6 +74,15 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// A form page answers 422 when it shows a refusal, 200 otherwise.
+pub(crate) fn form_status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 async fn not_found() -> WebError {
     WebError::NotFound
 }

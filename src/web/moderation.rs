@@ -3,7 +3,6 @@
 //! (`/admin/membres`: add, accept or refuse a request, add a person).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -52,6 +51,8 @@ async fn ad_view(app: &AppState, ad: &AdRow) -> Result<serde_json::Value, WebErr
         "state": ad.state,
         "state_label": state_label(ad),
         "reason": ad.reject_reason,
+        "refusal_error": null,
+        "open": false,
         "events": events.iter().map(|e| serde_json::json!({
             "label": event_label(&e.action),
             "by": e.by,
@@ -75,12 +76,9 @@ async fn render_queue(
     let mut pending = Vec::new();
     for ad in app.store.ads_in_state("pending").await? {
         let mut view = ad_view(app, &ad).await?;
-        if let Some((id, error)) = refusal.filter(|(id, _)| *id == ad.id) {
+        if let Some((_, error)) = refusal.filter(|(id, _)| *id == ad.id) {
             view["refusal_error"] = serde_json::json!(error);
-            view["open"] = serde_json::json!(id == ad.id);
-        } else {
-            view["refusal_error"] = serde_json::Value::Null;
-            view["open"] = serde_json::json!(false);
+            view["open"] = serde_json::json!(true);
         }
         pending.push(view);
     }
@@ -90,16 +88,9 @@ async fn render_queue(
         .board_ads(app.today(), &Default::default())
         .await?
     {
-        let mut view = ad_view(app, &ad).await?;
-        view["refusal_error"] = serde_json::Value::Null;
-        view["open"] = serde_json::json!(false);
-        published.push(view);
+        published.push(ad_view(app, &ad).await?);
     }
-    let status = if refusal.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(refusal.is_some());
     let html = app.pages.render_desk(
         "moderation",
         "Petites annonces",
@@ -203,11 +194,7 @@ fn render_edit(
     data["csrf"] = serde_json::json!(staff.session.csrf_token);
     data["id"] = serde_json::json!(ad.id);
     data["org"] = serde_json::json!(ad.org_name);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(!errors.is_empty());
     let html = app.pages.render_desk(
         "moderation-edit",
         "Modifier l'annonce",
@@ -305,11 +292,7 @@ async fn render_members(
             "people": people.iter().map(|p| serde_json::json!({ "email": p.email, "name": p.name })).collect::<Vec<_>>(),
         }));
     }
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(!errors.is_empty());
     let html = app.pages.render_desk(
         "members",
         "Membres",

@@ -25,15 +25,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// A form page answers 422 when it shows a refusal, 200 otherwise.
-fn status_for(error: Option<&str>) -> axum::http::StatusCode {
-    if error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    }
-}
-
 /// Only admins manage the team; an editor gets a French 403 page.
 fn admin_only(staff: &Staff) -> Result<(), WebError> {
     if staff.is_admin() {
@@ -56,7 +47,7 @@ async fn render_team(
     form: (&str, &str),
 ) -> Result<Response, WebError> {
     let users = app.store.list_users().await?;
-    let status = status_for(error);
+    let status = super::form_status(error.is_some());
     let html = app.pages.render_desk(
         "team",
         "Équipe",
@@ -198,7 +189,7 @@ fn password_form(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let status = status_for(error);
+    let status = super::form_status(error.is_some());
     let html = app.pages.render_desk(
         "password",
         "Mot de passe",

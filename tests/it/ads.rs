@@ -147,6 +147,14 @@ fn ad_form<'a>(
     ]
 }
 
+/// The issue as `relais issue render` prints it in `format`.
+async fn rendered(env: &TestEnv, issue: &str, format: &str) -> String {
+    env.run(&["issue", "render", issue, "--format", format])
+        .await
+        .ok()
+        .stdout
+}
+
 /// Moves an ad's expiry to `days` from today (dates inline: one statement for both backends).
 async fn set_expiry(env: &TestEnv, ad: i64, days: i64) {
     let statement = format!(
@@ -447,11 +455,7 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
     )
     .await;
     assert_eq!(added.status(), 303);
-    let html = env
-        .run(&["issue", "render", &early, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &early, "html").await;
     assert!(html.contains("Dix ordinateurs portables"));
 
     // The board, its page and its feed show it; the next Échos du Réseau carries it, not
@@ -469,11 +473,7 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
         feed.contains("Dix ordinateurs portables") && feed.contains(&format!("/annonces/{ad}"))
     );
     let echos = env.create_issue("echos-du-reseau").await;
-    let html = env
-        .run(&["issue", "render", &echos, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &echos, "html").await;
     assert!(
         html.contains("Dix ordinateurs portables"),
         "the approved ad is in the issue"
@@ -484,22 +484,14 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
             && !html.contains("onerror")
             && !html.contains("javascript:")
     );
-    let text = env
-        .run(&["issue", "render", &echos, "--format", "text"])
-        .await
-        .ok()
-        .stdout;
+    let text = rendered(&env, &echos, "text").await;
     assert!(text.contains("Dix ordinateurs portables") && text.contains("Répondre : courriel"));
     assert!(
         !text.contains("05 63 00 00 00"),
         "a phone number the member did not tick stays private"
     );
     let coopdev = env.create_issue("coopdev-info").await;
-    let html = env
-        .run(&["issue", "render", &coopdev, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &coopdev, "html").await;
     assert!(
         !html.contains("Dix ordinateurs portables"),
         "ads never go to Coopdev' info"
@@ -536,11 +528,7 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
         .unwrap();
     assert_eq!(gone.status(), 410);
     let next = env.create_issue("echos-du-reseau").await;
-    let html = env
-        .run(&["issue", "render", &next, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &next, "html").await;
     assert!(
         !html.contains("Dix ordinateurs portables"),
         "a withdrawn ad leaves the next issue"
@@ -691,11 +679,7 @@ async fn a_refusal_reaches_the_member_and_expiry_warns_then_removes_the_ad() {
 
     // Past its date, the daemon's upkeep expires it: it leaves the board and the next issue.
     let echos = env.create_issue("echos-du-reseau").await;
-    let html = env
-        .run(&["issue", "render", &echos, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &echos, "html").await;
     assert!(html.contains("Mission au Bénin"));
     set_expiry(&env, kept_ad, -1).await;
     let expired = eventually(Duration::from_secs(15), || async {
@@ -718,21 +702,13 @@ async fn a_refusal_reaches_the_member_and_expiry_warns_then_removes_the_ad() {
     })
     .await;
     assert!(state, "the upkeep marked it expired");
-    let html = env
-        .run(&["issue", "render", &echos, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &echos, "html").await;
     assert!(
         !html.contains("Mission au Bénin"),
         "it left the draft that held it"
     );
     let next = env.create_issue("echos-du-reseau").await;
-    let html = env
-        .run(&["issue", "render", &next, "--format", "html"])
-        .await
-        .ok()
-        .stdout;
+    let html = rendered(&env, &next, "html").await;
     assert!(!html.contains("Mission au Bénin"));
 }
 
