@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(postfix chromium chromium-driver openssl python3 python3-dkim curl)
+packages=(postfix chromium chromium-driver openssl python3 python3-dkim python3-yaml curl)
 command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v psql >/dev/null || packages+=(postgresql-client)
 command -v node >/dev/null || packages+=(nodejs)
@@ -80,6 +80,20 @@ cargo deny --locked "${deny_fetch[@]}" check "${deny_checks[@]}"
 
 echo "== the Dockerfile's build and runtime stages, without a Docker engine"
 bash scripts/docker-check.sh
+
+echo "== deploy/compose.yaml: relais, PostgreSQL and the relay, wired to each other"
+/usr/bin/python3 - <<'PY'
+import yaml
+c = yaml.safe_load(open("deploy/compose.yaml"))
+s = c["services"]
+assert {"relais", "db", "relay"} <= set(s), sorted(s)
+env = s["relais"]["environment"]
+assert env["RELAIS_DATABASE_URL"].startswith("postgres://") and "@db:" in env["RELAIS_DATABASE_URL"], env
+assert env["RELAIS_SMTP_URL"].startswith("smtp://relay:"), env
+assert s["relais"]["depends_on"]["db"]["condition"] == "service_healthy"
+assert s["relais"]["build"]["dockerfile"] == "Dockerfile"
+print("compose file: ok")
+PY
 
 echo "== tests on SQLite"
 RELAIS_TEST_DATABASE_URL= cargo test --locked

@@ -72,6 +72,12 @@ impl Cli {
 pub enum Command {
     /// Met la base de données à jour (migrations).
     Migrate,
+    /// Copie cohérente de la base SQLite dans PATH, même pendant que le service tourne
+    /// (PostgreSQL : utilisez pg_dump).
+    Backup {
+        /// Le fichier à écrire (il ne doit pas exister).
+        path: std::path::PathBuf,
+    },
     /// Lance le service : site web, planification, relève des flux, envois.
     Serve,
     /// Relève maintenant les sources nommées (ou toutes les sources actives).
@@ -326,6 +332,17 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => Arc::new(app).serve().await,
+        Command::Backup { path } => {
+            if path.exists() {
+                bail!(
+                    "{} existe déjà : choisissez un nouveau fichier",
+                    path.display()
+                );
+            }
+            app.store.backup(&path).await?;
+            eprintln!("copie écrite : {}", path.display());
+            Ok(())
+        }
         Command::Fetch { sources } => fetch(&app, &sources, json).await,
         Command::Sources { action: None } => list_sources(&app, json).await,
         Command::Sources {

@@ -16,14 +16,26 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("relais={default_level},warn"))
+    });
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(format!("relais={default_level},warn"))
-            }),
-        )
-        .init();
+        .with_env_filter(filter);
+    // `RELAIS_LOG_FORMAT=json`: one JSON object per line, for a log collector. Read here,
+    // before the configuration, so that reading it can already be logged.
+    match std::env::var("RELAIS_LOG_FORMAT").as_deref() {
+        Ok("json") => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        Ok("text") | Err(_) => logs.init(),
+        Ok(other) => {
+            logs.init();
+            tracing::warn!("RELAIS_LOG_FORMAT={other} is neither text nor json: text logs");
+        }
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped early (`relais items | head`) is not a failure.

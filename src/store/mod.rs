@@ -242,6 +242,27 @@ impl Store {
         Ok(())
     }
 
+    /// A consistent copy of a SQLite database in a new file, taken while others read and
+    /// write it (`VACUUM INTO` reads one snapshot). PostgreSQL has pg_dump for that.
+    pub async fn backup(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let Pool::Sqlite(pool) = &self.pool else {
+            anyhow::bail!(
+                "relais backup copie une base SQLite ; pour PostgreSQL, utilisez pg_dump \
+                 (voir le README, « En production »)"
+            );
+        };
+        let target = path
+            .to_str()
+            .context("le chemin de la copie doit être en UTF-8")?;
+        sqlx::query("vacuum into $1")
+            .bind(target)
+            .execute(pool)
+            .await
+            .with_context(|| format!("copie vers {target} impossible"))?;
+        Ok(())
+    }
+
     /// Answers when the database does (health checks).
     pub async fn ping(&self) -> Result<()> {
         with_pool!(self, |p| sqlx::query("select 1")

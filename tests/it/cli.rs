@@ -318,3 +318,55 @@ async fn items_retag_applies_new_rules_to_items_already_stored() {
         again.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_while_the_daemon_runs_holds_everything_and_opens_on_its_own() {
+    let (mut env, _server) = crate::pipeline::env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    env.import("email,newsletters\nawa@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let items = env.run(&["--json", "items"]).await.ok().json_lines().len();
+    assert!(items > 0);
+    let copy = env.path("copie.db");
+    let copy_arg = copy.display().to_string();
+    if env.database_url.starts_with("postgres") {
+        let refused = env.run(&["backup", &copy_arg]).await;
+        assert_ne!(refused.code, 0);
+        assert!(refused.stderr.contains("pg_dump"), "{}", refused.stderr);
+        return;
+    }
+    let _daemon = env.serve().await;
+    env.run(&["backup", &copy_arg]).await.ok();
+    let again = env.run(&["backup", &copy_arg]).await;
+    assert_ne!(again.code, 0, "an existing file is never overwritten");
+    assert!(again.stderr.contains("existe déjà"), "{}", again.stderr);
+    // The copy is a database of its own, with the same items and subscribers.
+    env.set("RELAIS_DATABASE_URL", format!("sqlite://{copy_arg}"));
+    let copied = env.run(&["--json", "items"]).await.ok().json_lines().len();
+    assert_eq!(copied, items);
+    let people = env.run(&["subscribers", "export", "--json"]).await.ok();
+    assert!(people.stdout.contains("awa@example.org"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_json_lines_when_asked() {
+    let mut env = TestEnv::new().await;
+    env.set("RELAIS_LOG_FORMAT", "json");
+    env.set("RUST_LOG", "debug");
+    let run = env.run(&["migrate"]).await.ok();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && *l != "migrations appliquées")
+        .collect();
+    assert!(!lines.is_empty(), "debug logs were written");
+    for line in lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+}
