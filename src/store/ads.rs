@@ -468,12 +468,23 @@ impl Store {
             .bind(today)
             .fetch_all(&mut *tx)
             .await?;
+            // Each row changes only if it still needs to: two daemons' upkeep at once (on
+            // PostgreSQL) neither expires an ad twice nor mails its member twice.
+            let mut expired = 0;
             for id in &gone {
-                sqlx::query("update ads set state = 'expired', updated_at = $2 where id = $1")
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                let changed = sqlx::query(
+                    "update ads set state = 'expired', updated_at = $2 \
+                     where id = $1 and state in ('approved', 'pending')",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    continue;
+                }
+                expired += 1;
                 record_event!(tx, *id, "expired", None::<AdActor>, None::<&str>, at)?;
                 sqlx::query(
                     "delete from issue_entries where ad_id = $1 and issue_id in \
@@ -494,12 +505,20 @@ impl Store {
             .bind(warn_until)
             .fetch_all(&mut *tx)
             .await?;
+            let mut warned = 0;
             for (id, email) in &warn {
-                sqlx::query("update ads set expiry_warned_on = $2 where id = $1")
-                    .bind(id)
-                    .bind(today)
-                    .execute(&mut *tx)
-                    .await?;
+                let changed = sqlx::query(
+                    "update ads set expiry_warned_on = $2 where id = $1 and expiry_warned_on is null",
+                )
+                .bind(id)
+                .bind(today)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    continue;
+                }
+                warned += 1;
                 sqlx::query(
                     "insert into mails (kind, ad_id, email, state, next_attempt_at, message_id, \
                        created_at, updated_at) values ('ad_expiring', $1, $2, 'queued', $3, $4, $3, $3)",
@@ -512,7 +531,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((gone.len() as u64, warn.len() as u64))
+            Ok::<_, sqlx::Error>((expired, warned))
         })?;
         Ok(out)
     }
