@@ -6,7 +6,7 @@
 //! the spring-forward night skips runs when the clock reaches it again (02:30 → 03:00), a
 //! local time the fall-back night shows twice runs the first time only.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::{JobKind, JobOutcome};
@@ -91,8 +91,6 @@ fn place(local: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     }
     None
 }
-
-use chrono::Timelike;
 
 /// One title's schedule (`[[schedule]]` in `relais.toml`).
 #[derive(Debug, Clone)]
