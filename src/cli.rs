@@ -123,6 +123,9 @@ pub enum Command {
     /// Les courriels de service (liens de confirmation) : en file, envoyés, à réessayer, en échec.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// La programmation ([[schedule]] de relais.toml) : les prochaines échéances de chaque titre,
+    /// puis les exécutions passées, de la plus récente à la plus ancienne.
+    Schedule,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +371,7 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
         } => list_items(&app, source, status, limit, json).await,
         Command::Issue(cmd) => issue(&app, cmd, json).await,
         Command::Mail(MailCommand::Status) => mail_status(&app, json).await,
+        Command::Schedule => list_schedule(&app, json).await,
         Command::Subscribers(SubscribersCommand::Import { file }) => {
             import_subscribers(&app, &file, json).await
         }
@@ -844,6 +848,36 @@ fn not_found(e: crate::store::StoreError, what: &str) -> anyhow::Error {
     }
 }
 
+async fn list_schedule(app: &App, json: bool) -> anyhow::Result<()> {
+    let lines = crate::schedule::listing(app, 200).await?;
+    if app.config.schedules.is_empty() && !json {
+        eprintln!("aucune programmation : ajoutez des tables [[schedule]] à relais.toml");
+    }
+    for line in lines {
+        if json {
+            print_json(&line)?;
+            continue;
+        }
+        let title =
+            domain::Newsletter::find(&line.newsletter).map_or(line.newsletter.as_str(), |n| n.name);
+        let due = crate::schedule::local_time(line.due_at, app.config.timezone);
+        match line.ran_at {
+            None => println!("{title} · {} · prévu le {due}", line.kind.label()),
+            Some(_) => println!(
+                "{title} · {} · {due} · {}{}",
+                line.kind.label(),
+                line.outcome.label(),
+                if line.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" : {}", line.detail)
+                }
+            ),
+        }
+    }
+    Ok(())
+}
+
 async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
     let counts = app.store.mail_counts().await?;
     let problems = app.store.mail_problems(20).await?;
@@ -863,6 +897,7 @@ async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
             domain::MailKind::MemberLink => "liens de connexion des membres",
             domain::MailKind::AdRejected => "annonces refusées",
             domain::MailKind::AdExpiring => "annonces bientôt échues",
+            domain::MailKind::ScheduleNotice => "avis de la programmation",
         };
         println!(
             "{label} : en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",

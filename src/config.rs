@@ -70,6 +70,10 @@ pub struct Config {
     pub sections: crate::domain::Sections,
     /// Titles whose issues need two different editors' approvals before they may be sent.
     pub two_approvals: Vec<&'static str>,
+    /// A run (or a send planned at the desk) later than this is not made, only recorded.
+    pub schedule_lateness: Duration,
+    /// Each title's draft, reminder and send times.
+    pub schedules: Vec<crate::domain::schedule::TitleSchedule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +111,9 @@ macro_rules! settings {
             /// `[[section]]` tables: a title's sections in reading order (file only).
             #[serde(default)]
             section: Vec<RawSection>,
+            /// `[[schedule]]` tables: a title's draft, reminder and send times (file only).
+            #[serde(default)]
+            schedule: Vec<RawSchedule>,
         }
 
         const KEYS: &[&str] = &[$(stringify!($key)),*];
@@ -163,6 +170,18 @@ settings! {
     list_unsubscribe_mailto: text,
     privacy_contact: text,
     two_approvals: text,
+    schedule_lateness: text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    newsletter: String,
+    draft: String,
+    send: String,
+    remind: Option<String>,
+    min_entries: Option<usize>,
+    auto_send: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +252,7 @@ impl Config {
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
         let sections = validate_sections(std::mem::take(&mut raw.section), file)?;
+        let schedules = validate_schedules(std::mem::take(&mut raw.schedule), file)?;
         let file_values = raw_values(raw);
         let value = |key: &str| -> Option<Value> {
             let var = format!("RELAIS_{}", key.to_ascii_uppercase());
@@ -447,6 +467,8 @@ impl Config {
                 Some(v) => parse_titles(&v.text).map_err(|m| fail(&v, "two_approvals", m))?,
                 None => Vec::new(),
             },
+            schedule_lateness: duration("schedule_lateness", "6h")?,
+            schedules,
             sections,
         })
     }
@@ -535,6 +557,47 @@ fn validate_sections(
         sections.set(n.slug, list);
     }
     Ok(sections)
+}
+
+/// `[[schedule]]` tables, one per title at most; errors name the table and the key.
+fn validate_schedules(
+    raw: Vec<RawSchedule>,
+    file: &str,
+) -> Result<Vec<crate::domain::schedule::TitleSchedule>, ConfigError> {
+    use crate::domain::schedule::{Cron, TitleSchedule};
+    let mut schedules: Vec<TitleSchedule> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let fail =
+            |key: &str, m: String| ConfigError::new(file, &format!("schedule[{}].{key}", i + 1), m);
+        let n = Newsletter::find(&r.newsletter).ok_or_else(|| {
+            fail(
+                "newsletter",
+                format!(
+                    "lettre inconnue « {} » (coopdev-info ou echos-du-reseau)",
+                    r.newsletter
+                ),
+            )
+        })?;
+        if schedules.iter().any(|s| s.newsletter == n.slug) {
+            return Err(fail(
+                "newsletter",
+                format!("{} a déjà une programmation", n.slug),
+            ));
+        }
+        let remind =
+            parse_duration(r.remind.as_deref().unwrap_or("24h")).map_err(|m| fail("remind", m))?;
+        let min_entries = r.min_entries.unwrap_or(1);
+        schedules.push(TitleSchedule {
+            newsletter: n.slug,
+            draft: Cron::parse(&r.draft).map_err(|m| fail("draft", m))?,
+            send: Cron::parse(&r.send).map_err(|m| fail("send", m))?,
+            remind: chrono::Duration::from_std(remind)
+                .map_err(|e| fail("remind", e.to_string()))?,
+            min_entries,
+            auto_send: r.auto_send.unwrap_or(false),
+        });
+    }
+    Ok(schedules)
 }
 
 /// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: networks, or single addresses.
@@ -862,6 +925,47 @@ mod tests {
         .unwrap();
         let e = Config::validate(raw, "relais.toml", &env(&[])).unwrap_err();
         assert!(e.to_string().contains("`section`: key `Agenda!`"), "{e}");
+    }
+
+    #[test]
+    fn schedules_name_their_title_and_read_cron_with_seconds() {
+        let raw: RawConfig = toml::from_str(
+            "[[schedule]]\nnewsletter = \"echos-du-reseau\"\ndraft = \"0 0 9 * * Mon\"\n\
+             send = \"0 0 9 * * Thu\"\nmin_entries = 2\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw, "relais.toml", &env(&[])).unwrap();
+        let s = &c.schedules[0];
+        assert_eq!(
+            (
+                s.newsletter,
+                s.remind.num_hours(),
+                s.min_entries,
+                s.auto_send
+            ),
+            ("echos-du-reseau", 24, 2, false)
+        );
+        assert_eq!(c.schedule_lateness, Duration::from_secs(6 * 3600));
+        let raw: RawConfig = toml::from_str(
+            "[[schedule]]\nnewsletter = \"la-gazette\"\ndraft = \"0 0 9 * * Mon\"\nsend = \"0 0 9 * * Thu\"\n",
+        )
+        .unwrap();
+        let e = Config::validate(raw, "relais.toml", &env(&[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "relais.toml: `schedule[1].newsletter`: lettre inconnue « la-gazette » (coopdev-info ou echos-du-reseau)"
+        );
+        let raw: RawConfig = toml::from_str(
+            "[[schedule]]\nnewsletter = \"coopdev-info\"\ndraft = \"0 0 9 * * Mon\"\nsend = \"0 9 * * Thu\"\n",
+        )
+        .unwrap();
+        let e = Config::validate(raw, "relais.toml", &env(&[])).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "relais.toml: `schedule[1].send`: expression cron illisible « 0 9 * * Thu »"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,6 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
+mod runs;
+
+pub use runs::{listing, local_time, notice_view, ScheduleLine};
+
 const LEASE_TTL: Duration = Duration::from_secs(60);
 const LEASE_NAME: &str = "scheduler";
 
@@ -108,6 +112,12 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             })
         },
     ));
+    let schedules = tokio::spawn(every_tick(
+        app.clone(),
+        cancel.clone(),
+        "schedules",
+        |app, _| Box::pin(async move { runs::run_due(&app).await }),
+    ));
     let mut interval = tokio::time::interval(LEASE_TTL / 3);
     loop {
         tokio::select! {
@@ -129,6 +139,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
     watch.await?;
     send.await?;
     housekeeping.await?;
+    schedules.await?;
     if app.leader.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }
@@ -179,15 +190,14 @@ async fn ticks(
     }
 }
 
-/// A planned send older than this is not made: an issue planned for Thursday 9:00 does not go
+/// Queues the approved issues whose planned time has come (the desk's *Programmer*). One
+/// later than `schedule_lateness` is not made: an issue planned for Thursday 9:00 does not go
 /// out on Saturday because the daemon was down; the desk shows it still planned.
-const PLANNED_SEND_LATENESS: chrono::Duration = chrono::Duration::hours(6);
-
-/// Queues the approved issues whose planned time has come (the desk's *Programmer*).
 async fn send_planned_issues(app: &App) -> anyhow::Result<()> {
     let now = app.store.now();
+    let lateness = chrono::Duration::from_std(app.config.schedule_lateness)?;
     for (issue, segment, at) in app.store.due_scheduled_issues(now).await? {
-        if now - at > PLANNED_SEND_LATENESS {
+        if now - at > lateness {
             tracing::warn!(issue, planned = %at, "planned send too late: not sent, plan it again");
             continue;
         }

@@ -339,8 +339,8 @@ impl Dispatcher {
         }
     }
 
-    /// A mail to a member (sign-in link, refused ad, expiry notice), read from the member's
-    /// tables when it leaves; `Err` says why it is no longer worth sending.
+    /// A mail to a member (sign-in link, refused ad, expiry notice) or to the editors (a
+    /// schedule run's notice), read from its tables when it leaves; `Err` says why it is no longer worth sending.
     async fn member_mail(
         &self,
         m: &ClaimedMail,
@@ -400,6 +400,18 @@ impl Dispatcher {
                     let date = crate::render::french_date(ad.expires_on).replace('\u{a0}', " ");
                     MailView::ad_expiring(&ad.title, &date, link, org())
                 }
+            }
+            MailKind::ScheduleNotice => {
+                let run = match m.job_run_id {
+                    Some(id) => self.store.job_run(id).await?,
+                    None => None,
+                };
+                let Some(run) = run else {
+                    return Ok(Err("exécution de la programmation supprimée".into()));
+                };
+                let link = SafeUrl::parse(&self.links.page("/admin/programmation"))
+                    .context("desk link")?;
+                crate::schedule::notice_view(&run, self.settings.masthead.timezone, link, org())
             }
             MailKind::Confirmation | MailKind::Test => {
                 anyhow::bail!("not a member's mail: {}", m.kind)
@@ -466,12 +478,13 @@ impl Dispatcher {
                     preview.text,
                 )
             }
-            MailKind::MemberLink | MailKind::AdRejected | MailKind::AdExpiring => {
-                match self.member_mail(m).await? {
-                    Ok(rendered) => (rendered.subject, rendered.html, rendered.text),
-                    Err(reason) => return Ok(DeliveryOutcome::Skipped { reason }),
-                }
-            }
+            MailKind::MemberLink
+            | MailKind::AdRejected
+            | MailKind::AdExpiring
+            | MailKind::ScheduleNotice => match self.member_mail(m).await? {
+                Ok(rendered) => (rendered.subject, rendered.html, rendered.text),
+                Err(reason) => return Ok(DeliveryOutcome::Skipped { reason }),
+            },
         };
         let to: Address = match m.email.parse() {
             Ok(a) => a,

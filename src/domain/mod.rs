@@ -10,6 +10,7 @@ mod interests;
 mod newsletter;
 pub mod optin;
 mod safe_url;
+pub mod schedule;
 pub mod search;
 pub mod similar;
 mod status;
@@ -22,8 +23,8 @@ pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use safe_url::{SafeUrl, UnsafeUrl};
 pub use status::{
-    AdCategory, DeliveryState, IssueStatus, ItemStatus, MailKind, SourceState, SubscriberStatus,
-    SubscriptionStatus,
+    AdCategory, DeliveryState, IssueStatus, ItemStatus, JobKind, JobOutcome, MailKind, SourceState,
+    SubscriberStatus, SubscriptionStatus,
 };
 
 /// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.

@@ -130,7 +130,19 @@ text_enum!(
         MemberLink => "member_link",
         AdRejected => "ad_rejected",
         AdExpiring => "ad_expiring",
+        ScheduleNotice => "schedule_notice",
     }
+);
+
+text_enum!(
+    /// What a schedule run does (`job_runs.kind`).
+    JobKind { Draft => "draft", Remind => "remind", Send => "send" }
+);
+
+text_enum!(
+    /// How a schedule run ended (`job_runs.outcome`); `pending` while it acts, and for the
+    /// next occurrences `relais schedule` lists.
+    JobOutcome { Done => "done", Skipped => "skipped", Refused => "refused", Pending => "pending" }
 );
 
 text_enum!(
@@ -172,6 +184,29 @@ impl SourceState {
             SourceState::Ok => "en service",
             SourceState::Failing => "en échec",
             SourceState::Disabled => "désactivée",
+        }
+    }
+}
+
+impl JobKind {
+    /// In French, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            JobKind::Draft => "brouillon",
+            JobKind::Remind => "rappel",
+            JobKind::Send => "envoi",
+        }
+    }
+}
+
+impl JobOutcome {
+    /// In French, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            JobOutcome::Done => "fait",
+            JobOutcome::Skipped => "sauté",
+            JobOutcome::Refused => "refusé",
+            JobOutcome::Pending => "à venir",
         }
     }
 }

@@ -76,6 +76,24 @@ impl MailView {
         }
     }
 
+    /// The editors' notice of a schedule run: a reminder, a refused or skipped send. `reason`
+    /// says what happened, `date` when the run was due; the link opens the desk.
+    pub fn schedule_notice(
+        subject: &str,
+        detail: &str,
+        due: &str,
+        link: SafeUrl,
+        org: OrgView,
+    ) -> Self {
+        Self {
+            kind: MailKind::ScheduleNotice,
+            subject: super::printable_line(subject),
+            reason: super::printable_text(detail),
+            date: due.to_string(),
+            ..Self::confirmation("", link, 0, org)
+        }
+    }
+
     /// Realistic data for the start-up check of the templates.
     pub fn sample(kind: MailKind) -> Self {
         let org = super::model_org(
@@ -94,6 +112,13 @@ impl MailView {
                 Self::ad_rejected(title, "Précisez le lieu de retrait du matériel.", link, org)
             }
             MailKind::AdExpiring => Self::ad_expiring(title, "5 décembre 2026", link, org),
+            MailKind::ScheduleNotice => Self::schedule_notice(
+                "Coopdev' info : numéro non validé, non envoyé",
+                "le numéro 12 n'est pas validé : il n'est pas envoyé",
+                "jeudi 3 décembre 2026 à 09:00",
+                link,
+                org,
+            ),
         }
     }
 }

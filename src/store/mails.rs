@@ -22,6 +22,8 @@ pub struct ClaimedMail {
     pub login_id: Option<i64>,
     /// The ad a mail about an ad names.
     pub ad_id: Option<i64>,
+    /// The schedule run an editors' notice is about.
+    pub job_run_id: Option<i64>,
     pub email: String,
     pub message_id: String,
     pub attempts: i64,
@@ -77,12 +79,13 @@ impl Store {
             "mails",
             "true",
             "1",
-            "id, kind, subscriber_id, issue_id, login_id, ad_id, email, message_id, attempts, \
-             created_at",
+            "id, kind, subscriber_id, issue_id, login_id, ad_id, job_run_id, email, message_id, \
+             attempts, created_at",
         );
         type Row = (
             i64,
             String,
+            Option<i64>,
             Option<i64>,
             Option<i64>,
             Option<i64>,
@@ -107,6 +110,7 @@ impl Store {
             issue_id,
             login_id,
             ad_id,
+            job_run_id,
             email,
             message_id,
             attempts,
@@ -127,6 +131,7 @@ impl Store {
             issue_id,
             login_id,
             ad_id,
+            job_run_id,
             email,
             message_id,
             attempts,

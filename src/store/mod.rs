@@ -40,6 +40,7 @@ pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
 pub use members::{LoginLink, LoginRefusal, MemberPerson, MemberRow, MemberSession, NewMember};
 pub use preferences::PreferencesChange;
+pub use schedule::JobRun;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;
 pub use users::{StaffSession, UserRow};

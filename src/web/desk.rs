@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", axum::routing::post(logout))
         .route("/admin", get(home))
+        .route("/admin/programmation", get(schedule_page))
         .route("/admin/numeros/{id}/apercu", get(preview_page))
         .route("/admin/numeros/{id}/apercu.html", get(preview_html))
         .route("/admin/numeros/{id}/apercu.txt", get(preview_text))
@@ -315,6 +316,42 @@ async fn home(State(app): State<AppState>, staff: Staff) -> Result<Html<String>,
                 1 => "1 demande d'adhésion à examiner".to_string(),
                 n => format!("{n} demandes d'adhésion à examiner"),
             },
+        }),
+    )?;
+    Ok(Html(html))
+}
+
+/// The schedules' next occurrences and their recorded runs.
+async fn schedule_page(
+    State(app): State<AppState>,
+    staff: Staff,
+) -> Result<Html<String>, WebError> {
+    let zone = app.config.timezone;
+    let lines: Vec<serde_json::Value> = crate::schedule::listing(&app, 100)
+        .await?
+        .into_iter()
+        .map(|l| {
+            serde_json::json!({
+                "title": Newsletter::find(&l.newsletter).map_or(l.newsletter.clone(), |n| n.name.to_string()),
+                "kind": l.kind.label(),
+                "due": crate::schedule::local_time(l.due_at, zone),
+                "ran": l.ran_at.map(|at| crate::schedule::local_time(at, zone)),
+                "outcome": l.outcome.label(),
+                "outcome_key": l.outcome.as_str(),
+                "detail": printable_line(&l.detail),
+                "issue": l.issue,
+            })
+        })
+        .collect();
+    let (next, past): (Vec<_>, Vec<_>) = lines.into_iter().partition(|l| l["ran"].is_null());
+    let html = app.pages.render_desk(
+        "schedule",
+        "Programmation",
+        &staff.chrome("accueil"),
+        &serde_json::json!({
+            "configured": !app.config.schedules.is_empty(),
+            "next": next,
+            "past": past,
         }),
     )?;
     Ok(Html(html))

@@ -85,6 +85,7 @@ impl Pages {
             "members",
             "board",
             "board-ad",
+            "schedule",
         ] {
             let (text, origin) = templates.read(&format!("web/{name}.html.hbs"))?;
             let registered = if matches!(

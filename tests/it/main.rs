@@ -11,6 +11,7 @@ mod desk_browser;
 mod foundation;
 mod helpers;
 mod pipeline;
+mod schedules;
 mod sec_ids;
 mod sec_send;
 mod sec_watch;

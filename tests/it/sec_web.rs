@@ -25,12 +25,22 @@ async fn text_of(daemon: &Daemon, path: &str) -> String {
 
 /// Signs in a new editor; the session cookie.
 async fn editor_cookie(env: &TestEnv, daemon: &Daemon) -> String {
+    add_editor(env).await;
+    sign_in_editor(daemon).await
+}
+
+/// Creates the account redaction@example.org (an editor).
+pub(crate) async fn add_editor(env: &TestEnv) {
     env.run_with_stdin(
         &["user", "add", "redaction@example.org", "--role", "editor"],
         &format!("{PASSWORD}\n"),
     )
     .await
     .ok();
+}
+
+/// Signs in the editor `add_editor` created; the session cookie.
+pub(crate) async fn sign_in_editor(daemon: &Daemon) -> String {
     let answer = daemon
         .client
         .post(daemon.url("/admin/login"))
