@@ -616,7 +616,11 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 (_, Some(id)) => EntrySource::Ad(id),
                 _ => bail!("--item ou --ad"),
             };
-            let id = desk::add_to_issue(
+            let desk::AddedEntry {
+                id,
+                section,
+                position,
+            } = desk::add_to_issue(
                 &app.store,
                 &app.masthead.sections,
                 issue,
@@ -626,14 +630,6 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
             .await?;
             // Say where it went: the section (by its heading) and the place in it.
             let row = app.store.issue(issue).await?;
-            let entries = app.store.issue_entries(issue).await?;
-            let added = entries.iter().find(|e| e.id == id);
-            let section = added.map(|e| e.section.clone()).unwrap_or_default();
-            let position = entries
-                .iter()
-                .filter(|e| e.section == section)
-                .position(|e| e.id == id)
-                .map_or(0, |p| p + 1);
             if json {
                 print_json(&serde_json::json!({
                     "entry": id, "issue": issue, "section": section, "position": position
