@@ -19,6 +19,8 @@ use crate::render::Recipient;
 use crate::store::NewMember;
 use crate::store::{ImportOutcome, ItemFilter};
 
+mod tokens;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "relais",
@@ -117,6 +119,9 @@ pub enum Command {
     /// Les courriels de service (liens de confirmation) : en file, envoyés, à réessayer, en échec.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Les jetons de l'API JSON (/api/v1) : créer, lister, révoquer.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +315,34 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Crée un jeton pour un compte de la rédaction ou pour une personne d'un membre ; affiche le jeton seul, une seule fois.
+    Create {
+        /// L'adresse d'un compte de la rédaction (tous rôles) : le jeton modère et compose.
+        #[arg(
+            long,
+            value_name = "EMAIL",
+            conflicts_with = "member",
+            required_unless_present = "member"
+        )]
+        editor: Option<String>,
+        /// L'adresse d'une personne d'un membre : le jeton ne voit et ne change que les annonces de son organisation.
+        #[arg(long, value_name = "EMAIL")]
+        member: Option<String>,
+        /// Un nom pour reconnaître le jeton dans la liste (par exemple le script qui s'en sert).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+    },
+    /// Les jetons, du plus récent au plus ancien, sans leur valeur.
+    List,
+    /// Révoque un jeton : il ne fonctionne plus, définitivement.
+    Revoke {
+        /// Le numéro du jeton (voir `token list`).
+        id: i64,
+    },
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, value)?;
@@ -431,6 +464,13 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Add { email, role }) => add_user(&app, &email, &role).await,
+        Command::Token(TokenCommand::Create {
+            editor,
+            member,
+            label,
+        }) => tokens::create(&app, editor.as_deref(), member.as_deref(), &label).await,
+        Command::Token(TokenCommand::List) => tokens::list(&app, json).await,
+        Command::Token(TokenCommand::Revoke { id }) => tokens::revoke(&app, id).await,
     }
 }
 

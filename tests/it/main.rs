@@ -1,6 +1,7 @@
 //! Integration tests: the real `relais` binary against real SQLite or PostgreSQL
 //! (RELAIS_TEST_DATABASE_URL), a loopback HTTP server for feeds and Postfix's smtp-sink.
 
+mod api;
 mod archive;
 mod browser;
 mod cli;
