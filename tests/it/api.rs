@@ -582,8 +582,25 @@ async fn members_post_and_staff_moderate_through_the_api_as_its_openapi_document
             .status,
         404
     );
+    // Its member extends it, up to 90 days from today.
+    let extended = api
+        .call("POST", &format!("{path}/extend"), sahel, None)
+        .await;
+    assert_eq!(extended.status, 200, "{}", extended.body);
+    assert!(extended.body["expires_on"].as_str() > approved.body["expires_on"].as_str());
+    let again = api
+        .call("POST", &format!("{path}/extend"), sahel, None)
+        .await;
+    assert_eq!(again.status, 409, "already 90 days ahead: {}", again.body);
+    assert_eq!(
+        api.call("POST", &format!("{path}/extend"), andes, None)
+            .await
+            .status,
+        404
+    );
     let seen_by_staff = api.call("GET", &path, staff, None).await;
     assert_eq!(seen_by_staff.body["events"][2]["by"], EDITOR);
+    assert_eq!(seen_by_staff.body["events"][3]["action"], "extended");
 
     // A second ad is refused with a reason, which is mailed to the member.
     let second = api

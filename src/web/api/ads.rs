@@ -106,6 +106,14 @@ pub struct RejectInput {
 const STATES: [&str; 5] = ["pending", "approved", "rejected", "withdrawn", "expired"];
 const MAX_REASON_CHARS: usize = 1000;
 
+/// An ad the caller may see: a member's own organisation's, any for staff.
+async fn visible_ad(app: &AppState, caller: &Caller, id: i64) -> Result<AdRow, ApiError> {
+    Ok(match caller.actor {
+        AdActor::Member { member_id, .. } => app.store.member_ad(member_id, id).await?,
+        AdActor::Staff { .. } => app.store.ad(id).await?,
+    })
+}
+
 /// The ad after a change; a change its state refused is a 409 that names the state.
 async fn changed(
     app: &AppState,
@@ -198,10 +206,7 @@ pub async fn show_ad(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<AdDetail>, ApiError> {
-    let ad = match caller.actor {
-        AdActor::Member { member_id, .. } => app.store.member_ad(member_id, id).await?,
-        AdActor::Staff { .. } => app.store.ad(id).await?,
-    };
+    let ad = visible_ad(&app, &caller, id).await?;
     let staff = matches!(caller.actor, AdActor::Staff { .. });
     let events = app.store.ad_events(id).await?;
     Ok(Json(AdDetail {
@@ -262,6 +267,31 @@ pub async fn withdraw_ad(
         .withdraw_ad(id, member.member_id, member.person_id)
         .await?;
     changed(&app, id, change, "retirée").await
+}
+
+/// Prolonger une annonce en cours de 30 jours, sans dépasser 90 jours à partir d'aujourd'hui.
+#[utoipa::path(post, path = "/ads/{id}/extend", tag = "annonces",
+    params(("id" = i64, Path, description = "Le numéro de l'annonce")),
+    responses(
+        (status = 200, description = "L'annonce, avec sa nouvelle date de fin", body = Ad),
+        NoSuchAd,
+        (status = 409, description = "L'annonce est refusée, retirée ou échue, ou déjà prolongée au plus loin", body = ApiErrorBody),
+    ))]
+pub async fn extend_ad(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Ad>, ApiError> {
+    let ad = visible_ad(&app, &caller, id).await?;
+    let to = ad::extended(ad.expires_on, app.today());
+    if to <= ad.expires_on {
+        return Err(ApiError::Conflict(format!(
+            "Cette annonce court déjà jusqu'au {} : elle ne va pas plus loin.",
+            crate::render::french_date(ad.expires_on)
+        )));
+    }
+    let change = app.store.extend_ad(id, caller.actor, to).await?;
+    changed(&app, id, change, "prolongée").await
 }
 
 /// Rédaction : valider une annonce.

@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(ads::my_ads))
         .routes(routes!(ads::show_ad, ads::edit_ad))
         .routes(routes!(ads::withdraw_ad))
+        .routes(routes!(ads::extend_ad))
         .routes(routes!(ads::approve_ad))
         .routes(routes!(ads::reject_ad))
         .routes(routes!(desk::items))
