@@ -827,6 +827,25 @@ async fn members_post_and_staff_moderate_through_the_api_as_its_openapi_document
     assert_eq!(revoked.status, 401);
     assert!(revoked.error().contains("révoqué"), "{}", revoked.body);
 
+    // So does the token of an organisation no longer active, or of a disabled staff account.
+    sql(
+        &env,
+        "update members set state = 'disabled' where email = $1",
+        &[SAHEL],
+    )
+    .await;
+    assert_eq!(
+        api.call("GET", "/api/v1/ads/mine", sahel, None)
+            .await
+            .status,
+        401
+    );
+    sql(&env, "update users set disabled_at = created_at", &[]).await;
+    assert_eq!(
+        api.call("GET", "/api/v1/ads", staff, None).await.status,
+        401
+    );
+
     api.assert_all_exercised();
 }
 
