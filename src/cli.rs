@@ -19,6 +19,8 @@ use crate::render::Recipient;
 use crate::store::NewMember;
 use crate::store::{ImportOutcome, ItemFilter};
 
+mod tokens;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "relais",
@@ -126,6 +128,9 @@ pub enum Command {
     /// La programmation ([[schedule]] de relais.toml) : les prochaines échéances de chaque titre,
     /// puis les exécutions passées, de la plus récente à la plus ancienne.
     Schedule,
+    /// Les jetons de l'API JSON (/api/v1) : créer, lister, révoquer.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +324,34 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Crée un jeton pour un compte de la rédaction ou pour une personne d'un membre ; affiche le jeton seul, une seule fois.
+    Create {
+        /// L'adresse d'un compte de la rédaction (tous rôles) : le jeton modère et compose.
+        #[arg(
+            long,
+            value_name = "EMAIL",
+            conflicts_with = "member",
+            required_unless_present = "member"
+        )]
+        editor: Option<String>,
+        /// L'adresse d'une personne d'un membre : le jeton ne voit et ne change que les annonces de son organisation.
+        #[arg(long, value_name = "EMAIL")]
+        member: Option<String>,
+        /// Un nom pour reconnaître le jeton dans la liste (par exemple le script qui s'en sert).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+    },
+    /// Les jetons, du plus récent au plus ancien, sans leur valeur.
+    List,
+    /// Révoque un jeton : il ne fonctionne plus, définitivement.
+    Revoke {
+        /// Le numéro du jeton (voir `token list`).
+        id: i64,
+    },
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, value)?;
@@ -452,6 +485,13 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Add { email, role }) => add_user(&app, &email, &role).await,
+        Command::Token(TokenCommand::Create {
+            editor,
+            member,
+            label,
+        }) => tokens::create(&app, editor.as_deref(), member.as_deref(), &label).await,
+        Command::Token(TokenCommand::List) => tokens::list(&app, json).await,
+        Command::Token(TokenCommand::Revoke { id }) => tokens::revoke(&app, id).await,
     }
 }
 
@@ -637,7 +677,11 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 (_, Some(id)) => EntrySource::Ad(id),
                 _ => bail!("--item ou --ad"),
             };
-            let id = desk::add_to_issue(
+            let desk::AddedEntry {
+                id,
+                section,
+                position,
+            } = desk::add_to_issue(
                 &app.store,
                 &app.masthead.sections,
                 issue,
@@ -647,14 +691,6 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
             .await?;
             // Say where it went: the section (by its heading) and the place in it.
             let row = app.store.issue(issue).await?;
-            let entries = app.store.issue_entries(issue).await?;
-            let added = entries.iter().find(|e| e.id == id);
-            let section = added.map(|e| e.section.clone()).unwrap_or_default();
-            let position = entries
-                .iter()
-                .filter(|e| e.section == section)
-                .position(|e| e.id == id)
-                .map_or(0, |p| p + 1);
             if json {
                 print_json(&serde_json::json!({
                     "entry": id, "issue": issue, "section": section, "position": position

@@ -7,13 +7,16 @@ pub mod staff;
 
 pub use preview::{preview_issue, Preview};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::audience::Links;
 use crate::domain::{IssueStatus, Newsletter, Sections};
 use crate::render::model_org_in;
 use crate::render::{IssueView, PublicPages};
 use crate::store::{IssueRow, Store, StoreError};
+
+/// The one title that carries members' ads.
+const ECHOS: &str = "echos-du-reseau";
 
 /// What `issue add` puts into an issue.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +44,7 @@ pub async fn create_issue(
     });
     let id = store.create_issue(n.slug, &subject).await?;
     compose::add_selected(store, sections, id, n).await?;
-    if n.slug == "echos-du-reseau" {
+    if n.slug == ECHOS {
         for ad in store.current_ads(today).await? {
             store
                 .add_entry(id, sections.default_for(n, true), None, Some(ad))
@@ -51,80 +54,120 @@ pub async fn create_issue(
     Ok(id)
 }
 
+/// Why an entry was not added; the text is French, for the CLI's and the API's users.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("numéro {0} introuvable")]
+    NoIssue(i64),
+    #[error("le numéro {0} est déjà parti ({1}) : il ne change plus")]
+    Frozen(i64, IssueStatus),
+    #[error("rubrique inconnue « {section} » pour {newsletter} (possibles : {known})")]
+    UnknownSection {
+        section: String,
+        newsletter: &'static str,
+        known: String,
+    },
+    #[error("élément de veille {0} introuvable")]
+    NoItem(i64),
+    #[error("annonce {0} introuvable")]
+    NoAd(i64),
+    /// Nothing unmoderated reaches subscribers.
+    #[error(
+        "l'annonce {0} n'est pas validée : seules les annonces validées et en cours paraissent"
+    )]
+    AdNotApproved(i64),
+    #[error("les annonces ne paraissent que dans Les Échos du Réseau")]
+    AdOutsideEchos,
+    #[error("déjà dans le numéro {0}")]
+    AlreadyThere(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Where an entry went.
+#[derive(Debug, Clone)]
+pub struct AddedEntry {
+    pub id: i64,
+    pub section: String,
+    /// Its place in the section, from 1.
+    pub position: i64,
+}
+
+/// Adds an item or an approved ad to an issue that has not gone out, in `section` or the
+/// title's default one. An item added is marked selected.
 pub async fn add_to_issue(
     store: &Store,
     sections: &Sections,
     issue_id: i64,
     entry: EntrySource,
     section: Option<&str>,
-) -> anyhow::Result<i64> {
-    let issue = store
-        .issue(issue_id)
-        .await
-        .map_err(|_| anyhow::anyhow!("numéro {issue_id} introuvable"))?;
+) -> Result<AddedEntry, EntryError> {
+    let issue = match store.issue(issue_id).await {
+        Err(StoreError::NotFound) => return Err(EntryError::NoIssue(issue_id)),
+        other => other?,
+    };
     if !matches!(issue.status, IssueStatus::Draft | IssueStatus::Approved) {
-        bail!(
-            "le numéro {issue_id} est déjà parti ({}) : il ne change plus",
-            issue.status
-        );
+        return Err(EntryError::Frozen(issue_id, issue.status));
     }
     let n = Newsletter::find(&issue.newsletter).context("unknown newsletter")?;
     let section = match (section, entry) {
-        (Some(s), _) => sections.find(n, s).map(|s| s.key).with_context(|| {
-            let keys: Vec<&str> = sections.of(n).iter().map(|s| s.key).collect();
-            format!(
-                "rubrique inconnue « {s} » pour {} (possibles : {})",
-                n.slug,
-                keys.join(", ")
-            )
-        })?,
+        (Some(s), _) => match sections.find(n, s) {
+            Some(found) => found.key,
+            None => {
+                let keys: Vec<&str> = sections.of(n).iter().map(|s| s.key).collect();
+                return Err(EntryError::UnknownSection {
+                    section: s.to_string(),
+                    newsletter: n.slug,
+                    known: keys.join(", "),
+                });
+            }
+        },
         (None, EntrySource::Item(_)) => sections.default_for(n, false),
         (None, EntrySource::Ad(_)) => sections.default_for(n, true),
     };
     let (item, ad) = match entry {
-        EntrySource::Item(id) => {
-            store
-                .item(id)
-                .await
-                .map_err(|_| anyhow::anyhow!("élément de veille {id} introuvable"))?;
-            (Some(id), None)
-        }
+        EntrySource::Item(id) => match store.item(id).await {
+            Ok(_) => (Some(id), None),
+            Err(StoreError::NotFound) => return Err(EntryError::NoItem(id)),
+            Err(e) => return Err(e.into()),
+        },
         EntrySource::Ad(id) => {
-            // Nothing unmoderated reaches subscribers, and ads are the Échos' alone.
-            let ad = store
-                .ad(id)
-                .await
-                .map_err(|_| anyhow::anyhow!("annonce {id} introuvable"))?;
-            if n.slug != "echos-du-reseau" {
-                bail!("les annonces ne paraissent que dans Les Échos du Réseau");
+            let ad = match store.ad(id).await {
+                Err(StoreError::NotFound) => return Err(EntryError::NoAd(id)),
+                other => other?,
+            };
+            if n.slug != ECHOS {
+                return Err(EntryError::AdOutsideEchos);
             }
             if ad.state != "approved" {
-                bail!(
-                    "l'annonce {id} n'est pas validée (état : {}) : elle ne peut pas paraître",
-                    ad.state
-                );
+                return Err(EntryError::AdNotApproved(id));
             }
             (None, Some(id))
         }
     };
-    match store.add_entry(issue_id, section, item, ad).await {
-        Ok(id) => {
-            if let Some(item) = item {
-                store
-                    .triage(&[item], crate::domain::ItemStatus::Selected, Some(n.slug))
-                    .await?;
-            }
-            Ok(id)
-        }
-        Err(StoreError::Conflict(_)) => bail!("déjà dans le numéro {issue_id}"),
-        Err(StoreError::Database(e))
-            if e.as_database_error()
-                .is_some_and(|d| d.is_foreign_key_violation()) =>
-        {
-            bail!("annonce introuvable")
-        }
-        Err(e) => Err(e.into()),
+    let id = match store.add_entry(issue_id, section, item, ad).await {
+        Err(StoreError::Conflict(_)) => return Err(EntryError::AlreadyThere(issue_id)),
+        other => other?,
+    };
+    if let Some(item) = item {
+        store
+            .triage(&[item], crate::domain::ItemStatus::Selected, Some(n.slug))
+            .await?;
     }
+    let position = store
+        .issue_entries(issue_id)
+        .await?
+        .iter()
+        .filter(|e| e.section == section)
+        .position(|e| e.id == id)
+        .map_or(0, |p| p as i64 + 1);
+    Ok(AddedEntry {
+        id,
+        section: section.to_string(),
+        position,
+    })
 }
 
 /// What every issue carries besides its entries: who publishes it and how titles are divided.

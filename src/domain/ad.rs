@@ -17,24 +17,37 @@ pub const EXTEND_DAYS: i64 = 30;
 /// Members are told this many days before their ad expires.
 pub const WARN_DAYS: i64 = 7;
 
-/// An ad as sent by a form or the API: raw text, nothing trusted yet.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// An ad as sent by a form or the API: raw text, nothing trusted yet. Its schema in the API's
+/// OpenAPI description is derived from this type; the fields' `///` lines are published
+/// there, so they are in French.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "Une annonce telle que le membre l'envoie ; chaque champ est vérifié, toutes les erreurs sont rendues ensemble."
+)]
 pub struct AdInput {
+    /// La catégorie : `don-materiel`, `recherche-materiel`, `transport-partage`,
+    /// `mission-volontariat`, `recherche-partenaires`, `evenement` ou `autre`.
     #[serde(default)]
     pub category: String,
+    /// Le titre, 120 caractères au plus, sur une ligne.
     #[serde(default)]
     pub title: String,
+    /// Le texte en Markdown, 3 000 caractères au plus ; le HTML en est nettoyé.
     #[serde(default)]
     pub body: String,
+    /// Le code d'un département d'Occitanie (`09`, `11`, … `82`).
     #[serde(default)]
     pub departement: String,
+    /// Le pays partenaire (code ISO ou nom), s'il y en a un.
     #[serde(default)]
     pub country: Option<String>,
+    /// Comment répondre : un courriel, un téléphone, ou les deux (au moins l'un).
     #[serde(default)]
     pub contact_email: Option<String>,
+    /// Un numéro de téléphone : chiffres, espaces, points, tirets ou « + ».
     #[serde(default)]
     pub contact_phone: Option<String>,
-    /// `YYYY-MM-DD`; empty means the default length.
+    /// La date de fin, `AAAA-MM-JJ`, 90 jours au plus ; absente : dans 60 jours.
     #[serde(default)]
     pub expires_on: Option<String>,
 }
@@ -54,7 +67,8 @@ pub struct AdDraft {
 }
 
 /// One refusal: the field's key (as in the form and the JSON) and what to do, in French.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(description = "Un champ refusé : son nom et quoi corriger.")]
 pub struct FieldError {
     pub field: &'static str,
     pub message: String,

@@ -17,6 +17,7 @@ mod preferences;
 mod schedule;
 mod sources;
 mod subscribe;
+mod tokens;
 mod users;
 
 use std::str::FromStr;
@@ -43,6 +44,7 @@ pub use preferences::PreferencesChange;
 pub use schedule::JobRun;
 pub use sources::{FetchFailure, FetchSuccess, SourceRow};
 pub use subscribe::FormOutcome;
+pub use tokens::{ApiCaller, ApiTokenRow};
 pub use users::{StaffSession, UserRow};
 
 /// Versions of the texts a consent refers to; bump them when the wording changes.

@@ -1,4 +1,4 @@
-//! Staff accounts and API tokens.
+//! Staff accounts and their sessions.
 
 use super::{with_pool, BeginWrite, Result, Store, StoreError};
 

@@ -1,6 +1,7 @@
 //! Rate limits on the public forms and the staff sign-in: per client IP and per address, in
 //! memory. Each process counts its own requests; that is enough to stop a script hammering one
-//! daemon. The per-address limit covers every public form that mails a confirmation.
+//! daemon. The per-address limit covers every public form that mails a confirmation. The API
+//! counts per token.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -19,6 +20,8 @@ pub struct Limits<C: Clock + Clone = DefaultClock> {
     per_address: Keyed<String, C>,
     logins: Keyed<IpAddr, C>,
     member_links: Keyed<String, C>,
+    api: Keyed<i64, C>,
+    clock: C,
 }
 
 impl Default for Limits {
@@ -35,6 +38,9 @@ fn keyed<K: std::hash::Hash + Eq + Clone, C: Clock + Clone>(
 }
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Requests a minute for one API token (a burst of as many, then one every half second).
+pub const API_PER_MINUTE: u32 = 120;
 
 impl<C: Clock + Clone> Limits<C> {
     fn with_clock(clock: C) -> Self {
@@ -53,6 +59,8 @@ impl<C: Clock + Clone> Limits<C> {
             logins: keyed(Quota::per_hour(n(30)).allow_burst(n(10)), &clock),
             // Members' sign-in links: three at once for one address, then one every 10 minutes.
             member_links: keyed(Quota::per_hour(n(6)).allow_burst(n(3)), &clock),
+            api: keyed(Quota::per_minute(n(API_PER_MINUTE)), &clock),
+            clock,
         }
     }
 
@@ -78,6 +86,14 @@ impl<C: Clock + Clone> Limits<C> {
         self.member_links.check_key(&address.to_string()).is_ok()
     }
 
+    /// One request with the API token `token`; when refused, how long to wait.
+    pub fn allow_api(&self, token: i64) -> Result<(), Duration> {
+        self.forget_old();
+        self.api
+            .check_key(&token)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
     /// Keys whose quota is whole again are dropped, so memory stays bounded.
     fn forget_old(&self) {
         if self.per_ip.len() > 10_000 {
@@ -91,6 +107,9 @@ impl<C: Clock + Clone> Limits<C> {
         }
         if self.logins.len() > 10_000 {
             self.logins.retain_recent();
+        }
+        if self.api.len() > 10_000 {
+            self.api.retain_recent();
         }
     }
 }
@@ -119,5 +138,20 @@ mod tests {
         clock.advance(Duration::from_secs(3600));
         assert!(limits.allow_address(marie), "a day later, one more");
         assert!(!limits.allow_address(marie));
+    }
+
+    #[test]
+    fn an_api_token_gets_its_minute_quota_and_is_told_when_to_come_back() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(clock.clone());
+        assert!((0..API_PER_MINUTE).all(|_| limits.allow_api(7).is_ok()));
+        let wait = limits.allow_api(7).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert!(limits.allow_api(8).is_ok(), "another token is not held");
+        clock.advance(wait);
+        assert!(limits.allow_api(7).is_ok());
     }
 }

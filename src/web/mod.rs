@@ -2,6 +2,7 @@
 //! health and metrics. Handlers are thin: they parse
 //! the request, call a stage or the store, and render a page. No SQL here.
 
+mod api;
 mod archive;
 mod board;
 mod client_ip;
@@ -55,6 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(people::router())
         .merge(members::router())
         .merge(moderation::router())
+        .merge(api::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(middleware::from_fn(error_pages))
@@ -113,10 +115,14 @@ async fn desk_script(axum::extract::State(app): axum::extract::State<AppState>) 
 
 /// Error answers that no handler wrote as a page (axum's extractor rejections in English
 /// plain text, unknown methods, the body limit) become the French error page, same status
-/// and headers. Their own text only goes to the log.
+/// and headers; under `/api/v1`, French JSON. Their own text only goes to the log.
 async fn error_pages(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with(api::PREFIX);
     let response = next.run(request).await;
     let status = response.status();
+    if is_api {
+        return api::json_errors(response, status_text(status).1);
+    }
     let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -645,8 +645,8 @@ async fn an_editor_prepares_approves_and_sends_a_week_issue_from_the_desk_alone(
     assert!(published.contains("Déjà dans n° ") && row_ids(&published).contains(&eau));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_same_story_from_two_sources_is_one_row_with_the_others_named() {
+/// Two feeds telling one story (a call for projects, relayed by an agency) and another item.
+pub async fn env_with_story() -> (TestEnv, FeedServer) {
     let ministry = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>MEAE</title><link>https://meae.example.org/</link><description>x</description>
       <item><title>Appel à projets « Jeunesse et solidarité internationale » 2027 au Sénégal</title><link>https://meae.example.org/appel-jsi</link><guid>jsi</guid>
       <description>Le ministère de l'Europe et des Affaires étrangères ouvre l'appel à projets Jeunesse et solidarité internationale pour les associations françaises travaillant avec des partenaires au Sénégal. Les dossiers sont à déposer avant le 15 janvier 2027. Les projets doivent associer des jeunes des deux pays.</description></item>
@@ -662,13 +662,19 @@ async fn the_same_story_from_two_sources_is_one_row_with_the_others_named() {
         ("/afd.xml", Route::feed(agency)),
     ])
     .await;
-    let mut env = TestEnv::new().await;
+    let env = TestEnv::new().await;
     env.write_sources(&format!(
         "[[source]]\nslug = \"meae\"\nname = \"MEAE\"\nurl = \"{}\"\nallow_private = true\n\n\
          [[source]]\nslug = \"afd\"\nname = \"AFD\"\nurl = \"{}\"\nallow_private = true\n",
         server.url("/meae.xml"),
         server.url("/afd.xml")
     ));
+    (env, server)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_story_from_two_sources_is_one_row_with_the_others_named() {
+    let (mut env, _server) = env_with_story().await;
     // One pass: both feeds are polled in parallel, so either item may be indexed first.
     env.run(&["fetch"]).await.ok();
     env.run_with_stdin(

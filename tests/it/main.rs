@@ -3,6 +3,7 @@
 
 mod ads;
 mod ads_browser;
+mod api;
 mod archive;
 mod browser;
 mod cli;
