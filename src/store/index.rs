@@ -138,15 +138,30 @@ macro_rules! index_batch {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // Bands are only ever written with the item's signature, so every item a key names has
+        // one. PostgreSQL probes the index once per key (a lateral join), and reads each item by
+        // its key the same way: with the statistics of tables that grew during the pass, its
+        // planner would otherwise scan them whole, under the lock. Without JIT, which these
+        // estimates would switch on for a few milliseconds of work.
+        if $postgres {
+            sqlx::query("set local jit = off").execute(&mut *$tx).await?;
+        }
         for part in keys.chunks(INLINED) {
-            let sql = format!(
-                "select band_key, item_id from (select b.band_key, b.item_id, \
-                 row_number() over (partition by b.band_key order by b.item_id desc) as place \
-                 from item_bands b join items i on i.id = b.item_id \
-                 where b.band_key in ({}) and i.signature is not null) ranked \
-                 where place <= {newest}",
-                list(part)
-            );
+            let sql = if $postgres {
+                format!(
+                    "select k.band_key, c.item_id from unnest(array[{}]::bigint[]) as k(band_key) \
+                     cross join lateral (select b.item_id from item_bands b \
+                     where b.band_key = k.band_key order by b.item_id desc limit {newest}) c",
+                    list(part)
+                )
+            } else {
+                format!(
+                    "select band_key, item_id from (select band_key, item_id, row_number() \
+                     over (partition by band_key order by item_id desc) as place \
+                     from item_bands where band_key in ({})) ranked where place <= {newest}",
+                    list(part)
+                )
+            };
             let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).fetch_all(&mut *$tx).await?;
             for (key, id) in rows {
                 candidates.by_key.entry(key).or_default().push(id);
@@ -161,16 +176,24 @@ macro_rules! index_batch {
             .into_iter()
             .collect();
         for part in ids.chunks(INLINED) {
-            let sql = format!(
-                "select id, coalesce(story_id, id), signature from items where id in ({})",
-                list(part)
-            );
+            let sql = if $postgres {
+                format!(
+                    "select i.id, coalesce(i.story_id, i.id), i.signature \
+                     from unnest(array[{}]::bigint[]) as k(id) \
+                     cross join lateral (select id, story_id, signature from items \
+                     where id = k.id) i",
+                    list(part)
+                )
+            } else {
+                format!(
+                    "select id, coalesce(story_id, id), signature from items where id in ({})",
+                    list(part)
+                )
+            };
             let rows: Vec<(i64, i64, Option<Vec<u8>>)> =
                 sqlx::query_as(&sql).fetch_all(&mut *$tx).await?;
             for (id, story, bytes) in rows {
-                let sig = bytes
-                    .as_deref()
-                    .and_then($crate::domain::similar::from_bytes);
+                let sig = bytes.as_deref().and_then($crate::domain::similar::from_bytes);
                 candidates.items.insert(id, (story, sig));
             }
         }
@@ -199,20 +222,34 @@ macro_rules! index_batch {
             sqlx::query(&sql).execute(&mut *$tx).await?;
         }
         // An item without words matches nothing: its keys would only crowd one bucket.
-        let bands: Vec<String> = batch
+        let bands: Vec<(i64, i64)> = batch
             .iter()
             .filter(|i| !i.signature.is_empty())
             .flat_map(|i| {
                 $crate::domain::similar::band_keys(&i.signature)
                     .into_iter()
-                    .map(move |key| format!("({key}, {})", i.id))
+                    .map(move |key| (key, i.id))
             })
             .collect();
         for part in bands.chunks(INLINED) {
-            let sql = format!(
-                "insert into item_bands (band_key, item_id) values {} on conflict do nothing",
-                part.join(", ")
-            );
+            let keys: Vec<i64> = part.iter().map(|(key, _)| *key).collect();
+            let ids: Vec<i64> = part.iter().map(|(_, id)| *id).collect();
+            // Two arrays parse and plan faster than a thousand rows of values on PostgreSQL.
+            let sql = if $postgres {
+                format!(
+                    "insert into item_bands (band_key, item_id) select * from \
+                     unnest(array[{}]::bigint[], array[{}]::bigint[]) on conflict do nothing",
+                    list(&keys),
+                    list(&ids)
+                )
+            } else {
+                let rows: Vec<String> =
+                    part.iter().map(|(key, id)| format!("({key}, {id})")).collect();
+                format!(
+                    "insert into item_bands (band_key, item_id) values {} on conflict do nothing",
+                    rows.join(", ")
+                )
+            };
             sqlx::query(&sql).execute(&mut *$tx).await?;
         }
     }};
