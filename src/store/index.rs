@@ -131,7 +131,9 @@ macro_rules! index_batch {
         let mut candidates = Candidates::default();
         let newest = per_key(batch);
         // Keys and ids are integers computed here or read from the database: inlining them
-        // is safe, and keeps these statements free of the bound-parameter limit.
+        // is safe, and keeps these statements free of the bound-parameter limit. Each text is
+        // new, so none is kept prepared: the connections' statement caches would fill with
+        // hundreds of them (SQLite's peak memory doubled).
         let list = |part: &[i64]| {
             part.iter()
                 .map(i64::to_string)
@@ -162,7 +164,7 @@ macro_rules! index_batch {
                     list(part)
                 )
             };
-            let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).fetch_all(&mut *$tx).await?;
+            let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
             for (key, id) in rows {
                 candidates.by_key.entry(key).or_default().push(id);
             }
@@ -191,7 +193,7 @@ macro_rules! index_batch {
                 )
             };
             let rows: Vec<(i64, i64, Option<Vec<u8>>)> =
-                sqlx::query_as(&sql).fetch_all(&mut *$tx).await?;
+                sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
             for (id, story, bytes) in rows {
                 let sig = bytes.as_deref().and_then($crate::domain::similar::from_bytes);
                 candidates.items.insert(id, (story, sig));
@@ -214,12 +216,12 @@ macro_rules! index_batch {
                 "update items set story_id = case id{cases} end where id in ({})",
                 list(&ids)
             );
-            sqlx::query(&sql).execute(&mut *$tx).await?;
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
         }
         let stored: Vec<i64> = batch.iter().filter(|i| i.stored).map(|i| i.id).collect();
         for part in stored.chunks(INLINED) {
             let sql = format!("delete from item_bands where item_id in ({})", list(part));
-            sqlx::query(&sql).execute(&mut *$tx).await?;
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
         }
         // An item without words matches nothing: its keys would only crowd one bucket.
         let bands: Vec<(i64, i64)> = batch
@@ -250,7 +252,7 @@ macro_rules! index_batch {
                     rows.join(", ")
                 )
             };
-            sqlx::query(&sql).execute(&mut *$tx).await?;
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
         }
     }};
 }
