@@ -116,6 +116,12 @@ impl Signature {
     }
 }
 
+impl Default for Signature {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
 /// The words that make up an item: Unicode NFKD with combining marks dropped (so accents go),
 /// lower case, œ/æ/ß spelt out, split on anything not a letter or digit (so "l'Afrique" gives
 /// "afrique"), stop words and one-character tokens dropped.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{search, similar, ItemStatus};
+use crate::domain::{search, ItemStatus};
 
 use super::{with_pool, BeginWrite, Result, Store, StoreError};
 
@@ -105,9 +105,6 @@ const DESK_SELECT_FTS: &str = concat!(
 
 /// The inbox counts its matches up to this many.
 pub const COUNT_CAP: i64 = 1000;
-
-/// The PostgreSQL advisory lock key that serialises story assignment ("stor" in ASCII).
-const STORY_LOCK: i64 = 0x73746f72;
 
 /// The folded words searched for an item: its title and text as editors see them.
 pub(crate) fn search_text(title: &str, text: &str) -> String {
@@ -371,109 +368,6 @@ impl Store {
                 .bind(value)
                 .execute(&mut *tx)
                 .await?;
-            }
-            tx.commit().await
-        })?;
-        Ok(())
-    }
-
-    /// Items stored before search and stories existed get theirs (migration 0009); a no-op
-    /// once done.
-    pub(super) async fn fill_item_search(&self) -> Result<()> {
-        loop {
-            let batch: Vec<(i64, String, String)> = with_pool!(self, |p| {
-                sqlx::query_as(
-                    "select id, title, coalesce(summary_text, '') from items \
-                     where search_text is null order by id limit 500",
-                )
-                .fetch_all(p)
-                .await
-            })?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            for (id, title, text) in batch {
-                self.index_item(id, &title, &text).await?;
-            }
-        }
-    }
-
-    /// Writes an item's search words, signature and story: the story of the most similar
-    /// indexed item that shares a band with it, if any is similar enough, else its own. Any
-    /// indexed item counts, not only older ones: feeds are polled in parallel, so a relay may
-    /// be indexed before the item it relays although it was stored after it. An item keeps
-    /// the story it was first given when its feed later changes it.
-    pub(super) async fn index_item(&self, id: i64, title: &str, text: &str) -> Result<()> {
-        let sig = similar::signature(title, text);
-        let keys = similar::band_keys(&sig);
-        let list: Vec<String> = keys.iter().map(i64::to_string).collect();
-        // Band keys are integers computed here: inlining them is safe.
-        let candidates_sql = format!(
-            "select i.id, coalesce(i.story_id, i.id), i.signature from items i \
-             where i.id in (select item_id from item_bands where band_key in ({})) \
-             and i.id <> $1 and i.signature is not null order by i.id desc limit 50",
-            list.join(",")
-        );
-        let bands_sql = format!(
-            "insert into item_bands (band_key, item_id) values {} on conflict do nothing",
-            keys.iter()
-                .map(|k| format!("({k}, $1)"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let bytes = similar::to_bytes(&sig);
-        let postgres = matches!(self.pool, super::Pool::Postgres(_));
-        with_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
-            // Story assignment is serialised: two relays indexed in concurrent transactions
-            // would not see each other's bands. SQLite's write transactions already are;
-            // PostgreSQL takes a transaction-level advisory lock.
-            if postgres {
-                sqlx::query("select pg_advisory_xact_lock($1)")
-                    .bind(STORY_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            // Search reads the editor's words where there are some.
-            let (edited_title, edited_summary): (Option<String>, Option<String>) =
-                sqlx::query_as("select edited_title, edited_summary from items where id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let search = search_text(
-                edited_title.as_deref().unwrap_or(title),
-                edited_summary.as_deref().unwrap_or(text),
-            );
-            let candidates: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(&candidates_sql)
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-            let story = candidates
-                .iter()
-                .filter_map(|(_, story, bytes)| {
-                    let other = similar::from_bytes(bytes)?;
-                    let score = similar::similarity(&sig, &other);
-                    (score >= similar::THRESHOLD).then_some((score, *story))
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map_or(id, |(_, story)| story);
-            sqlx::query(
-                "update items set search_text = $2, signature = $3, \
-                 story_id = coalesce(story_id, $4) where id = $1",
-            )
-            .bind(id)
-            .bind(&search)
-            .bind(&bytes)
-            .bind(story)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("delete from item_bands where item_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            // An item without words matches nothing: its keys would only crowd one bucket.
-            if !sig.is_empty() {
-                sqlx::query(&bands_sql).bind(id).execute(&mut *tx).await?;
             }
             tx.commit().await
         })?;

@@ -1,9 +1,14 @@
-//! Watch items and their tags.
+//! Watch items and their tags. A feed's entries are stored set-based, in one transaction.
 
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::similar::{self, Signature};
 use crate::domain::ItemStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{ts, with_pool, BeginWrite, Result, Store, StoreError};
+use super::desk::search_text;
+use super::index::{index_batch, Indexing};
+use super::{push_list, ts, with_pool, BeginWrite, Result, Store, StoreError};
 
 /// An entry after cleaning, ready to store.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +25,8 @@ pub struct NewItem {
     pub deadline: Option<NaiveDate>,
     pub themes: Vec<String>,
     pub countries: Vec<String>,
+    /// The MinHash signature of its title and text (`domain::similar`), for stories.
+    pub signature: Signature,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +34,70 @@ pub enum UpsertOutcome {
     Inserted(i64),
     Updated(i64),
     Unchanged(i64),
+}
+
+impl UpsertOutcome {
+    /// The item's id.
+    pub fn id(self) -> i64 {
+        match self {
+            Self::Inserted(id) | Self::Updated(id) | Self::Unchanged(id) => id,
+        }
+    }
+}
+
+/// Rows per multi-row statement: at most 14 bound values a row, far below SQLite's 32,766
+/// and PostgreSQL's 65,535 per statement.
+const ITEM_ROWS: usize = 500;
+const TAG_ROWS: usize = 2000;
+const KEY_ROWS: usize = 1000;
+const _: () = assert!(ITEM_ROWS * 14 <= 32_766 && TAG_ROWS * 3 <= 32_766 && KEY_ROWS < 32_766);
+
+/// An item already stored under a key of the feed, as `store_items` reads it.
+type StoredRow = (
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+struct Stored {
+    id: i64,
+    content_hash: String,
+    story: Option<i64>,
+    edited_title: Option<String>,
+    edited_summary: Option<String>,
+}
+
+impl From<StoredRow> for Stored {
+    fn from((_, id, content_hash, story, edited_title, edited_summary): StoredRow) -> Self {
+        Stored {
+            id,
+            content_hash,
+            story,
+            edited_title,
+            edited_summary,
+        }
+    }
+}
+
+/// The entries cut into runs without a repeated dedup key, in order.
+fn runs_of_distinct_keys(items: &[NewItem]) -> Vec<&[NewItem]> {
+    let mut runs = Vec::new();
+    let (mut start, mut seen) = (0, HashSet::new());
+    for (i, item) in items.iter().enumerate() {
+        if !seen.insert(item.dedup_key.as_str()) {
+            runs.push(&items[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert(item.dedup_key.as_str());
+        }
+    }
+    if start < items.len() {
+        runs.push(&items[start..]);
+    }
+    runs
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -63,30 +134,134 @@ const SELECT: &str = "select i.id, s.slug as source, s.name as source_name, i.gu
     from items i join sources s on s.id = i.source_id";
 
 impl Store {
-    /// Inserts a new item, updates one whose content changed (and flags it for editors), or
-    /// leaves it alone. The (source, dedup key) constraint makes a concurrent double insert fail
-    /// instead of duplicating.
-    pub async fn upsert_item(&self, source_id: i64, item: &NewItem) -> Result<UpsertOutcome> {
+    /// Stores a feed's entries in one transaction: inserts the new ones, updates those whose
+    /// content changed (and flags them for editors), leaves the others alone, and indexes the
+    /// new and changed ones for the desk (search words, band keys, story). Returns each
+    /// entry's outcome, in order. The (source, dedup key) constraint makes a concurrent double
+    /// insert fail instead of duplicating.
+    pub async fn store_items(
+        &self,
+        source_id: i64,
+        items: &[NewItem],
+    ) -> Result<Vec<UpsertOutcome>> {
         let at = self.now();
-        let outcome = with_pool!(self, |p| {
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
+        let mut outcomes = Vec::with_capacity(items.len());
+        with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            let existing: Option<(i64, String)> = sqlx::query_as(
-                "select id, content_hash from items where source_id = $1 and dedup_key = $2",
-            )
-            .bind(source_id)
-            .bind(&item.dedup_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let outcome = match existing {
-                Some((id, hash)) if hash == item.content_hash => UpsertOutcome::Unchanged(id),
-                Some((id, _)) => {
+            // A key met again in the same feed is stored after the entries before it, as if it
+            // came in a later poll: each run holds distinct keys.
+            for run in runs_of_distinct_keys(items) {
+                let mut stored: HashMap<String, Stored> = HashMap::new();
+                for part in run.chunks(KEY_ROWS) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "select dedup_key, id, content_hash, story_id, edited_title, \
+                         edited_summary from items where source_id = ",
+                    );
+                    qb.push_bind(source_id).push(" and dedup_key in ");
+                    push_list(&mut qb, part.iter().map(|i| i.dedup_key.as_str()));
+                    let rows: Vec<StoredRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    stored.extend(rows.into_iter().map(|r| (r.0.clone(), Stored::from(r))));
+                }
+                let fresh: Vec<&NewItem> = run
+                    .iter()
+                    .filter(|i| !stored.contains_key(&i.dedup_key))
+                    .collect();
+                let mut ids: HashMap<String, i64> = HashMap::new();
+                for part in fresh.chunks(ITEM_ROWS) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "insert into items (source_id, dedup_key, guid, url, title, summary, \
+                         content_hash, published_at, deadline, fetched_at, updated_at, \
+                         summary_text, search_text, signature) ",
+                    );
+                    qb.push_values(part, |mut row, item| {
+                        row.push_bind(source_id)
+                            .push_bind(&item.dedup_key)
+                            .push_bind(&item.guid)
+                            .push_bind(&item.url)
+                            .push_bind(&item.title)
+                            .push_bind(&item.summary)
+                            .push_bind(&item.content_hash)
+                            .push_bind(item.published_at.map(ts))
+                            .push_bind(item.deadline)
+                            .push_bind(at)
+                            .push_bind(at)
+                            .push_bind(&item.summary_text)
+                            .push_bind(search_text(&item.title, &item.summary_text))
+                            .push_bind(similar::to_bytes(&item.signature));
+                    });
+                    qb.push(" returning dedup_key, id");
+                    let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    ids.extend(rows);
+                }
+                // What each entry of the run does, in order; `None` for an unchanged one.
+                let mut written: Vec<(&NewItem, UpsertOutcome, Option<&Stored>)> = Vec::new();
+                for item in run {
+                    let outcome = match stored.get(&item.dedup_key) {
+                        Some(s) if s.content_hash == item.content_hash => {
+                            outcomes.push(UpsertOutcome::Unchanged(s.id));
+                            continue;
+                        }
+                        Some(s) => (UpsertOutcome::Updated(s.id), Some(s)),
+                        None => {
+                            let id = *ids.get(&item.dedup_key).ok_or(sqlx::Error::RowNotFound)?;
+                            (UpsertOutcome::Inserted(id), None)
+                        }
+                    };
+                    outcomes.push(outcome.0);
+                    written.push((item, outcome.0, outcome.1));
+                }
+                let tags: Vec<(i64, &str, &str)> = written
+                    .iter()
+                    .flat_map(|(item, outcome, _)| {
+                        let id = outcome.id();
+                        item.themes
+                            .iter()
+                            .map(move |t| (id, "theme", t.as_str()))
+                            .chain(
+                                item.countries
+                                    .iter()
+                                    .map(move |c| (id, "country", c.as_str())),
+                            )
+                    })
+                    .collect();
+                for part in tags.chunks(TAG_ROWS) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "insert into item_tags (item_id, kind, value) ",
+                    );
+                    qb.push_values(part, |mut row, (id, kind, value)| {
+                        row.push_bind(*id).push_bind(*kind).push_bind(*value);
+                    });
+                    qb.push(" on conflict do nothing");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let batch: Vec<Indexing> = written
+                    .iter()
+                    .map(|(item, outcome, before)| Indexing {
+                        id: outcome.id(),
+                        signature: item.signature.clone(),
+                        story: before.and_then(|s| s.story),
+                        stored: before.is_some(),
+                    })
+                    .collect();
+                index_batch!(tx, postgres, &batch);
+                for (item, outcome, before) in &written {
+                    let Some(before) = before else { continue };
+                    // Search reads the editor's words where there are some.
+                    let search = search_text(
+                        before.edited_title.as_deref().unwrap_or(&item.title),
+                        before
+                            .edited_summary
+                            .as_deref()
+                            .unwrap_or(&item.summary_text),
+                    );
                     sqlx::query(
                         "update items set guid = $2, url = $3, title = $4, summary = $5, \
                          content_hash = $6, published_at = coalesce($7, published_at), \
                          deadline = coalesce($8, deadline), changed = $9, updated_at = $10, \
-                         summary_text = $11 where id = $1",
+                         summary_text = $11, search_text = $12, signature = $13 where id = $1",
                     )
-                    .bind(id)
+                    .bind(outcome.id())
                     .bind(&item.guid)
                     .bind(&item.url)
                     .bind(&item.title)
@@ -97,58 +272,16 @@ impl Store {
                     .bind(true)
                     .bind(at)
                     .bind(&item.summary_text)
-                    .execute(&mut *tx)
-                    .await?;
-                    UpsertOutcome::Updated(id)
-                }
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "insert into items (source_id, dedup_key, guid, url, title, summary, \
-                         content_hash, published_at, deadline, fetched_at, updated_at, summary_text) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) returning id",
-                    )
-                    .bind(source_id)
-                    .bind(&item.dedup_key)
-                    .bind(&item.guid)
-                    .bind(&item.url)
-                    .bind(&item.title)
-                    .bind(&item.summary)
-                    .bind(&item.content_hash)
-                    .bind(item.published_at.map(ts))
-                    .bind(item.deadline)
-                    .bind(at)
-                    .bind(&item.summary_text)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    UpsertOutcome::Inserted(id)
-                }
-            };
-            if !matches!(outcome, UpsertOutcome::Unchanged(_)) {
-                let id = match outcome {
-                    UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) | UpsertOutcome::Unchanged(id) => id,
-                };
-                let tags = item.themes.iter().map(|t| ("theme", t))
-                    .chain(item.countries.iter().map(|c| ("country", c)));
-                for (kind, value) in tags {
-                    sqlx::query(
-                        "insert into item_tags (item_id, kind, value) values ($1, $2, $3) \
-                         on conflict do nothing",
-                    )
-                    .bind(id)
-                    .bind(kind)
-                    .bind(value)
+                    .bind(&search)
+                    .bind(similar::to_bytes(&item.signature))
                     .execute(&mut *tx)
                     .await?;
                 }
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(outcome)
+            tx.commit().await
         })
         .map_err(StoreError::from_write)?;
-        if let UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) = outcome {
-            self.index_item(id, &item.title, &item.summary_text).await?;
-        }
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Newest first.

@@ -1,5 +1,5 @@
 //! Everything between a fetched body and the store, CPU only: repair, parse, clean, bound,
-//! tag, find deadlines and dedup keys. Runs on a blocking thread under a `Budget`; does no I/O.
+//! tag, find deadlines, dedup keys and same-story signatures. Runs on a blocking thread under a `Budget`; does no I/O.
 
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -8,6 +8,7 @@ use super::budget::Budget;
 use super::parse::{self, ParseError};
 use super::{clean, deadline, dedup, tag};
 use crate::config::{SourceConfig, TagRule};
+use crate::domain::similar;
 use crate::store::NewItem;
 
 /// A feed turned into items ready to store.
@@ -64,20 +65,20 @@ pub fn digest_feed(
             let (themes, countries) =
                 tag::tags_for(source, rules, &entry.title, &entry.summary_text);
             let reference = raw.published.unwrap_or(now).date_naive();
+            let content_hash =
+                dedup::content_hash(&entry.title, &entry.summary, entry.link.as_deref());
+            let title = if entry.title.is_empty() {
+                "(sans titre)".into()
+            } else {
+                entry.title
+            };
             NewItem {
                 dedup_key: key,
-                content_hash: dedup::content_hash(
-                    &entry.title,
-                    &entry.summary,
-                    entry.link.as_deref(),
-                ),
+                content_hash,
                 guid: entry.guid,
                 url: entry.link,
-                title: if entry.title.is_empty() {
-                    "(sans titre)".into()
-                } else {
-                    entry.title
-                },
+                signature: similar::signature(&title, &entry.summary_text),
+                title,
                 summary: entry.summary,
                 summary_text: entry.summary_text,
                 published_at: raw.published,

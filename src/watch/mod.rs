@@ -486,19 +486,18 @@ impl Watcher {
             tracing::warn!(source = %row.slug, fixes = ?digested.fixes, "feed repaired");
             success.warning = Some(format!("flux réparé : {}", digested.fixes.join(" ; ")));
         }
-        for item in &digested.items {
-            match self.store.upsert_item(row.id, item).await {
-                Ok(UpsertOutcome::Inserted(_)) => report.new += 1,
-                Ok(UpsertOutcome::Updated(_)) => report.updated += 1,
-                Ok(UpsertOutcome::Unchanged(_)) => report.unchanged += 1,
-                Err(e) => {
-                    return Err(self.failure(
-                        row,
-                        format!("enregistrement impossible : {e}"),
-                        None,
-                        false,
-                    ))
-                }
+        let outcomes = self
+            .store
+            .store_items(row.id, &digested.items)
+            .await
+            .map_err(|e| {
+                self.failure(row, format!("enregistrement impossible : {e}"), None, false)
+            })?;
+        for outcome in outcomes {
+            match outcome {
+                UpsertOutcome::Inserted(_) => report.new += 1,
+                UpsertOutcome::Updated(_) => report.updated += 1,
+                UpsertOutcome::Unchanged(_) => report.unchanged += 1,
             }
         }
         Ok(success)

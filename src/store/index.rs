@@ -1,0 +1,384 @@
+//! What ingest writes for the desk beside each new or changed item, a batch at a time: its
+//! search words, its MinHash signature and band keys, and its story. Story assignment reads
+//! the bands of every indexed item, so it runs under a lock (see `STORY_LOCK`).
+
+use std::collections::HashMap;
+
+use crate::domain::similar::{self, Signature};
+
+use super::desk::search_text;
+use super::{with_pool, BeginWrite, Result, Store};
+
+/// The PostgreSQL advisory lock key that serialises story assignment ("stor" in ASCII).
+pub(super) const STORY_LOCK: i64 = 0x73746f72;
+
+/// An item is compared with at most this many candidates: the newest indexed items sharing a
+/// band key with it.
+pub(super) const CANDIDATES: usize = 50;
+
+/// Integers inlined in one statement (band keys, ids): a statement stays a few dozen KB.
+pub(super) const INLINED: usize = 1000;
+
+/// An item to index, in the order the feed gave it.
+#[derive(Debug, Clone)]
+pub(super) struct Indexing {
+    pub id: i64,
+    pub signature: Signature,
+    /// Its story when it already has one (a changed item keeps the story it was first given).
+    pub story: Option<i64>,
+    /// Stored before this batch: it may hold band keys written by an earlier indexing.
+    pub stored: bool,
+}
+
+/// Indexed items sharing band keys with a batch, as the database held them before it.
+#[derive(Debug, Default)]
+pub(super) struct Candidates {
+    /// Per band key, the newest items holding it, newest first: `CANDIDATES` plus one per
+    /// batch item that may already hold keys, so that leaving those out still leaves the
+    /// `CANDIDATES` newest of the others.
+    pub by_key: HashMap<i64, Vec<i64>>,
+    /// Story (its own id when it has none) and signature of each of them.
+    pub items: HashMap<i64, (i64, Option<Signature>)>,
+}
+
+/// How many newest items per band key `Candidates` must hold for this batch.
+pub(super) fn per_key(batch: &[Indexing]) -> usize {
+    CANDIDATES + 1 + batch.iter().filter(|i| i.stored).count()
+}
+
+/// The story of each item of the batch, as if each were indexed in turn, in order: the story
+/// of the most similar candidate (at least `similar::THRESHOLD`) among the `CANDIDATES`
+/// newest indexed items sharing a band key with it, else its own id; an item that has a story
+/// keeps it. Items earlier in the batch count with what this batch gives them, later ones as
+/// the database held them.
+pub(super) fn assign_stories(batch: &[Indexing], stored: &Candidates) -> Vec<i64> {
+    let mut done: HashMap<i64, (i64, &Signature)> = HashMap::new();
+    let mut done_keys: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut stories = Vec::with_capacity(batch.len());
+    for item in batch {
+        let keys = similar::band_keys(&item.signature);
+        let computed = if item.signature.is_empty() {
+            item.id
+        } else {
+            let mut ids: Vec<i64> = keys
+                .iter()
+                .flat_map(|k| stored.by_key.get(k).into_iter().flatten())
+                .filter(|id| !done.contains_key(id))
+                .chain(
+                    keys.iter()
+                        .flat_map(|k| done_keys.get(k).into_iter().flatten()),
+                )
+                .copied()
+                .filter(|&id| id != item.id)
+                .collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.dedup();
+            ids.truncate(CANDIDATES);
+            // Newest first, and `max_by` keeps the last of equal scores: the oldest wins a tie.
+            ids.iter()
+                .filter_map(|id| match done.get(id) {
+                    Some(&(story, sig)) => Some((story, sig)),
+                    None => stored
+                        .items
+                        .get(id)
+                        .and_then(|(story, sig)| Some((*story, sig.as_ref()?))),
+                })
+                .filter_map(|(story, other)| {
+                    let score = similar::similarity(&item.signature, other);
+                    (score >= similar::THRESHOLD).then_some((score, story))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(item.id, |(_, story)| story)
+        };
+        let story = item.story.unwrap_or(computed);
+        stories.push(story);
+        done.insert(item.id, (story, &item.signature));
+        if !item.signature.is_empty() {
+            for key in keys {
+                done_keys.entry(key).or_default().push(item.id);
+            }
+        }
+    }
+    stories
+}
+
+/// Inside a write transaction on the pool `$p`, after the batch's rows exist: takes the story
+/// lock, reads the candidates, gives each item without a story its story, and replaces the
+/// batch's band keys. The caller writes search words and signatures (new rows carry them from
+/// their insert; rows stored before get theirs after this, so that until then they count as
+/// the database held them).
+///
+/// Story assignment is serialised: two relays indexed in concurrent transactions would not
+/// see each other's bands. SQLite's write transactions already are; PostgreSQL takes a
+/// transaction-level advisory lock, held until commit.
+macro_rules! index_batch {
+    ($tx:expr, $postgres:expr, $batch:expr) => {{
+        use $crate::store::index::{assign_stories, per_key, Candidates, INLINED, STORY_LOCK};
+        let batch: &[$crate::store::index::Indexing] = $batch;
+        if $postgres {
+            sqlx::query("select pg_advisory_xact_lock($1)")
+                .bind(STORY_LOCK)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let keys: Vec<i64> = batch
+            .iter()
+            .filter(|i| !i.signature.is_empty())
+            .flat_map(|i| $crate::domain::similar::band_keys(&i.signature))
+            .collect::<std::collections::BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        let mut candidates = Candidates::default();
+        let newest = per_key(batch);
+        // Keys and ids are integers computed here or read from the database: inlining them
+        // is safe, and keeps these statements free of the bound-parameter limit. Each text is
+        // new, so none is kept prepared: the connections' statement caches would fill with
+        // hundreds of them (SQLite's peak memory doubled).
+        let list = |part: &[i64]| {
+            part.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // Bands are only ever written with the item's signature, so every item a key names has
+        // one. PostgreSQL probes the index once per key (a lateral join), and reads each item by
+        // its key the same way: with the statistics of tables that grew during the pass, its
+        // planner would otherwise scan them whole, under the lock. Without JIT, which these
+        // estimates would switch on for a few milliseconds of work.
+        if $postgres {
+            sqlx::query("set local jit = off").execute(&mut *$tx).await?;
+        }
+        for part in keys.chunks(INLINED) {
+            let sql = if $postgres {
+                format!(
+                    "select k.band_key, c.item_id from unnest(array[{}]::bigint[]) as k(band_key) \
+                     cross join lateral (select b.item_id from item_bands b \
+                     where b.band_key = k.band_key order by b.item_id desc limit {newest}) c",
+                    list(part)
+                )
+            } else {
+                format!(
+                    "select band_key, item_id from (select band_key, item_id, row_number() \
+                     over (partition by band_key order by item_id desc) as place \
+                     from item_bands where band_key in ({})) ranked where place <= {newest}",
+                    list(part)
+                )
+            };
+            let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
+            for (key, id) in rows {
+                candidates.by_key.entry(key).or_default().push(id);
+            }
+        }
+        let ids: Vec<i64> = candidates
+            .by_key
+            .values()
+            .flatten()
+            .copied()
+            .collect::<std::collections::BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        for part in ids.chunks(INLINED) {
+            let sql = if $postgres {
+                format!(
+                    "select i.id, coalesce(i.story_id, i.id), i.signature \
+                     from unnest(array[{}]::bigint[]) as k(id) \
+                     cross join lateral (select id, story_id, signature from items \
+                     where id = k.id) i",
+                    list(part)
+                )
+            } else {
+                format!(
+                    "select id, coalesce(story_id, id), signature from items where id in ({})",
+                    list(part)
+                )
+            };
+            let rows: Vec<(i64, i64, Option<Vec<u8>>)> =
+                sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
+            for (id, story, bytes) in rows {
+                let sig = bytes.as_deref().and_then($crate::domain::similar::from_bytes);
+                candidates.items.insert(id, (story, sig));
+            }
+        }
+        let stories = assign_stories(batch, &candidates);
+        let unset: Vec<(i64, i64)> = batch
+            .iter()
+            .zip(&stories)
+            .filter(|(item, _)| item.story.is_none())
+            .map(|(item, story)| (item.id, *story))
+            .collect();
+        for part in unset.chunks(INLINED) {
+            let cases: String = part
+                .iter()
+                .map(|(id, story)| format!(" when {id} then {story}"))
+                .collect();
+            let ids: Vec<i64> = part.iter().map(|(id, _)| *id).collect();
+            let sql = format!(
+                "update items set story_id = case id{cases} end where id in ({})",
+                list(&ids)
+            );
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
+        }
+        let stored: Vec<i64> = batch.iter().filter(|i| i.stored).map(|i| i.id).collect();
+        for part in stored.chunks(INLINED) {
+            let sql = format!("delete from item_bands where item_id in ({})", list(part));
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
+        }
+        // An item without words matches nothing: its keys would only crowd one bucket.
+        let bands: Vec<(i64, i64)> = batch
+            .iter()
+            .filter(|i| !i.signature.is_empty())
+            .flat_map(|i| {
+                $crate::domain::similar::band_keys(&i.signature)
+                    .into_iter()
+                    .map(move |key| (key, i.id))
+            })
+            .collect();
+        for part in bands.chunks(INLINED) {
+            let keys: Vec<i64> = part.iter().map(|(key, _)| *key).collect();
+            let ids: Vec<i64> = part.iter().map(|(_, id)| *id).collect();
+            // Two arrays parse and plan faster than a thousand rows of values on PostgreSQL.
+            let sql = if $postgres {
+                format!(
+                    "insert into item_bands (band_key, item_id) select * from \
+                     unnest(array[{}]::bigint[], array[{}]::bigint[]) on conflict do nothing",
+                    list(&keys),
+                    list(&ids)
+                )
+            } else {
+                let rows: Vec<String> =
+                    part.iter().map(|(key, id)| format!("({key}, {id})")).collect();
+                format!(
+                    "insert into item_bands (band_key, item_id) values {} on conflict do nothing",
+                    rows.join(", ")
+                )
+            };
+            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(super) use index_batch;
+
+impl Store {
+    /// Items stored before search and stories existed get theirs (migration 0009), a batch at
+    /// a time; a no-op once done.
+    pub(super) async fn fill_item_search(&self) -> Result<()> {
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let postgres = matches!(self.pool, super::Pool::Postgres(_));
+        loop {
+            let filled = with_pool!(self, |p| {
+                let mut tx = p.begin_write().await?;
+                let rows: Vec<Row> = sqlx::query_as(
+                    "select id, title, coalesce(summary_text, ''), edited_title, edited_summary, \
+                     story_id from items where search_text is null order by id limit 500",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let batch: Vec<Indexing> = rows
+                    .iter()
+                    .map(|(id, title, text, _, _, story)| Indexing {
+                        id: *id,
+                        signature: similar::signature(title, text),
+                        story: *story,
+                        stored: true,
+                    })
+                    .collect();
+                index_batch!(tx, postgres, &batch);
+                for ((id, title, text, edited_title, edited_summary, _), item) in
+                    rows.iter().zip(&batch)
+                {
+                    // Search reads the editor's words where there are some.
+                    let search = search_text(
+                        edited_title.as_deref().unwrap_or(title),
+                        edited_summary.as_deref().unwrap_or(text),
+                    );
+                    sqlx::query("update items set search_text = $2, signature = $3 where id = $1")
+                        .bind(id)
+                        .bind(&search)
+                        .bind(similar::to_bytes(&item.signature))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(rows.len())
+            })?;
+            if filled == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: &str =
+        "Le ministère ouvre l'appel à projets Jeunesse et solidarité internationale \
+        pour les associations françaises travaillant avec des partenaires au Sénégal. Les \
+        dossiers sont à déposer avant le 15 janvier 2027.";
+    const RELAY: &str = "Relayé : le ministère ouvre l'appel à projets Jeunesse et solidarité \
+        internationale pour les associations françaises travaillant avec des partenaires au \
+        Senegal. Les dossiers sont à déposer avant le 15 janvier 2027 !";
+    const OTHER: &str = "Le conseil a examiné la programmation de l'aide bilatérale et la \
+        stratégie santé mondiale pour les cinq prochaines années.";
+
+    fn item(id: i64, text: &str, story: Option<i64>, stored: bool) -> Indexing {
+        Indexing {
+            id,
+            signature: similar::signature("", text),
+            story,
+            stored,
+        }
+    }
+
+    /// The database's candidates for these stored (id, story, text).
+    fn candidates(rows: &[(i64, i64, &str)]) -> Candidates {
+        let mut c = Candidates::default();
+        for &(id, story, text) in rows {
+            let sig = similar::signature("", text);
+            for key in similar::band_keys(&sig) {
+                c.by_key.entry(key).or_default().push(id);
+            }
+            c.items.insert(id, (story, Some(sig)));
+        }
+        c
+    }
+
+    #[test]
+    fn a_relay_joins_the_story_of_a_stored_item() {
+        let stored = candidates(&[(3, 1, CALL), (4, 4, OTHER)]);
+        let stories = assign_stories(&[item(10, RELAY, None, false)], &stored);
+        assert_eq!(stories, [1]);
+    }
+
+    #[test]
+    fn an_item_joins_an_earlier_item_of_the_same_batch_and_others_stand_alone() {
+        let batch = [
+            item(10, CALL, None, false),
+            item(11, OTHER, None, false),
+            item(12, RELAY, None, false),
+        ];
+        assert_eq!(assign_stories(&batch, &Candidates::default()), [10, 11, 10]);
+    }
+
+    #[test]
+    fn a_changed_item_keeps_its_story_and_counts_with_its_new_text() {
+        // Item 5 told another story; its feed now tells the call, and keeps story 5.
+        let stored = candidates(&[(5, 5, OTHER)]);
+        let batch = [item(5, CALL, Some(5), true), item(12, RELAY, None, false)];
+        assert_eq!(assign_stories(&batch, &stored), [5, 5]);
+    }
+
+    #[test]
+    fn an_item_without_words_is_its_own_story() {
+        let stored = candidates(&[(3, 3, CALL)]);
+        assert_eq!(assign_stories(&[item(9, "", None, false)], &stored), [9]);
+    }
+}
