@@ -153,7 +153,7 @@ bench sqlite "sqlite://$work/sqlite/relais.db"
 bench sqlite+dkim "sqlite://$work/sqlite-dkim/relais.db" "${dkim[@]}"
 if ! $sqlite_only; then
   for db in "$pg_db" "${pg_db}_dkim"; do
-    psql "$pg_admin" -qc "drop database if exists $db" -c "create database $db" >/dev/null
+    PGOPTIONS=--client-min-messages=warning psql "$pg_admin" -qc "drop database if exists $db" -c "create database $db" >/dev/null
   done
   bench postgres "${pg_admin%/*}/$pg_db"
   bench postgres+dkim "${pg_admin%/*}/${pg_db}_dkim" "${dkim[@]}"

@@ -9,6 +9,7 @@ mod desk_browser;
 mod foundation;
 mod helpers;
 mod pipeline;
+mod relays;
 mod sec_ids;
 mod sec_send;
 mod sec_watch;

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
 /// An environment with fetched items, subscribers and one issue holding one item.
-async fn env_with_issue(csv: &str) -> (TestEnv, FeedServer, String) {
+pub async fn env_with_issue(csv: &str) -> (TestEnv, FeedServer, String) {
     let (env, server) = env_with_feed().await;
     let fetch = env.run(&["fetch"]).await.ok();
     assert!(fetch.stderr.contains("3 nouveau(x)"), "{}", fetch.stderr);
@@ -224,6 +224,11 @@ async fn a_lost_reply_after_the_final_dot_is_unknown_and_never_resent() {
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     let status = env.status(&issue).await;
     assert_eq!(status["unknown"], 1);
+    assert_eq!(
+        sink.wait_for(1).await.len(),
+        1,
+        "the server had the whole message before it hung up"
+    );
 
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
