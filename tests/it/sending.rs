@@ -305,6 +305,49 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_kill_with_several_connections_leaves_only_the_messages_in_flight_uncertain() {
+    let people: Vec<String> = (0..40).map(|n| format!("p{n:02}@example.org")).collect();
+    let csv = people
+        .iter()
+        .fold("email,newsletters\n".to_string(), |csv, p| {
+            csv + p + ",coopdev-info\n"
+        });
+    let (mut env, _server, issue) = env_with_issue(&csv).await;
+    // Each connection's first message is kept and then waits 30 s for its reply; the others
+    // of each claim were leased but not begun.
+    let slow = SmtpSink::start(&["-W", ".:30"]).await;
+    env.set("RELAIS_SMTP_URL", slow.url());
+    env.set("RELAIS_SMTP_CONNECTIONS", "4");
+    let mut sender = env.spawn(&["issue", "send", &issue, "--wait"]);
+    slow.wait_for(4).await;
+    sender.kill().await.unwrap();
+    let status = env.status(&issue).await;
+    assert_eq!(
+        (status["sending"].as_i64(), status["queued"].as_i64()),
+        (Some(4), Some(36)),
+        "{status}"
+    );
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env.status(&issue).await;
+    assert_eq!(
+        (status["unknown"].as_i64(), status["sent"].as_i64()),
+        (Some(4), Some(36)),
+        "{status}"
+    );
+    let mut everyone: Vec<String> = slow
+        .messages()
+        .iter()
+        .chain(accepting.messages().iter())
+        .flat_map(|m| m.envelope_to.clone())
+        .collect();
+    everyone.sort();
+    assert_eq!(everyone, people, "each person once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn messages_carry_a_dkim_signature_over_the_list_headers_that_an_independent_verifier_accepts(
 ) {
     if !has_tool("python3", &["-c", "import dkim"], "python3-dkim") {
