@@ -3,6 +3,7 @@
 //! lettre. Suppression and unsubscribes are checked again just before each send.
 #![allow(clippy::disallowed_types)] // this module owns it
 
+mod ledger;
 pub mod message;
 pub mod transport;
 mod wire;
@@ -24,11 +25,12 @@ use crate::desk;
 use crate::domain::{Interests, IssueStatus, MailKind, Newsletter, SafeUrl};
 use crate::render::{IssueView, MailView, Recipient, RenderedIssue, Renderer, Selection};
 use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Store};
+use ledger::Ledger;
 use transport::{Connection, SendResult, Transport};
 
-/// One delivery per claim: only the message actually in flight is ever ambiguous after a
-/// crash; rows not yet attempted stay queued.
-const BATCH: i64 = 1;
+/// Deliveries leased per claim, at most. Claiming reserves without starting: only the message in flight
+/// on each connection is `sending`, so after a crash the rest of a claim is still queued.
+const BATCH: i64 = 16;
 /// While newsletters are being sent, how often a worker looks for transactional mail.
 const MAIL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A claimed row whose worker vanished is recovered after this long.
@@ -213,13 +215,21 @@ impl Dispatcher {
         only: Option<i64>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<PassStats> {
-        let workers = (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel));
+        let (ledger, writer) = Ledger::start(self.store.clone());
+        let workers =
+            (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel, &ledger));
         let results = futures::future::join_all(workers).await;
-        let mut total = PassStats::default();
+        drop(ledger);
+        let late = writer.finish().await?;
+        let mut total = PassStats {
+            late,
+            ..PassStats::default()
+        };
         for r in results {
             let s = r?;
             total.claimed += s.claimed;
             total.sent += s.sent;
+            total.late += s.late;
         }
         Ok(total)
     }
@@ -228,12 +238,15 @@ impl Dispatcher {
         &self,
         only: Option<i64>,
         cancel: &CancellationToken,
+        ledger: &Ledger,
     ) -> anyhow::Result<PassStats> {
         let mut connection = self.transport.connection();
         let mut stats = PassStats::default();
         // Looked for at the start and then at most once a second while a newsletter is being
         // sent, so that a large send does not pay a second claim per message.
         let mut next_mail_check = std::time::Instant::now();
+        // Claims start small and grow, so that a small send still uses every connection.
+        let mut claim = 1;
         while !cancel.is_cancelled() {
             // Transactional mail first: someone is waiting for that link now. A pass limited
             // to one dispatch (`issue send --wait`) leaves it to the daemon.
@@ -263,12 +276,14 @@ impl Dispatcher {
             }
             let batch = self
                 .store
-                .claim_deliveries(only, &self.owner, BATCH, self.lease())
+                .claim_deliveries(only, &self.owner, claim, self.lease())
                 .await?;
+            claim = (claim * 2).min(BATCH);
             if batch.is_empty() {
                 break;
             }
-            for delivery in batch {
+            let mut claimed = batch.into_iter();
+            for delivery in claimed.by_ref() {
                 stats.claimed += 1;
                 let span = tracing::info_span!(
                     "delivery",
@@ -277,18 +292,21 @@ impl Dispatcher {
                     subscriber = delivery.subscriber_id
                 );
                 let outcome = self
-                    .deliver(&mut connection, &delivery)
+                    .deliver(&mut connection, ledger, &delivery)
                     .instrument(span)
                     .await;
-                stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
-                count_outcome("newsletter", &outcome);
-                if !self
-                    .store
-                    .record_delivery(delivery.id, &self.owner, &outcome)
-                    .await?
-                {
-                    self.late_outcome("delivery", delivery.id, &outcome, &mut stats);
+                if let Some(outcome) = outcome {
+                    stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
+                    count_outcome("newsletter", &outcome);
+                    ledger.record(delivery.id, &self.owner, outcome)?;
                 }
+                if cancel.is_cancelled() {
+                    break;
+                }
+            }
+            let untried: Vec<i64> = claimed.map(|d| d.id).collect();
+            if !untried.is_empty() {
+                self.store.release_deliveries(&untried, &self.owner).await?;
             }
         }
         connection.close().await;
@@ -528,13 +546,20 @@ impl Dispatcher {
         })
     }
 
-    async fn deliver(&self, connection: &mut Connection, d: &ClaimedDelivery) -> DeliveryOutcome {
-        match self.try_deliver(connection, d).await {
+    /// One delivery's attempt; `None` when its lease was lost before it began (nothing sent,
+    /// nothing to record).
+    async fn deliver(
+        &self,
+        connection: &mut Connection,
+        ledger: &Ledger,
+        d: &ClaimedDelivery,
+    ) -> Option<DeliveryOutcome> {
+        match self.try_deliver(connection, ledger, d).await {
             Ok(outcome) => outcome,
             // Our own failure (database, rendering): nothing left the building, try later.
             Err(e) => {
                 tracing::error!(delivery = d.id, "delivery failed before sending: {e:#}");
-                self.deferred(d.created_at, d.attempts, format!("erreur interne : {e}"))
+                Some(self.deferred(d.created_at, d.attempts, format!("erreur interne : {e}")))
             }
         }
     }
@@ -542,8 +567,9 @@ impl Dispatcher {
     async fn try_deliver(
         &self,
         connection: &mut Connection,
+        ledger: &Ledger,
         d: &ClaimedDelivery,
-    ) -> anyhow::Result<DeliveryOutcome> {
+    ) -> anyhow::Result<Option<DeliveryOutcome>> {
         let prepared = self.prepared(d.dispatch_id).await?;
         let dispatch = &prepared.dispatch;
         let Some(receiver) = self
@@ -551,9 +577,9 @@ impl Dispatcher {
             .receiver(d.subscriber_id, dispatch.newsletter_id)
             .await?
         else {
-            return Ok(DeliveryOutcome::Skipped {
+            return Ok(Some(DeliveryOutcome::Skipped {
                 reason: "désabonné ou adresse bloquée avant l'envoi".into(),
-            });
+            }));
         };
         let rendered = prepared.copy_for(&self.renderer, &receiver.interests)?;
         let name = receiver.name;
@@ -570,9 +596,9 @@ impl Dispatcher {
         let to: Address = match d.email.parse() {
             Ok(a) => a,
             Err(e) => {
-                return Ok(DeliveryOutcome::Failed {
+                return Ok(Some(DeliveryOutcome::Failed {
                     reply: format!("adresse invalide : {e}"),
-                })
+                }))
             }
         };
         let bytes = self.compose(
@@ -584,12 +610,21 @@ impl Dispatcher {
             html,
             text,
         )?;
+        // From this commit on the message may arrive: a crash leaves the row ambiguous.
+        if !ledger
+            .start_attempt(d.id, &self.owner, self.lease())
+            .await?
+        {
+            tracing::warn!("lease lost before the attempt began: left to its new holder");
+            return Ok(None);
+        }
+        let attempts = d.attempts + 1;
         let result = connection
             .send(&self.settings.from.email, &to, &d.message_id, &bytes)
             .await;
-        Ok(match result {
+        Ok(Some(match result {
             SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
-            SendResult::Transient(reply) => self.deferred(d.created_at, d.attempts, reply),
+            SendResult::Transient(reply) => self.deferred(d.created_at, attempts, reply),
             SendResult::Ambiguous(reply) => DeliveryOutcome::Unknown { reply },
             SendResult::Permanent { reply, enhanced } => {
                 // 5.1.x: the address does not exist; anything else (5.7.x policy…) is about
@@ -599,7 +634,7 @@ impl Dispatcher {
                 }
                 DeliveryOutcome::Failed { reply }
             }
-        })
+        }))
     }
 
     /// The next wait from the retry schedule, or failure once the delivery is too old.

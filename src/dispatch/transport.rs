@@ -9,8 +9,9 @@ use std::time::Duration;
 use lettre::address::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
@@ -69,9 +70,71 @@ pub struct Connection {
 struct Session {
     conn: AsyncSmtpConnection,
     probe: Arc<Probe>,
+    /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA leave in one write.
+    pipelining: bool,
+    /// A reply is missing or the server waits for message data: RSET would be answered by
+    /// the wrong reply, or taken as data, so the connection can only be dropped.
+    out_of_step: bool,
+}
+
+impl Session {
+    /// MAIL, RCPT and DATA, in one write when the server allows pipelining. Every reply is
+    /// read before returning, so that the session stays in step with the server; the first
+    /// refusal is the answer.
+    async fn envelope(
+        &mut self,
+        from: &Address,
+        to: &Address,
+        wait: Duration,
+    ) -> Result<(), SendResult> {
+        let steps = [
+            ("MAIL", Mail::new(Some(from.clone()), vec![]).to_string()),
+            ("RCPT", Rcpt::new(to.clone(), vec![]).to_string()),
+            ("DATA", Data.to_string()),
+        ];
+        let pipelined: String = steps.iter().map(|(_, command)| command.as_str()).collect();
+        let mut refusal = None;
+        let mut data_accepted = false;
+        for (n, (name, command)) in steps.iter().enumerate() {
+            let reply = match (self.pipelining, n) {
+                (false, _) => timeout(wait, self.conn.command(command)).await,
+                (true, 0) => timeout(wait, self.conn.command(&pipelined)).await,
+                (true, _) => timeout(wait, self.conn.read_response()).await,
+            };
+            match reply {
+                Ok(Ok(_)) => data_accepted = *name == "DATA",
+                Ok(Err(e)) if e.status().is_some() => {
+                    refusal.get_or_insert_with(|| classify_refusal(&e, name));
+                    if !self.pipelining {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => {
+                    self.out_of_step = true;
+                    return Err(classify_refusal(&e, name));
+                }
+                Err(_) => {
+                    self.out_of_step = true;
+                    return Err(SendResult::Transient(format!(
+                        "{name} : pas de réponse du serveur"
+                    )));
+                }
+            }
+        }
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
+                // RFC 2920 forbids a 354 once every recipient was refused; a server that
+                // gives one waits for a message that must not be sent.
+                self.out_of_step |= data_accepted;
+                Err(refusal)
+            }
+        }
+    }
 }
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Connection {
     /// Sends one message. `message_id` names the outbox file, so a retry overwrites it.
@@ -108,52 +171,80 @@ impl Connection {
     /// After a refused command the session may go on with RSET; after anything else the
     /// connection is dropped.
     async fn reset(&mut self) {
-        if let Some(session) = self.smtp.as_mut() {
-            let ok = matches!(
-                timeout(Duration::from_secs(30), session.conn.command(Rset)).await,
-                Ok(Ok(_))
-            );
-            if !ok || session.conn.has_broken() {
-                if let Some(mut session) = self.smtp.take() {
-                    session.conn.abort().await;
-                }
+        let Some(session) = self.smtp.as_mut() else {
+            return;
+        };
+        if session.out_of_step {
+            // Not even QUIT: the server would take it as message data or answer it late.
+            // Closing the socket without a final dot makes it discard any message begun.
+            self.smtp = None;
+            return;
+        }
+        let usable = matches!(
+            timeout(Duration::from_secs(30), session.conn.command(Rset)).await,
+            Ok(Ok(_))
+        ) && !session.conn.has_broken();
+        if !usable {
+            if let Some(mut session) = self.smtp.take() {
+                let _ = timeout(Duration::from_secs(5), session.conn.abort()).await;
             }
         }
     }
 
     /// Opens a session whose socket is watched (see `wire`): with implicit TLS the probe sits
     /// above the encryption, with STARTTLS below it; either way a failed write or the start
-    /// of the wait for a reply is seen.
+    /// of the wait for a reply is seen. The socket is ours, not lettre's, for `TCP_NODELAY`:
+    /// `wire` already writes each command and each message whole, so Nagle's algorithm could
+    /// only hold a short write back until the server's delayed ACK.
     async fn connect(settings: &SmtpSettings) -> Result<Session, String> {
         let hello = ClientId::default();
         let tls =
             |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("TLS : {e}"));
-        let wrapper = match settings.tls {
-            SmtpTls::Wrapper => Some(tls(&settings.host)?),
-            _ => None,
-        };
-        // lettre's own connector (address resolution, timeout, implicit TLS), deprecated as a
-        // public type but the only way to put our probe under a lettre session.
-        #[allow(deprecated)]
-        let stream = lettre::transport::smtp::client::AsyncNetworkStream::connect_tokio1(
-            (settings.host.as_str(), settings.port),
-            Some(Duration::from_secs(30)),
-            wrapper,
-            None,
+        let refused = |e: &dyn std::fmt::Display| format!("connexion SMTP impossible : {e}");
+        let tcp = match timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((settings.host.as_str(), settings.port)),
         )
         .await
-        .map_err(|e| format!("connexion SMTP impossible : {e}"))?;
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(refused(&e)),
+            Err(_) => return Err(refused(&"délai de connexion dépassé")),
+        };
+        tcp.set_nodelay(true).map_err(|e| refused(&e))?;
+        // lettre's stream type, deprecated as a public type but the only way to put our probe
+        // under a lettre session; it also does the implicit TLS handshake.
+        #[allow(deprecated)]
+        let mut stream =
+            lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+        if settings.tls == SmtpTls::Wrapper {
+            stream
+                .upgrade_tls(tls(&settings.host)?)
+                .await
+                .map_err(|e| refused(&e))?;
+        }
         let probe = Arc::new(Probe::default());
         let peer = stream.peer_addr();
         let watched = Watched::new(stream.compat(), probe.clone(), peer);
         let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(watched), &hello)
             .await
-            .map_err(|e| format!("connexion SMTP impossible : {e}"))?;
+            .map_err(|e| refused(&e))?;
         if settings.tls == SmtpTls::StartTls {
             conn.starttls(tls(&settings.host)?, &hello)
                 .await
                 .map_err(|e| format!("STARTTLS : {e}"))?;
         }
+        // lettre keeps only the extensions it uses; a second EHLO (allowed at any time, and
+        // before AUTH so that it cannot reset anything) tells whether commands may be pipelined.
+        let pipelining = conn
+            .command(Ehlo::new(hello.clone()))
+            .await
+            .map(|reply| {
+                reply
+                    .message()
+                    .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"))
+            })
+            .map_err(|e| refused(&e))?;
         if let Some((user, pass)) = &settings.credentials {
             conn.auth(
                 &[Mechanism::Plain, Mechanism::Login],
@@ -162,7 +253,12 @@ impl Connection {
             .await
             .map_err(|e| format!("authentification SMTP refusée : {e}"))?;
         }
-        Ok(Session { conn, probe })
+        Ok(Session {
+            conn,
+            probe,
+            pipelining,
+            out_of_step: false,
+        })
     }
 
     async fn send_smtp(
@@ -185,30 +281,31 @@ impl Connection {
                 }
             }
         }
-        let Some(Session { conn, probe }) = self.smtp.as_mut() else {
+        let Some(session) = self.smtp.as_mut() else {
             return SendResult::Transient("connexion SMTP absente".into());
         };
-        let steps: [(&str, String); 3] = [
-            ("MAIL", Mail::new(Some(from.clone()), vec![]).to_string()),
-            ("RCPT", Rcpt::new(to.clone(), vec![]).to_string()),
-            ("DATA", Data.to_string()),
-        ];
         let command_timeout = reply_timeout.min(COMMAND_TIMEOUT);
-        for (name, command) in steps {
-            match timeout(command_timeout, conn.command(command)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return classify_refusal(&e, name),
-                Err(_) => {
-                    return SendResult::Transient(format!("{name} : pas de réponse du serveur"))
-                }
-            }
+        if let Err(refusal) = session.envelope(from, to, command_timeout).await {
+            return refusal;
         }
+        let Session {
+            conn,
+            probe,
+            out_of_step,
+            ..
+        } = session;
         // Once the final dot is fully written the server may have the whole message: only an
         // explicit reply is an answer, silence or a dropped connection is ambiguous. Before
         // that, the message is provably incomplete and safe to send again.
         probe.mark();
         let result = timeout(reply_timeout, conn.message(bytes)).await;
         let fully_written = probe.is_fully_written();
+        // Only a reply, positive or not, leaves the session in step with the server.
+        *out_of_step = match &result {
+            Ok(Ok(_)) => false,
+            Ok(Err(e)) => e.status().is_none(),
+            Err(_) => true,
+        };
         match result {
             Ok(Ok(response)) => SendResult::Accepted(format!(
                 "{} {}",

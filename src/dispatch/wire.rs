@@ -1,17 +1,25 @@
-//! The socket under an SMTP session, watched: whether a write failed, and whether the client
-//! has begun waiting for a reply. lettre writes the whole message and its final dot before it
-//! reads the answer, so "reading began and no write failed" is exactly "the final dot was
-//! fully written": only then may a lost connection have delivered the message.
+//! The socket under an SMTP session, watched and coalesced. Writes are held in a buffer and
+//! handed to the socket in one go when the client turns to read the reply (or shuts down):
+//! SMTP always reads a reply after writing, so a command, or a message and its final dot, leave
+//! in one write instead of a large one followed by a 5-byte one that waits for the server's
+//! delayed ACK. The probe sees whether that hand-over failed and whether it completed: the
+//! client reads only once every byte is with the kernel, so "reading began and no write
+//! failed" is exactly "the final dot was fully written", and only then may a lost connection
+//! have delivered the message.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use lettre::transport::smtp::client::AsyncTokioStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Past this many held bytes, a write hands them to the socket before taking more: a large
+/// message goes out in chunks of this size, its last chunk and the final dot together.
+const COALESCE_LIMIT: usize = 256 * 1024;
 
 /// What happened on the socket since the last [`Probe::mark`].
 #[derive(Debug, Default)]
@@ -27,24 +35,35 @@ impl Probe {
         self.reading.store(false, Ordering::SeqCst);
     }
 
-    /// Every byte handed to the socket since the mark was accepted, and the client went on
-    /// to read the reply: the final dot has left.
+    /// Every byte written since the mark was handed to the socket, and the client went on to
+    /// read the reply: the final dot has left.
     pub fn is_fully_written(&self) -> bool {
         self.reading.load(Ordering::SeqCst) && !self.write_failed.load(Ordering::SeqCst)
     }
 }
 
-/// A stream that reports reads and failed writes to its [`Probe`].
+/// A stream that holds writes until the next read or shutdown, and reports reads and failed
+/// writes to its [`Probe`]. `poll_flush` hands nothing over by itself: the read that follows
+/// every SMTP write does.
 #[derive(Debug)]
 pub struct Watched<S> {
     inner: S,
     probe: Arc<Probe>,
     peer: io::Result<SocketAddr>,
+    /// Bytes written and not yet handed to the socket, from `held_from` on.
+    held: Vec<u8>,
+    held_from: usize,
 }
 
 impl<S> Watched<S> {
     pub fn new(inner: S, probe: Arc<Probe>, peer: io::Result<SocketAddr>) -> Self {
-        Self { inner, probe, peer }
+        Self {
+            inner,
+            probe,
+            peer,
+            held: Vec::new(),
+            held_from: 0,
+        }
     }
 
     fn note<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
@@ -55,12 +74,35 @@ impl<S> Watched<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Hands every held byte to the socket, then flushes it (a TLS layer below sends its
+    /// records then). A failure is a failed write for the probe.
+    fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.held_from < self.held.len() {
+            let written = Pin::new(&mut self.inner).poll_write(cx, &self.held[self.held_from..]);
+            match ready!(self.note(written)) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "socket closed for writing");
+                    return self.note(Poll::Ready(Err(e)));
+                }
+                Ok(n) => self.held_from += n,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        self.held.clear();
+        self.held_from = 0;
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(flushed)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        ready!(self.poll_hand_over(cx))?;
         self.probe.reading.store(true, Ordering::SeqCst);
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -72,16 +114,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.note(result)
+        if self.held.len() >= COALESCE_LIMIT {
+            ready!(self.poll_hand_over(cx))?;
+        }
+        let room = COALESCE_LIMIT - self.held.len();
+        let taken = buf.len().min(room);
+        self.held.extend_from_slice(&buf[..taken]);
+        Poll::Ready(Ok(taken))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = Pin::new(&mut self.inner).poll_flush(cx);
-        self.note(result)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_hand_over(cx))?;
         let result = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.note(result)
     }
@@ -104,24 +151,64 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    fn watched<S>(inner: S) -> (Watched<S>, Arc<Probe>) {
+        let probe = Arc::new(Probe::default());
+        let peer = Ok(([127, 0, 0, 1], 25).into());
+        (Watched::new(inner, probe.clone(), peer), probe)
+    }
+
+    /// A server that records the size of every write it is handed and always has a reply.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        writes: Vec<usize>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            buf.put_slice(b"250 ok\r\n");
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.push(buf.len());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
     #[tokio::test]
     async fn a_write_to_a_closed_peer_is_not_fully_written() {
         let (client, server) = tokio::io::duplex(16);
-        let probe = Arc::new(Probe::default());
-        let mut watched = Watched::new(client, probe.clone(), Ok(([127, 0, 0, 1], 25).into()));
+        let (mut watched, probe) = watched(client);
         probe.mark();
         drop(server);
-        assert!(watched.write_all(b"Subject: x\r\n").await.is_err());
+        // Held until the reply is awaited: the failure shows when the bytes are handed over.
+        watched.write_all(b"Subject: x\r\n").await.unwrap();
+        watched.flush().await.unwrap();
         let mut reply = [0u8; 4];
-        let _ = watched.read(&mut reply).await;
+        assert!(watched.read(&mut reply).await.is_err());
         assert!(!probe.is_fully_written());
     }
 
     #[tokio::test]
     async fn written_then_read_is_fully_written() {
         let (client, mut server) = tokio::io::duplex(64);
-        let probe = Arc::new(Probe::default());
-        let mut watched = Watched::new(client, probe.clone(), Ok(([127, 0, 0, 1], 25).into()));
+        let (mut watched, probe) = watched(client);
         probe.mark();
         watched.write_all(b"x\r\n.\r\n").await.unwrap();
         assert!(!probe.is_fully_written(), "no reply awaited yet");
@@ -129,5 +216,59 @@ mod tests {
         let mut reply = [0u8; 8];
         watched.read_exact(&mut reply).await.unwrap();
         assert!(probe.is_fully_written());
+        let mut received = [0u8; 6];
+        server.read_exact(&mut received).await.unwrap();
+        assert_eq!(&received, b"x\r\n.\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_message_and_its_final_dot_leave_in_one_write() {
+        let (mut watched, probe) = watched(Recorder::default());
+        probe.mark();
+        let message = vec![b'a'; 50_000];
+        // As lettre does it: the message, a flush, the dot, a flush, then the reply.
+        watched.write_all(&message).await.unwrap();
+        watched.flush().await.unwrap();
+        watched.write_all(b"\r\n.\r\n").await.unwrap();
+        watched.flush().await.unwrap();
+        assert!(
+            watched.inner.writes.is_empty(),
+            "nothing leaves before the reply is awaited"
+        );
+        let mut reply = [0u8; 8];
+        watched.read_exact(&mut reply).await.unwrap();
+        assert_eq!(watched.inner.writes, vec![50_005]);
+        assert!(probe.is_fully_written());
+    }
+
+    #[tokio::test]
+    async fn a_large_message_leaves_in_chunks_its_end_with_the_dot() {
+        let (mut watched, _) = watched(Recorder::default());
+        watched.write_all(&vec![b'a'; 600_000]).await.unwrap();
+        watched.write_all(b"\r\n.\r\n").await.unwrap();
+        let mut reply = [0u8; 8];
+        watched.read_exact(&mut reply).await.unwrap();
+        let last = 600_005 - 2 * COALESCE_LIMIT;
+        assert_eq!(
+            watched.inner.writes,
+            vec![COALESCE_LIMIT, COALESCE_LIMIT, last]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hand_over_that_cannot_finish_is_not_fully_written() {
+        // The server reads nothing: the bytes never all leave, so no reply is awaited yet.
+        let (client, _server) = tokio::io::duplex(1024);
+        let (mut watched, probe) = watched(client);
+        probe.mark();
+        watched.write_all(&[b'a'; 4096]).await.unwrap();
+        let mut reply = [0u8; 8];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            watched.read(&mut reply),
+        )
+        .await;
+        assert!(read.is_err(), "still handing over");
+        assert!(!probe.is_fully_written());
     }
 }

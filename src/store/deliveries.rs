@@ -48,6 +48,35 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// One write of the delivery ledger by a lease holder.
+#[derive(Debug, Clone)]
+pub enum LedgerWrite {
+    /// The attempt begins: the row becomes `sending` (ambiguous after a crash from now on)
+    /// and its lease is renewed for one attempt.
+    Start {
+        id: i64,
+        owner: String,
+        lease: Duration,
+    },
+    /// How the attempt ended (or why none was made).
+    Outcome {
+        id: i64,
+        owner: String,
+        outcome: DeliveryOutcome,
+    },
+}
+
+/// The state, reply and next attempt an outcome writes.
+pub(super) fn outcome_columns(outcome: &DeliveryOutcome) -> (&str, &str, Option<DateTime<Utc>>) {
+    match outcome {
+        DeliveryOutcome::Sent { reply } => ("sent", reply, None),
+        DeliveryOutcome::Deferred { reply, retry_at } => ("deferred", reply, Some(*retry_at)),
+        DeliveryOutcome::Failed { reply } => ("failed", reply, None),
+        DeliveryOutcome::Unknown { reply } => ("unknown", reply, None),
+        DeliveryOutcome::Skipped { reason } => ("skipped", reason, None),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryCounts {
     pub queued: i64,
@@ -213,8 +242,10 @@ impl Store {
         Ok(done)
     }
 
-    /// Claims up to `limit` deliveries that are due, leasing them to `owner`. The claim is one
-    /// short statement; SMTP happens afterwards, outside any transaction.
+    /// Leases up to `limit` due deliveries to `owner`, oldest first, in one short statement.
+    /// The rows keep their state: a claimed row is only reserved, and becomes `sending` when
+    /// its attempt starts ([`LedgerWrite::Start`]), so that a crash leaves the rows claimed
+    /// but not yet tried queued, not ambiguous. A lease that expired may be taken over.
     pub async fn claim_deliveries(
         &self,
         dispatch_id: Option<i64>,
@@ -223,11 +254,17 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>> {
         let (at, expires) = self.lease_until(lease);
-        let sql = self.claim_sql(
-            "deliveries",
-            "subscriber_id is not null and ($4 is null or dispatch_id = $4)",
-            "$5",
-            "id, dispatch_id, subscriber_id, email, message_id, attempts, created_at",
+        let lock = match self.pool {
+            Pool::Postgres(_) => "for update skip locked",
+            Pool::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "update deliveries set lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
+             where id in (select id from deliveries where state in ('queued', 'deferred') \
+               and next_attempt_at <= $3 and (lease_owner is null or lease_expires_at < $3) \
+               and subscriber_id is not null and ($4 is null or dispatch_id = $4) \
+               order by id limit $5 {lock}) \
+             returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"
         );
         let mut rows: Vec<ClaimedDelivery> = with_pool!(self, |p| {
             sqlx::query_as(&sql)
@@ -243,6 +280,78 @@ impl Store {
         Ok(rows)
     }
 
+    /// Writes marks and outcomes of several workers in one transaction, in order (group
+    /// commit: one commit, one flush to disk, for all of them). Each tells whether it was
+    /// written: only the lease holder may write, so `false` means the lease was lost.
+    pub async fn write_ledger(&self, writes: &[LedgerWrite]) -> Result<Vec<bool>> {
+        let at = self.now();
+        let start = "update deliveries set state = 'sending', attempts = attempts + 1, \
+             lease_expires_at = $3, updated_at = $4 \
+             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred')";
+        let outcome = "update deliveries set state = $3, last_reply = $4, \
+             next_attempt_at = coalesce($5, next_attempt_at), \
+             sent_at = case when $3 = 'sent' then $6 else sent_at end, \
+             lease_owner = null, lease_expires_at = null, updated_at = $6 \
+             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred', 'sending')";
+        Ok(with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let mut written = Vec::with_capacity(writes.len());
+            for write in writes {
+                let done = match write {
+                    LedgerWrite::Start { id, owner, lease } => {
+                        let until = at
+                            + chrono::Duration::from_std(*lease)
+                                .unwrap_or(chrono::Duration::minutes(15));
+                        sqlx::query(start)
+                            .bind(id)
+                            .bind(owner)
+                            .bind(until)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    LedgerWrite::Outcome {
+                        id,
+                        owner,
+                        outcome: o,
+                    } => {
+                        let (state, reply, next) = outcome_columns(o);
+                        sqlx::query(outcome)
+                            .bind(id)
+                            .bind(owner)
+                            .bind(state)
+                            .bind(reply)
+                            .bind(next.map(super::ts))
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                };
+                written.push(done.rows_affected() > 0);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(written)
+        })?)
+    }
+
+    /// Gives back claimed deliveries whose attempt never started (the pass was cancelled).
+    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<()> {
+        for id in ids {
+            with_pool!(self, |p| {
+                sqlx::query(
+                    "update deliveries set lease_owner = null, lease_expires_at = null \
+                     where id = $1 and lease_owner = $2 and state in ('queued', 'deferred')",
+                )
+                .bind(id)
+                .bind(owner)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Now, and when a lease taken now for `lease` ends.
     pub(super) fn lease_until(&self, lease: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
         let at = self.now();
@@ -250,7 +359,7 @@ impl Store {
         (at, at + lease)
     }
 
-    /// The one claim statement of both ledgers: due rows of `table` matching `filter`, oldest
+    /// The claim statement of the transactional mails' ledger: due rows of `table` matching `filter`, oldest
     /// first, at most `limit`, leased to $1 until $2 at time $3 in one short statement.
     /// PostgreSQL lets concurrent workers skip each other's rows; SQLite serialises writers,
     /// so the same statement without the locking clause is already exclusive there.
@@ -272,17 +381,6 @@ impl Store {
                and next_attempt_at <= $3 and {filter} order by id limit {limit} {lock}) \
              returning {returning}"
         )
-    }
-
-    /// Records how an attempt ended. Only the lease holder may do so: returns false when the
-    /// lease was lost (the row was recovered as `unknown` meanwhile) and nothing was written.
-    pub async fn record_delivery(
-        &self,
-        id: i64,
-        owner: &str,
-        outcome: &DeliveryOutcome,
-    ) -> Result<bool> {
-        self.record_outcome("deliveries", id, owner, outcome).await
     }
 
     /// Rows left in `sending` by a process that died: the message may have gone out, so they
@@ -323,6 +421,29 @@ impl Store {
                         .map(|r| r.rows_affected())
                 })?;
             }
+        }
+        // Deliveries a dead sender had claimed but not begun: free again at once, rather than
+        // when their lease runs out.
+        let claimed: Vec<(i64, String)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "select id, lease_owner from deliveries \
+                 where state in ('queued', 'deferred') and lease_owner is not null",
+            )
+            .fetch_all(p)
+            .await
+        })?;
+        for (id, owner) in claimed.into_iter().filter(|(_, owner)| is_dead(owner)) {
+            with_pool!(self, |p| {
+                sqlx::query(
+                    "update deliveries set lease_owner = null, lease_expires_at = null \
+                     where id = $1 and lease_owner = $2 and state in ('queued', 'deferred')",
+                )
+                .bind(id)
+                .bind(&owner)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
         }
         Ok(recovered)
     }

@@ -233,13 +233,7 @@ impl Store {
         outcome: &DeliveryOutcome,
     ) -> Result<bool> {
         let at = self.now();
-        let (state, reply, next): (&str, &str, Option<DateTime<Utc>>) = match outcome {
-            DeliveryOutcome::Sent { reply } => ("sent", reply, None),
-            DeliveryOutcome::Deferred { reply, retry_at } => ("deferred", reply, Some(*retry_at)),
-            DeliveryOutcome::Failed { reply } => ("failed", reply, None),
-            DeliveryOutcome::Unknown { reply } => ("unknown", reply, None),
-            DeliveryOutcome::Skipped { reason } => ("skipped", reason, None),
-        };
+        let (state, reply, next) = super::deliveries::outcome_columns(outcome);
         let sql = format!(
             "update {table} set state = $3, last_reply = $4, \
              next_attempt_at = coalesce($5, next_attempt_at), \

@@ -35,7 +35,7 @@ pub use audience::{
     SubscriberExport,
 };
 pub use compose::{Approval, FROZEN};
-pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow};
+pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};

@@ -13,6 +13,7 @@ mod foundation;
 mod helpers;
 mod pipeline;
 mod schedules;
+mod relays;
 mod sec_ids;
 mod sec_send;
 mod sec_watch;

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
 /// An environment with fetched items, subscribers and one issue holding one item.
-async fn env_with_issue(csv: &str) -> (TestEnv, FeedServer, String) {
+pub async fn env_with_issue(csv: &str) -> (TestEnv, FeedServer, String) {
     let (env, server) = env_with_feed().await;
     let fetch = env.run(&["fetch"]).await.ok();
     assert!(fetch.stderr.contains("3 nouveau(x)"), "{}", fetch.stderr);
@@ -224,6 +224,11 @@ async fn a_lost_reply_after_the_final_dot_is_unknown_and_never_resent() {
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     let status = env.status(&issue).await;
     assert_eq!(status["unknown"], 1);
+    assert_eq!(
+        sink.wait_for(1).await.len(),
+        1,
+        "the server had the whole message before it hung up"
+    );
 
     let accepting = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", accepting.url());
@@ -297,6 +302,49 @@ async fn a_kill_in_the_middle_of_a_send_loses_nobody_and_repeats_nobody() {
         vec!["a@example.org", "b@example.org", "c@example.org"],
         "each person once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_with_several_connections_leaves_only_the_messages_in_flight_uncertain() {
+    let people: Vec<String> = (0..40).map(|n| format!("p{n:02}@example.org")).collect();
+    let csv = people
+        .iter()
+        .fold("email,newsletters\n".to_string(), |csv, p| {
+            csv + p + ",coopdev-info\n"
+        });
+    let (mut env, _server, issue) = env_with_issue(&csv).await;
+    // Each connection's first message is kept and then waits 30 s for its reply; the others
+    // of each claim were leased but not begun.
+    let slow = SmtpSink::start(&["-W", ".:30"]).await;
+    env.set("RELAIS_SMTP_URL", slow.url());
+    env.set("RELAIS_SMTP_CONNECTIONS", "4");
+    let mut sender = env.spawn(&["issue", "send", &issue, "--wait"]);
+    slow.wait_for(4).await;
+    sender.kill().await.unwrap();
+    let status = env.status(&issue).await;
+    assert_eq!(
+        (status["sending"].as_i64(), status["queued"].as_i64()),
+        (Some(4), Some(36)),
+        "{status}"
+    );
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env.status(&issue).await;
+    assert_eq!(
+        (status["unknown"].as_i64(), status["sent"].as_i64()),
+        (Some(4), Some(36)),
+        "{status}"
+    );
+    let mut everyone: Vec<String> = slow
+        .messages()
+        .iter()
+        .chain(accepting.messages().iter())
+        .flat_map(|m| m.envelope_to.clone())
+        .collect();
+    everyone.sort();
+    assert_eq!(everyone, people, "each person once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
