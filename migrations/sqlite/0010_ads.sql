@@ -120,3 +120,8 @@ create index items_source_status_id on items (source_id, status, id);
 drop index items_with_deadline;
 create index items_with_deadline on items (id, coalesce(edited_deadline, deadline))
     where coalesce(edited_deadline, deadline) is not null;
+
+-- The inbox's « du / au » filter on the new items (the default view): the items of one state
+-- in publication order, so a month's new items are a range of the index (SQLite, 100,000
+-- items: 15 ms to 0.3 ms).
+create index items_status_published on items (status, (coalesce(published_at, fetched_at)));
