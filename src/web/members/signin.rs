@@ -96,7 +96,11 @@ fn read_link(app: &AppState, token: &str) -> Result<(i64, String), WebError> {
         .links
         .signer
         .verify(Scope::MemberLogin, token, chrono::Utc::now())
-        .map_err(|_| spent_link())?;
+        .map_err(|e| {
+            // Tampered or expired: the member is told the same (ask for a new link).
+            tracing::debug!("member sign-in link refused: {e}");
+            spent_link()
+        })?;
     Ok((claims.newsletter_id, claims.key))
 }
 
