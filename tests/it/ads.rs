@@ -4,6 +4,7 @@
 //! refusal's reason reaches the member; withdrawn and expired ads leave the board and the
 //! next issue; nobody reads another member's ad.
 
+use crate::desk::{csrf_of, page as staff_page, post_with, signed_in};
 use crate::helpers::*;
 use std::time::Duration;
 
@@ -189,60 +190,6 @@ async fn post_ad(browser: &mut Browser<'_>, title: &str, body: &str) -> i64 {
         .unwrap()
 }
 
-async fn staff_cookie(daemon: &Daemon) -> String {
-    let welcome = daemon
-        .client
-        .post(daemon.url("/admin/login"))
-        .form(&[("email", "redaction@example.org"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(welcome.status(), 303);
-    welcome.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-async fn staff_page(daemon: &Daemon, cookie: &str, path: &str) -> String {
-    let answer = daemon
-        .client
-        .get(daemon.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "GET {path}");
-    answer.text().await.unwrap()
-}
-
-async fn staff_post(
-    daemon: &Daemon,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    daemon
-        .client
-        .post(daemon.url(path))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string()
-}
-
 async fn env_with_members(sink: &SmtpSink) -> TestEnv {
     let mut env = TestEnv::new().await;
     env.set("RELAIS_SMTP_URL", sink.url());
@@ -422,15 +369,15 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
     let early = env.create_issue("echos-du-reseau").await;
 
     // The editor sees the queue on the desk's home and approves in one click.
-    let staff = staff_cookie(&daemon).await;
-    let home = staff_page(&daemon, &staff, "/admin").await;
+    let staff = signed_in(&daemon, "redaction@example.org").await;
+    let home = staff_page(&daemon, "/admin", &staff).await;
     assert!(home.contains("1 annonce à valider"), "{home}");
-    let queue = staff_page(&daemon, &staff, "/admin/annonces").await;
+    let queue = staff_page(&daemon, "/admin/annonces", &staff).await;
     assert!(queue.contains(&format!("data-ad-id=\"{ad}\"")));
-    let approved = staff_post(
+    let approved = post_with(
         &daemon,
-        &staff,
         &format!("/admin/annonces/{ad}/valider"),
+        &staff,
         &[("csrf", &csrf_of(&queue))],
     )
     .await;
@@ -445,12 +392,12 @@ async fn a_member_signs_in_from_the_mail_posts_an_ad_and_the_next_echos_carries_
     assert!(history.contains("Validée par la rédaction") && history.contains("Publiée jusqu"));
 
     // The composer of the earlier issue offers it; one click puts it in.
-    let composer = staff_page(&daemon, &staff, &format!("/admin/numeros/{early}")).await;
+    let composer = staff_page(&daemon, &format!("/admin/numeros/{early}"), &staff).await;
     assert!(composer.contains("Annonces validées, pas dans ce numéro"));
-    let added = staff_post(
+    let added = post_with(
         &daemon,
-        &staff,
         &format!("/admin/numeros/{early}/annonces"),
+        &staff,
         &[("csrf", &csrf_of(&composer)), ("ad", &ad.to_string())],
     )
     .await;
@@ -549,22 +496,22 @@ async fn a_refusal_reaches_the_member_and_expiry_warns_then_removes_the_ad() {
     .await;
     let kept_ad = post_ad(&mut member, "Mission au Bénin", "Six mois à Porto-Novo.").await;
 
-    let staff = staff_cookie(&daemon).await;
-    let queue = staff_page(&daemon, &staff, "/admin/annonces").await;
+    let staff = signed_in(&daemon, "redaction@example.org").await;
+    let queue = staff_page(&daemon, "/admin/annonces", &staff).await;
     let csrf = csrf_of(&queue);
     // A refusal needs its reason.
-    let empty = staff_post(
+    let empty = post_with(
         &daemon,
-        &staff,
         &format!("/admin/annonces/{refused_ad}/refuser"),
+        &staff,
         &[("csrf", &csrf), ("reason", "  ")],
     )
     .await;
     assert_eq!(empty.status(), 422);
-    let refused = staff_post(
+    let refused = post_with(
         &daemon,
-        &staff,
         &format!("/admin/annonces/{refused_ad}/refuser"),
+        &staff,
         &[
             ("csrf", &csrf),
             ("reason", "Précisez la date et le lieu de départ."),
@@ -616,10 +563,10 @@ async fn a_refusal_reaches_the_member_and_expiry_warns_then_removes_the_ad() {
     );
 
     // Approved, then a week before its end the member is told, with a link that extends it.
-    let approved = staff_post(
+    let approved = post_with(
         &daemon,
-        &staff,
         &format!("/admin/annonces/{kept_ad}/valider"),
+        &staff,
         &[("csrf", &csrf)],
     )
     .await;
@@ -739,23 +686,23 @@ async fn staff_add_a_member_and_accept_a_request_from_the_public_form() {
             &[("email", "jean@lot-partage.example")],
         )
         .await;
-    let staff = staff_cookie(&daemon).await;
-    let home = staff_page(&daemon, &staff, "/admin").await;
+    let staff = signed_in(&daemon, "redaction@example.org").await;
+    let home = staff_page(&daemon, "/admin", &staff).await;
     assert!(
         home.contains("1 demande d&#x27;adhésion à examiner"),
         "{home}"
     );
-    let members = staff_page(&daemon, &staff, "/admin/membres").await;
+    let members = staff_page(&daemon, "/admin/membres", &staff).await;
     let id = sql_text(
         &env,
         "select cast(id as text) from members where email = 'jean@lot-partage.example'",
     )
     .await
     .unwrap();
-    let accepted = staff_post(
+    let accepted = post_with(
         &daemon,
-        &staff,
         &format!("/admin/membres/{id}/accepter"),
+        &staff,
         &[("csrf", &csrf_of(&members))],
     )
     .await;
@@ -773,11 +720,11 @@ async fn staff_add_a_member_and_accept_a_request_from_the_public_form() {
     assert!(area.contains("Lot Partage"));
 
     // A second person of the organisation, added by staff, signs in for it too.
-    let members = staff_page(&daemon, &staff, "/admin/membres").await;
-    let added = staff_post(
+    let members = staff_page(&daemon, "/admin/membres", &staff).await;
+    let added = post_with(
         &daemon,
-        &staff,
         &format!("/admin/membres/{id}/personnes"),
+        &staff,
         &[
             ("csrf", &csrf_of(&members)),
             ("email", "marie@lot-partage.example"),

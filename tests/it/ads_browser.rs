@@ -49,23 +49,9 @@ async fn shoot(browser: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_small_association_posts_an_ad_from_a_phone_and_sees_it_published_once_approved() {
-    if !has_tool("chromedriver", &["--version"], "chromium-driver")
-        || !has_tool("chromium", &["--version"], "chromium")
-    {
+    let Some(axe) = crate::browser::chromium_and_axe() else {
         return;
-    }
-    let axe_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tools/axe/node_modules/axe-core/axe.min.js"
-    );
-    if !has_tool(
-        "test",
-        &["-f", axe_path],
-        "npm axe-core (npm ci --prefix tools/axe)",
-    ) {
-        return;
-    }
-    let axe = std::fs::read_to_string(axe_path).unwrap();
+    };
     let sink = SmtpSink::start(&[]).await;
     let mut env = TestEnv::new().await;
     env.set("RELAIS_SMTP_URL", sink.url());

@@ -351,6 +351,23 @@ async fn a_thirty_item_issue_of_each_title_reads_on_a_phone_without_sideways_scr
     browser.close().await.unwrap();
 }
 
+/// axe-core's script when Chromium, its driver and axe-core (tools/axe) are all here; `None`
+/// (the test skips, saying which package is missing) on a machine without them.
+pub fn chromium_and_axe() -> Option<String> {
+    let axe_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/axe/node_modules/axe-core/axe.min.js"
+    );
+    let here = has_tool("chromedriver", &["--version"], "chromium-driver")
+        && has_tool("chromium", &["--version"], "chromium")
+        && has_tool(
+            "test",
+            &["-f", axe_path],
+            "npm axe-core (npm ci --prefix tools/axe)",
+        );
+    here.then(|| std::fs::read_to_string(axe_path).unwrap())
+}
+
 /// axe-core (tools/axe, installed by scripts/test.sh) run in the page: every violation, as
 /// "rule: help (selector…)".
 pub async fn axe_violations(browser: &Client, axe: &str) -> Vec<String> {
@@ -384,23 +401,9 @@ pub async fn axe_violations_at(browser: &Client, axe: &str, impacts: &[&str]) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_public_page_passes_axe_core() {
-    if !has_tool("chromedriver", &["--version"], "chromium-driver")
-        || !has_tool("chromium", &["--version"], "chromium")
-    {
+    let Some(axe) = crate::browser::chromium_and_axe() else {
         return;
-    }
-    let axe_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tools/axe/node_modules/axe-core/axe.min.js"
-    );
-    if !has_tool(
-        "test",
-        &["-f", axe_path],
-        "npm axe-core (npm ci --prefix tools/axe)",
-    ) {
-        return;
-    }
-    let axe = std::fs::read_to_string(axe_path).unwrap();
+    };
     let (mut env, _server) = env_with_feed().await;
     env.run(&["fetch"]).await.ok();
     env.import("email,newsletters\nlecteur@example.org,coopdev-info\n")

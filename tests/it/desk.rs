@@ -181,7 +181,7 @@ async fn an_editor_signs_in_and_previews_an_issue_as_a_segment_would_receive_it(
 }
 
 /// The value of the first `name="csrf"` field of a page.
-fn csrf_of(page: &str) -> String {
+pub fn csrf_of(page: &str) -> String {
     page.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -190,7 +190,7 @@ fn csrf_of(page: &str) -> String {
 }
 
 /// A form POST carrying a session cookie.
-async fn post_with(
+pub async fn post_with(
     daemon: &Daemon,
     path: &str,
     cookie: &str,
@@ -206,7 +206,7 @@ async fn post_with(
         .unwrap()
 }
 
-async fn signed_in(daemon: &Daemon, email: &str) -> String {
+pub async fn signed_in(daemon: &Daemon, email: &str) -> String {
     let welcome = sign_in(daemon, email, PASSWORD).await;
     assert_eq!(welcome.status(), 303, "{email} signs in");
     welcome.headers()["set-cookie"]
@@ -218,7 +218,7 @@ async fn signed_in(daemon: &Daemon, email: &str) -> String {
         .to_string()
 }
 
-async fn page(daemon: &Daemon, path: &str, cookie: &str) -> String {
+pub async fn page(daemon: &Daemon, path: &str, cookie: &str) -> String {
     let answer = get_with(daemon, path, cookie).await;
     assert_eq!(answer.status(), 200, "GET {path}");
     answer.text().await.unwrap()

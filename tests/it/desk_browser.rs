@@ -53,23 +53,9 @@ async fn until(browser: &Client, script: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse() {
-    if !has_tool("chromedriver", &["--version"], "chromium-driver")
-        || !has_tool("chromium", &["--version"], "chromium")
-    {
+    let Some(axe) = crate::browser::chromium_and_axe() else {
         return;
-    }
-    let axe_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tools/axe/node_modules/axe-core/axe.min.js"
-    );
-    if !has_tool(
-        "test",
-        &["-f", axe_path],
-        "npm axe-core (npm ci --prefix tools/axe)",
-    ) {
-        return;
-    }
-    let axe = std::fs::read_to_string(axe_path).unwrap();
+    };
     let (mut env, _server) = env_with_feed().await;
     env.run(&["fetch"]).await.ok();
     env.run_with_stdin(
