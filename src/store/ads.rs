@@ -77,6 +77,23 @@ const AD: &str = "select a.id, a.member_id, m.org_name, a.title, a.body, a.body_
      a.expires_on, a.created_at, a.approved_at, a.updated_at \
      from ads a join members m on m.id = a.member_id";
 
+/// Binds an ad's content, `$2` to `$10` of both the insert and the edit: title, body, its
+/// HTML, category, département, country, the two ways to answer, expiry.
+macro_rules! bind_content {
+    ($query:expr, $ad:expr, $html:expr) => {
+        $query
+            .bind(&$ad.title)
+            .bind(&$ad.body)
+            .bind($html)
+            .bind($ad.category.as_str())
+            .bind(&$ad.departement)
+            .bind(&$ad.country)
+            .bind(&$ad.contact_email)
+            .bind(&$ad.contact_phone)
+            .bind($ad.expires_on)
+    };
+}
+
 /// Records a decision, inside the transaction `$tx` that makes it.
 macro_rules! record_event {
     ($tx:expr, $ad:expr, $action:expr, $actor:expr, $reason:expr, $at:expr) => {{
@@ -112,25 +129,17 @@ impl Store {
         let at = self.now();
         let id = with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let id: i64 = sqlx::query_scalar(
+            let insert = sqlx::query_scalar(
                 "insert into ads (member_id, title, body, body_html, category, departement, country, \
                    contact_email, contact_phone, state, expires_on, created_at, updated_at, posted_by) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $11, $12) returning id",
             )
-            .bind(member_id)
-            .bind(&ad.title)
-            .bind(&ad.body)
-            .bind(body_html)
-            .bind(ad.category.as_str())
-            .bind(&ad.departement)
-            .bind(&ad.country)
-            .bind(&ad.contact_email)
-            .bind(&ad.contact_phone)
-            .bind(ad.expires_on)
-            .bind(at)
-            .bind(person_id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .bind(member_id);
+            let id: i64 = bind_content!(insert, ad, body_html)
+                .bind(at)
+                .bind(person_id)
+                .fetch_one(&mut *tx)
+                .await?;
             let actor = AdActor::Member {
                 member_id,
                 person_id,
@@ -223,17 +232,7 @@ impl Store {
         );
         let done = with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
-            let done = sqlx::query(&sql)
-                .bind(id)
-                .bind(&ad.title)
-                .bind(&ad.body)
-                .bind(body_html)
-                .bind(ad.category.as_str())
-                .bind(&ad.departement)
-                .bind(&ad.country)
-                .bind(&ad.contact_email)
-                .bind(&ad.contact_phone)
-                .bind(ad.expires_on)
+            let done = bind_content!(sqlx::query(&sql).bind(id), ad, body_html)
                 .bind(at)
                 .bind(scope)
                 .execute(&mut *tx)
