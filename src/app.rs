@@ -46,6 +46,15 @@ impl App {
             .date_naive()
     }
 
+    /// Reading bounce and complaint reports with this installation's secret and settings.
+    pub fn bounces(&self) -> crate::bounces::Ingest<'_> {
+        crate::bounces::Ingest {
+            store: &self.store,
+            signer: &self.links.signer,
+            soft_limit: self.config.soft_bounce_limit,
+        }
+    }
+
     /// Everything a command needs, checked before anything runs: sources, templates,
     /// database (migrated), secret, DKIM key.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
@@ -121,6 +130,7 @@ impl App {
                 give_up_after: config.give_up_after,
                 dkim,
                 masthead: masthead.clone(),
+                bounce_domain: config.bounce_domain.clone(),
             },
         );
         let watcher = Watcher::new(

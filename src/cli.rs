@@ -131,6 +131,22 @@ pub enum Command {
     /// Les jetons de l'API JSON (/api/v1) : créer, lister, révoquer.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Les avis de non-remise et les plaintes renvoyés par les serveurs de messagerie.
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Lit les avis de non-remise (DSN) et les plaintes (ARF) d'un maildir, d'un dossier de
+    /// fichiers .eml ou d'un fichier .eml ; rattache chacun à son envoi et dit combien l'ont été.
+    /// Un rejet définitif ou une plainte exclut l'adresse des envois suivants, des rejets
+    /// temporaires répétés aussi ; un refus lié à l'expéditeur (5.7.x) est seulement noté.
+    Ingest {
+        /// Un maildir (ses messages non lus, rangés ensuite dans cur/ comme lus), un dossier de
+        /// fichiers .eml ou un fichier.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -492,7 +508,34 @@ pub async fn run(cli: Cli, app: App) -> anyhow::Result<()> {
         }) => tokens::create(&app, editor.as_deref(), member.as_deref(), &label).await,
         Command::Token(TokenCommand::List) => tokens::list(&app, json).await,
         Command::Token(TokenCommand::Revoke { id }) => tokens::revoke(&app, id).await,
+        Command::Bounces(BouncesCommand::Ingest { path }) => {
+            ingest_bounces(&app, &path, json).await
+        }
     }
+}
+
+/// `relais bounces ingest PATH`: a line for each file that names no delivery or cannot be
+/// read, then the counts.
+async fn ingest_bounces(app: &App, path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    use crate::bounces::Outcome;
+    let summary = app
+        .bounces()
+        .path(path, |file, outcome| match outcome {
+            Outcome::Unmatched { reason, .. } => {
+                eprintln!("{} : sans correspondance ({reason})", file.display())
+            }
+            Outcome::Unreadable { error } => {
+                eprintln!("{} : illisible, ignoré ({error})", file.display())
+            }
+            Outcome::Applied { .. } => {}
+        })
+        .await?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        eprintln!("{}", summary.describe());
+    }
+    Ok(())
 }
 
 async fn fetch(app: &App, sources: &[String], json: bool) -> anyhow::Result<()> {

@@ -74,6 +74,14 @@ pub struct Config {
     pub schedule_lateness: Duration,
     /// Each title's draft, reminder and send times.
     pub schedules: Vec<crate::domain::schedule::TitleSchedule>,
+    /// The domain of VERP return paths (`b-<delivery>-<tag>@domain`); `None`: newsletters
+    /// leave with the sender's address as their envelope sender.
+    pub bounce_domain: Option<String>,
+    /// A maildir of bounce and complaint reports that the daemon reads every tick.
+    pub bounce_maildir: Option<PathBuf>,
+    /// Soft bounces of a person (on different deliveries) after which the address is
+    /// suppressed.
+    pub soft_bounce_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +179,9 @@ settings! {
     privacy_contact: text,
     two_approvals: text,
     schedule_lateness: text,
+    bounce_domain: text,
+    bounce_maildir: text,
+    soft_bounce_limit: number,
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,6 +480,12 @@ impl Config {
             },
             schedule_lateness: duration("schedule_lateness", "6h")?,
             schedules,
+            bounce_domain: match value("bounce_domain") {
+                Some(v) => Some(parse_domain(&v.text).map_err(|m| fail(&v, "bounce_domain", m))?),
+                None => None,
+            },
+            bounce_maildir: value("bounce_maildir").map(|v| PathBuf::from(v.text)),
+            soft_bounce_limit: positive("soft_bounce_limit", 3, 100)?,
             sections,
         })
     }
@@ -598,6 +615,24 @@ fn validate_schedules(
         });
     }
     Ok(schedules)
+}
+
+/// A mail domain such as `rebonds.example.org`: ASCII labels of letters, digits and hyphens.
+fn parse_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if domain.len() > 253 || !domain.contains('.') || !domain.split('.').all(label_ok) {
+        return Err(format!(
+            "`{text}` is not a mail domain such as rebonds.example.org (ASCII letters, digits, \
+             hyphens and dots)"
+        ));
+    }
+    Ok(domain)
 }
 
 /// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: networks, or single addresses.
@@ -966,6 +1001,23 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_bounce_domain_is_a_mail_domain() {
+        assert_eq!(
+            parse_domain("Rebonds.Example.org.").as_deref(),
+            Ok("rebonds.example.org")
+        );
+        for bad in [
+            "localhost",
+            "rebonds@example.org",
+            "-x.example.org",
+            "a..b",
+            "été.fr",
+        ] {
+            assert!(parse_domain(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

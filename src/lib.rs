@@ -15,6 +15,7 @@
 pub mod app;
 pub mod assets;
 pub mod audience;
+pub mod bounces;
 pub mod cli;
 pub mod config;
 pub mod desk;

@@ -118,6 +118,12 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         "schedules",
         |app, _| Box::pin(async move { runs::run_due(&app).await }),
     ));
+    let bounces = tokio::spawn(every_tick(
+        app.clone(),
+        cancel.clone(),
+        "bounces",
+        |app, _| Box::pin(async move { read_bounce_maildir(&app).await }),
+    ));
     let mut interval = tokio::time::interval(LEASE_TTL / 3);
     loop {
         tokio::select! {
@@ -140,6 +146,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
     send.await?;
     housekeeping.await?;
     schedules.await?;
+    bounces.await?;
     if app.leader.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }
@@ -205,6 +212,40 @@ async fn send_planned_issues(app: &App) -> anyhow::Result<()> {
         app.store.set_issue_schedule(issue, None, None).await?;
         tracing::info!(issue, dispatch = dispatch.id, added, "planned send queued");
         app.dispatcher.wake();
+    }
+    Ok(())
+}
+
+/// The reports that arrived in the configured bounce maildir since the last tick, each moved to
+/// `cur/` once read.
+async fn read_bounce_maildir(app: &App) -> anyhow::Result<()> {
+    let Some(dir) = &app.config.bounce_maildir else {
+        return Ok(());
+    };
+    let summary = app
+        .bounces()
+        .path(dir, |file, outcome| match outcome {
+            crate::bounces::Outcome::Unmatched { reason, .. } => {
+                tracing::info!(file = %file.display(), reason, "bounce report matches no delivery")
+            }
+            crate::bounces::Outcome::Unreadable { error } => {
+                tracing::warn!(file = %file.display(), error, "bounce report unreadable, moved to cur/")
+            }
+            crate::bounces::Outcome::Applied { .. } => {}
+        })
+        .await?;
+    if summary.read + summary.unreadable > 0 {
+        tracing::info!(
+            read = summary.read,
+            matched = summary.matched,
+            hard = summary.hard,
+            soft = summary.soft,
+            complaints = summary.complaints,
+            policy = summary.policy,
+            unmatched = summary.unmatched,
+            suppressed = summary.suppressed,
+            "bounce reports read"
+        );
     }
     Ok(())
 }

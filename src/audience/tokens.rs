@@ -146,6 +146,32 @@ impl Signer {
         })
     }
 
+    /// A short lowercase hex tag (`len` digits, at most 64) binding `subject` to `purpose`:
+    /// for identifiers that must stay short and survive case folding, such as the local part
+    /// of a VERP return path.
+    pub fn short_tag(&self, purpose: &str, subject: &str, len: usize) -> String {
+        let mac = self
+            .mac(&format!("{purpose}.{subject}"))
+            .finalize()
+            .into_bytes();
+        let mut tag = hex::encode(mac);
+        tag.truncate(len.min(64));
+        tag
+    }
+
+    /// Whether `tag` is [`Signer::short_tag`]'s for this purpose, subject and length
+    /// (constant time; any case).
+    pub fn verify_short_tag(&self, purpose: &str, subject: &str, tag: &str, len: usize) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.short_tag(purpose, subject, len);
+        tag.len() == expected.len()
+            && bool::from(
+                expected
+                    .as_bytes()
+                    .ct_eq(tag.to_ascii_lowercase().as_bytes()),
+            )
+    }
+
     fn mac(&self, data: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC accepts any key length");
         mac.update(data.as_bytes());

@@ -77,6 +77,8 @@ pub struct DispatchSettings {
     pub give_up_after: Duration,
     pub dkim: Option<lettre::message::dkim::DkimConfig>,
     pub masthead: desk::Masthead,
+    /// The domain of per-delivery VERP return paths (see `crate::bounces::verp`).
+    pub bounce_domain: Option<String>,
 }
 
 pub struct Dispatcher {
@@ -620,7 +622,7 @@ impl Dispatcher {
         }
         let attempts = d.attempts + 1;
         let result = connection
-            .send(&self.settings.from.email, &to, &d.message_id, &bytes)
+            .send(&self.envelope_sender(d.id), &to, &d.message_id, &bytes)
             .await;
         Ok(Some(match result {
             SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
@@ -635,6 +637,21 @@ impl Dispatcher {
                 DeliveryOutcome::Failed { reply }
             }
         }))
+    }
+
+    /// A newsletter delivery's envelope sender (MAIL FROM, the Return-Path its reader's
+    /// server writes): its own VERP address when `bounce_domain` is set, so that a bounce
+    /// names the delivery; else the sender's address. Transactional mail keeps the latter.
+    pub fn envelope_sender(&self, delivery_id: i64) -> Address {
+        self.settings
+            .bounce_domain
+            .as_deref()
+            .and_then(|domain| {
+                crate::bounces::verp::address(&self.links.signer, delivery_id, domain)
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| self.settings.from.email.clone())
     }
 
     /// The next wait from the retry schedule, or failure once the delivery is too old.

@@ -6,6 +6,7 @@
 
 mod ads;
 mod audience;
+mod bounces;
 mod compose;
 mod deliveries;
 mod desk;
@@ -34,6 +35,7 @@ pub use audience::{
     ExportStatus, ImportOutcome, NewSubscriber, Receiver, SegmentFilter, SegmentSummary,
     SubscriberExport,
 };
+pub use bounces::{BounceEffect, BouncedDelivery, NewBounce};
 pub use compose::{Approval, FROZEN};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};

@@ -150,6 +150,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // A bounce's diagnostic often quotes the address.
+            sqlx::query("update bounces set diagnostic = null where subscriber_id = $1")
+                .bind(subscriber_id)
+                .execute(&mut *tx)
+                .await?;
             for table in ["subscriptions", "subscriber_interests"] {
                 sqlx::query(&format!("delete from {table} where subscriber_id = $1"))
                     .bind(subscriber_id)

@@ -758,6 +758,7 @@ async fn progress(
     let n = newsletter_of(&issue)?;
     let data = progress_data(&app, id).await?;
     let failures = app.store.failure_reasons(id).await?;
+    let bounces = app.store.issue_bounces(id).await?;
     let done = data["done"] == true;
     // What followed the issue: unsubscriptions until the title's next issue went out.
     let history = app.store.issue_history(n.slug, 8).await?;
@@ -787,6 +788,7 @@ async fn progress(
             "title_line": title_line(n, &printable_line(&issue.subject)),
             "progress": data,
             "failures": failures.iter().map(|(reason, count)| serde_json::json!({"reason": reason, "count": count})).collect::<Vec<_>>(),
+            "bounces": bounces.iter().map(|(kind, count)| serde_json::json!({"label": crate::bounces::report::Kind::label_of(kind), "count": count})).collect::<Vec<_>>(),
             "sent_on": issue.sent_at.map(|at| french_moment(at, app.config.timezone)),
             "unsubscribes": unsubscribes,
             "unknown": data["counts"]["unknown"],

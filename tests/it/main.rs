@@ -5,6 +5,7 @@ mod ads;
 mod ads_browser;
 mod api;
 mod archive;
+mod bounces;
 mod browser;
 mod cli;
 mod desk;
