@@ -327,9 +327,15 @@ async fn the_daemon_reads_its_bounce_maildir() {
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     let sent = sent_by_recipient(&sink.wait_for(1).await);
     let inbox = maildir(&env.path("rebonds"));
+    env.run_with_stdin(
+        &["user", "add", "redaction@example.org", "--role", "editor"],
+        "correct horse battery staple\n",
+    )
+    .await
+    .ok();
     env.set("RELAIS_BOUNCE_MAILDIR", inbox.display().to_string());
     env.set("RELAIS_SCHEDULER_TICK", "1s");
-    let _daemon = env.serve().await;
+    let daemon = env.serve().await;
     std::fs::write(
         inbox.join("tmp/1.M1P1.mx"),
         about(
@@ -347,4 +353,14 @@ async fn the_daemon_reads_its_bounce_maildir() {
     .await;
     assert!(bounced, "the daemon read the report");
     assert_eq!(files_in(&inbox.join("cur")), ["1.M1P1.mx:2,S"]);
+
+    // The issue's report at the desk counts it.
+    let cookie = crate::desk::signed_in(&daemon, "redaction@example.org").await;
+    let report =
+        crate::desk::page(&daemon, &format!("/admin/numeros/{issue}/suivi"), &cookie).await;
+    assert!(
+        report.contains("Retours des serveurs de messagerie")
+            && report.contains("1 — rejets définitifs (adresse exclue)"),
+        "{report}"
+    );
 }
