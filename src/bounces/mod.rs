@@ -164,6 +164,12 @@ impl Ingest<'_> {
         for file in files {
             let outcome = self.file(&file).await?;
             summary.count(&outcome);
+            let result = match &outcome {
+                Outcome::Applied { report, .. } => report.kind.as_str(),
+                Outcome::Unmatched { .. } => "unmatched",
+                Outcome::Unreadable { .. } => "unreadable",
+            };
+            metrics::counter!("relais_bounce_reports_total", "result" => result).increment(1);
             each(&file, &outcome);
             if maildir {
                 if let Err(e) = mark_seen(&file) {

@@ -576,6 +576,26 @@ mod tests {
     }
 
     #[test]
+    fn any_cut_or_damage_of_a_report_gives_an_answer_not_a_panic() {
+        let dir = format!("{}/tests/fixtures/bounces", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let step = bytes.len() / 60 + 1;
+            for cut in (0..bytes.len()).step_by(step) {
+                let _ = parse(&bytes[..cut]);
+                let mut damaged = bytes.clone();
+                damaged[cut] ^= 0x80;
+                if let Ok(r) = parse(&damaged) {
+                    assert!(r
+                        .message_ids
+                        .iter()
+                        .all(|id| id.starts_with('<') && id.ends_with('>')));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn statuses_are_classified() {
         assert_eq!(classify(Some("failed"), Some("5.1.1")), Kind::Hard);
         assert_eq!(classify(Some("failed"), Some("5.7.26")), Kind::Policy);
