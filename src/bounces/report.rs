@@ -411,16 +411,20 @@ fn read_plain_bounce(texts: &[String]) -> (Kind, Option<String>, Option<String>)
         .min()
         .map_or(text.as_str(), |end| &text[..end]);
     let lower = explanation.to_ascii_lowercase();
+    // The server's reply as quoted (`550 5.1.1 …`), else the first line holding a status
+    // (qmail's `Remote host said: 550 5.1.1 …`).
     let reply_line = explanation
         .lines()
         .map(str::trim)
         .find(|line| status_code_at_start(line))
+        .or_else(|| {
+            explanation
+                .lines()
+                .map(str::trim)
+                .find(|line| enhanced_code(&line.replace('-', " ")).is_some())
+        })
         .map(collapse);
-    let status = reply_line.as_deref().and_then(status_code).or_else(|| {
-        explanation
-            .lines()
-            .find_map(|l| enhanced_code(&l.replace('-', " ")))
-    });
+    let status = reply_line.as_deref().and_then(status_code);
     let delayed = lower.contains("has not yet been delivered")
         || lower.contains("delayed")
         || lower.contains("will keep trying")
@@ -515,6 +519,20 @@ mod tests {
         assert_eq!(r.status.as_deref(), Some("5.1.1"));
         assert_eq!(r.recipients, vec![RCPT]);
         assert_eq!(r.message_ids, vec![ID]);
+    }
+
+    #[test]
+    fn qmail_failure_notice_is_read_from_its_words() {
+        let r = fixture("qmail-failure.eml");
+        assert_eq!((r.kind, r.format), (Kind::Hard, "text"));
+        assert_eq!(r.status.as_deref(), Some("5.1.1"));
+        assert!(r
+            .diagnostic
+            .as_deref()
+            .unwrap()
+            .starts_with("Remote host said: 550 5.1.1"));
+        assert_eq!(r.message_ids, vec![ID]);
+        assert!(r.return_paths.iter().any(|a| a == VERP), "{r:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ const DOMAIN: &str = "rebonds.example.org";
 
 /// One message as it left: its envelope sender and Message-ID.
 struct Sent {
+    /// MAIL FROM: the delivery's VERP address when `bounce_domain` is set.
     verp: String,
     message_id: String,
 }
@@ -362,5 +363,19 @@ async fn the_daemon_reads_its_bounce_maildir() {
         report.contains("Retours des serveurs de messagerie")
             && report.contains("1 — rejets définitifs (adresse exclue)"),
         "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_bounce_domain_the_envelope_sender_is_the_senders_address() {
+    let (mut env, _server, issue) =
+        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let sent = sent_by_recipient(&sink.wait_for(1).await);
+    assert_eq!(
+        sent["a@example.org"].verp,
+        "lettres@occitanie-cooperation.fr"
     );
 }
