@@ -318,15 +318,27 @@ async fn reports_map_to_their_deliveries_and_suppress_only_whom_they_should() {
     assert_eq!(statuses(&env).await["soft@example.org"], "bounced");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_daemon_reads_its_bounce_maildir() {
+/// An issue sent to one subscriber through smtp-sink: the installation, the issue, and the
+/// message as it left.
+async fn sent_to_one(
+    email: &str,
+    bounce_domain: Option<&str>,
+) -> (TestEnv, String, HashMap<String, Sent>) {
     let (mut env, _server, issue) =
-        env_with_issue("email,newsletters\nparti@example.org,coopdev-info\n").await;
+        env_with_issue(&format!("email,newsletters\n{email},coopdev-info\n")).await;
     let sink = SmtpSink::start(&[]).await;
     env.set("RELAIS_SMTP_URL", sink.url());
-    env.set("RELAIS_BOUNCE_DOMAIN", DOMAIN);
+    if let Some(domain) = bounce_domain {
+        env.set("RELAIS_BOUNCE_DOMAIN", domain);
+    }
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
     let sent = sent_by_recipient(&sink.wait_for(1).await);
+    (env, issue, sent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_reads_its_bounce_maildir() {
+    let (mut env, issue, sent) = sent_to_one("parti@example.org", Some(DOMAIN)).await;
     let inbox = maildir(&env.path("rebonds"));
     env.run_with_stdin(
         &["user", "add", "redaction@example.org", "--role", "editor"],
@@ -368,12 +380,7 @@ async fn the_daemon_reads_its_bounce_maildir() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_bounce_domain_the_envelope_sender_is_the_senders_address() {
-    let (mut env, _server, issue) =
-        env_with_issue("email,newsletters\na@example.org,coopdev-info\n").await;
-    let sink = SmtpSink::start(&[]).await;
-    env.set("RELAIS_SMTP_URL", sink.url());
-    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
-    let sent = sent_by_recipient(&sink.wait_for(1).await);
+    let (_env, _issue, sent) = sent_to_one("a@example.org", None).await;
     assert_eq!(
         sent["a@example.org"].verp,
         "lettres@occitanie-cooperation.fr"
