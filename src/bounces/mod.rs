@@ -314,7 +314,20 @@ fn report_files(path: &Path) -> anyhow::Result<(Vec<PathBuf>, bool)> {
         files.sort();
         Ok(files)
     };
-    let maildir = path.join("new").is_dir() && path.join("cur").is_dir();
+    let is_maildir = |dir: &Path| dir.join("new").is_dir() && dir.join("cur").is_dir();
+    // `maildir/new` named instead of the maildir: the same thing.
+    let path = match path.parent() {
+        Some(parent)
+            if matches!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some("new" | "cur")
+            ) && is_maildir(parent) =>
+        {
+            parent
+        }
+        _ => path,
+    };
+    let maildir = is_maildir(path);
     if maildir {
         let mut files = list(&path.join("new"))?;
         files.extend(
@@ -389,6 +402,10 @@ mod tests {
         }
         let (files, _) = report_files(dir.path()).unwrap();
         assert!(files.is_empty(), "{files:?}");
+        std::fs::write(dir.path().join("new/4.M4P4.hote"), "x").unwrap();
+        let (files, maildir) = report_files(&dir.path().join("new")).unwrap();
+        assert!(maildir, "new/ named for its maildir");
+        assert_eq!(files, [dir.path().join("new/4.M4P4.hote")]);
         assert!(dir.path().join("cur/1.M1P1.hote:2,S").is_file());
         assert!(dir.path().join("cur/2.M2P2.hote:2,FS").is_file());
     }
