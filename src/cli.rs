@@ -525,7 +525,7 @@ async fn ingest_bounces(app: &App, path: &std::path::Path, json: bool) -> anyhow
                 eprintln!("{} : sans correspondance ({reason})", file.display())
             }
             Outcome::Unreadable { error } => {
-                eprintln!("{} : illisible, ignoré ({error})", file.display())
+                eprintln!("{} : ignoré ({error})", file.display())
             }
             Outcome::Applied { .. } => {}
         })

@@ -223,7 +223,7 @@ async fn reports_map_to_their_deliveries_and_suppress_only_whom_they_should() {
     for (name, says) in [
         ("5.tampered", "sans correspondance"),
         ("7.unrelated", "sans correspondance"),
-        ("8.malformed", "illisible"),
+        ("8.malformed", "ignoré (message illisible"),
     ] {
         assert!(
             run.stderr
