@@ -121,6 +121,8 @@ impl App {
                 give_up_after: config.give_up_after,
                 dkim,
                 masthead: masthead.clone(),
+                pacing: config.pacing.clone(),
+                breaker: config.breaker.clone(),
             },
         );
         let watcher = Watcher::new(

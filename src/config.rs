@@ -74,6 +74,10 @@ pub struct Config {
     pub schedule_lateness: Duration,
     /// Each title's draft, reminder and send times.
     pub schedules: Vec<crate::domain::schedule::TitleSchedule>,
+    /// Global rates and the per-domain limit of the sender workers.
+    pub pacing: crate::dispatch::pacing::PacingSettings,
+    /// When policy refusals (5.7.x) pause a dispatch.
+    pub breaker: crate::dispatch::breaker::BreakerSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +175,12 @@ settings! {
     privacy_contact: text,
     two_approvals: text,
     schedule_lateness: text,
+    send_rate: number,
+    send_hourly_limit: number,
+    per_domain_connections: number,
+    breaker_refusals: number,
+    breaker_window: text,
+    breaker_percent: number,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,7 +414,45 @@ impl Config {
             Ok(v.text)
         };
 
+        let optional = |key: &str, max: usize| -> Result<Option<usize>, ConfigError> {
+            value(key).map(|_| positive(key, 1, max)).transpose()
+        };
+        let pacing = crate::dispatch::pacing::PacingSettings {
+            rate: match value("send_rate") {
+                Some(v) => Some(
+                    v.text
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| *r >= 0.001 && *r <= 100_000.0)
+                        .ok_or_else(|| {
+                            fail(
+                                &v,
+                                "send_rate",
+                                "expected messages per second, a number from 0.001 to 100000 \
+                                 (0.5: one message every two seconds)"
+                                    .into(),
+                            )
+                        })?,
+                ),
+                None => None,
+            },
+            hourly: optional("send_hourly_limit", 10_000_000)?.map(|n| n as u32),
+            per_domain: optional("per_domain_connections", 1024)?,
+        };
+        let breaker = crate::dispatch::breaker::BreakerSettings {
+            refusals: match value("breaker_refusals") {
+                Some(v) if v.text.trim() == "0" => 0,
+                Some(_) => positive("breaker_refusals", 20, 1_000_000)?,
+                None => 20,
+            },
+            window: duration("breaker_window", "5m")?,
+            percent: positive("breaker_percent", 5, 100)? as u32,
+        };
+
         Ok(Config {
+            pacing,
+            breaker,
             database_url,
             sources_path: value("sources").map(|v| PathBuf::from(v.text)),
             smtp,

@@ -7,6 +7,7 @@
 mod ads;
 mod audience;
 mod compose;
+mod control;
 mod deliveries;
 mod desk;
 mod index;
@@ -35,6 +36,7 @@ pub use audience::{
     SubscriberExport,
 };
 pub use compose::{Approval, FROZEN};
+pub use control::{ControlOutcome, DispatchControl};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
