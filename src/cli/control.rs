@@ -98,10 +98,8 @@ impl Progress {
             let bar = tty.then(|| {
                 let bar = ProgressBar::new(0);
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} · {msg} · {per_sec} · reste {eta}",
-                    )
-                    .expect("a valid template"),
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · reste {eta}")
+                        .expect("a valid template"),
                 );
                 bar
             });
@@ -122,12 +120,15 @@ impl Progress {
                 let settled = settled(&c);
                 match &bar {
                     Some(bar) => {
+                        bar.set_message(format!(
+                            "envoyés {} · différés {} · échecs {} · {:.0} msg/s",
+                            c.sent,
+                            c.deferred,
+                            c.failed,
+                            rate(settled, started.elapsed())
+                        ));
                         bar.set_length(c.total() as u64);
                         bar.set_position(settled as u64);
-                        bar.set_message(format!(
-                            "envoyés {} · différés {} · échecs {}",
-                            c.sent, c.deferred, c.failed
-                        ));
                     }
                     None => eprintln!("{}", plain_line(dispatch, &c, started.elapsed())),
                 }
@@ -145,6 +146,10 @@ impl Progress {
     }
 }
 
+fn rate(settled: i64, elapsed: Duration) -> f64 {
+    settled as f64 / elapsed.as_secs_f64().max(0.001)
+}
+
 fn settled(c: &DeliveryCounts) -> i64 {
     c.sent + c.failed + c.unknown + c.skipped
 }
@@ -152,7 +157,7 @@ fn settled(c: &DeliveryCounts) -> i64 {
 /// « envoi 3 : 120/1000 traités (envoyés 118, différés 1, échecs 1) · 40 msg/s · reste 22 s ».
 fn plain_line(dispatch: i64, c: &DeliveryCounts, elapsed: Duration) -> String {
     let settled = settled(c);
-    let rate = settled as f64 / elapsed.as_secs_f64().max(0.001);
+    let rate = rate(settled, elapsed);
     let left = c.total() - settled;
     let eta = if rate > 0.0 {
         format!(" · reste {} s", (left as f64 / rate).ceil() as i64)
