@@ -355,22 +355,28 @@ async fn no_more_messages_are_in_flight_to_one_domain_than_its_limit() {
     assert!(most <= 2, "{most} messages to example.org at once");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn editors_pause_resume_and_cancel_a_send_from_its_progress_page() {
-    let (mut env, _server, issue) = env_with_issue(&people(3, "example.org")).await;
+/// Three people's send queued with a relay that does not answer, so that it stays open while
+/// the editor (redaction@example.org) acts at the desk of a running daemon.
+async fn open_send_at_the_desk() -> (TestEnv, FeedServer, String, Daemon) {
+    let (mut env, server, issue) = env_with_issue(&people(3, "example.org")).await;
     env.run_with_stdin(
         &["user", "add", "redaction@example.org", "--role", "editor"],
         &format!("{PASSWORD}\n"),
     )
     .await
     .ok();
-    // Queued without a relay that answers, so that the send stays open while the editor acts.
     env.set(
         "RELAIS_SMTP_URL",
         format!("smtp://127.0.0.1:{}", free_port()),
     );
     env.run(&["issue", "send", &issue]).await.ok();
     let daemon = env.serve().await;
+    (env, server, issue, daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editors_pause_resume_and_cancel_a_send_from_its_progress_page() {
+    let (env, _server, issue, daemon) = open_send_at_the_desk().await;
     let cookie = signed_in(&daemon, "redaction@example.org").await;
     let progress = format!("/admin/numeros/{issue}/suivi");
 
@@ -440,5 +446,67 @@ async fn editors_pause_resume_and_cancel_a_send_from_its_progress_page() {
         count(&status, "queued") + count(&status, "deferred"),
         0,
         "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_browser_an_editor_pauses_resumes_and_cancels_after_confirming() {
+    use fantoccini::Locator;
+
+    use crate::browser::{browser_at, click_button, wait_for_text};
+    let Some(axe) = crate::browser::chromium_and_axe() else {
+        return;
+    };
+    let (env, _server, issue, daemon) = open_send_at_the_desk().await;
+    let (_driver, browser) = browser_at(None).await;
+    browser.goto(&daemon.url("/admin/login")).await.unwrap();
+    for (field, value) in [("email", "redaction@example.org"), ("password", PASSWORD)] {
+        browser
+            .find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_button(&browser, "Se connecter").await;
+    wait_for_text(&browser, "Rédaction").await;
+
+    let mut problems = Vec::new();
+    let mut check = async |name: &str| {
+        for v in crate::browser::axe_violations_at(&browser, &axe, &["serious", "critical"]).await {
+            problems.push(format!("{name}: {v}"));
+        }
+    };
+    browser
+        .goto(&daemon.url(&format!("/admin/numeros/{issue}/suivi")))
+        .await
+        .unwrap();
+    click_button(&browser, "Suspendre").await;
+    wait_for_text(&browser, "suspendu : à la demande de redaction@example.org").await;
+    check("suivi, suspendu").await;
+    click_button(&browser, "Reprendre").await;
+    wait_for_text(&browser, "Suspendre").await;
+    browser
+        .find(Locator::LinkText("Annuler l'envoi…"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "ne partiront jamais").await;
+    check("annuler").await;
+    click_button(&browser, "Annuler l'envoi (3 message(s))").await;
+    wait_for_text(&browser, "annulé : à la demande de redaction@example.org").await;
+    check("suivi, annulé").await;
+    let _ = browser.close().await;
+    assert_eq!(
+        env.status(&issue).await["dispatches"][0]["state"],
+        "cancelled"
+    );
+    assert!(
+        problems.is_empty(),
+        "axe-core finds:\n{}",
+        problems.join("\n")
     );
 }
