@@ -1017,6 +1017,36 @@ mod tests {
     }
 
     #[test]
+    fn pacing_and_the_breaker_are_optional_and_checked() {
+        let c = Config::validate(RawConfig::default(), "relais.toml", &env(&[])).unwrap();
+        assert_eq!(c.pacing, Default::default(), "no pacing unless asked");
+        assert_eq!(c.breaker, Default::default());
+        let raw: RawConfig = toml::from_str(
+            "send_rate = 0.5\nsend_hourly_limit = 1000\nper_domain_connections = \"2\"\n\
+             breaker_refusals = 0\nbreaker_window = \"10m\"\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw, "relais.toml", &env(&[])).unwrap();
+        assert_eq!(
+            (c.pacing.rate, c.pacing.hourly, c.pacing.per_domain),
+            (Some(0.5), Some(1000), Some(2))
+        );
+        assert_eq!(c.breaker.refusals, 0, "0 turns the breaker off");
+        assert_eq!(c.breaker.window, Duration::from_secs(600));
+        let e = Config::validate(
+            RawConfig::default(),
+            "relais.toml",
+            &env(&[("RELAIS_SEND_RATE", "vite")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("RELAIS_SEND_RATE: `send_rate`: expected messages per second"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_secret_is_at_least_32_bytes_and_not_one_byte_repeated() {
         assert!(validate_secret("a").is_err());
         assert!(validate_secret(&"x".repeat(31)).is_err());
