@@ -131,6 +131,8 @@ impl App {
                 dkim,
                 masthead: masthead.clone(),
                 bounce_domain: config.bounce_domain.clone(),
+                pacing: config.pacing.clone(),
+                breaker: config.breaker.clone(),
             },
         );
         let watcher = Watcher::new(

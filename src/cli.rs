@@ -19,6 +19,7 @@ use crate::render::Recipient;
 use crate::store::NewMember;
 use crate::store::{ImportOutcome, ItemFilter};
 
+mod control;
 mod tokens;
 
 #[derive(Debug, Parser)]
@@ -216,10 +217,36 @@ pub enum IssueCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Les remises du numéro, par état.
+    /// Les remises du numéro, par état, et l'état de ses envois (en cours, suspendu, annulé).
     Status {
         /// L'identifiant du numéro.
         issue: i64,
+    },
+    /// Suspend les envois du numéro : plus aucun message ne part (ceux déjà transmis au serveur
+    /// se terminent) jusqu'à `issue resume`.
+    Pause {
+        /// L'identifiant du numéro.
+        issue: i64,
+    },
+    /// Reprend les envois suspendus du numéro (à la main ou par le disjoncteur 5.7.x).
+    Resume {
+        /// L'identifiant du numéro.
+        issue: i64,
+    },
+    /// Annule les envois du numéro : les messages qui restaient ne partiront jamais
+    /// (`issue send` ne les relance pas) ; ceux déjà partis le restent.
+    Cancel {
+        /// L'identifiant du numéro.
+        issue: i64,
+    },
+    /// Remet en file les messages incertains (partis sans confirmation du serveur, après un
+    /// arrêt brutal), pour un essai de plus : certaines personnes les recevront peut-être deux fois.
+    Resend {
+        /// L'identifiant du numéro.
+        issue: i64,
+        /// Renvoyer les messages incertains (obligatoire : c'est votre décision de risquer un doublon).
+        #[arg(long)]
+        unknown: bool,
     },
     /// Programme l'envoi d'un numéro (il part à l'heure dite s'il est validé).
     Schedule {
@@ -837,19 +864,35 @@ async fn issue(app: &App, cmd: IssueCommand, json: bool) -> anyhow::Result<()> {
                 ),
             }
         }
+        IssueCommand::Pause { issue } => {
+            control::apply(app, issue, crate::dispatch::control::Control::Pause).await?
+        }
+        IssueCommand::Resume { issue } => {
+            control::apply(app, issue, crate::dispatch::control::Control::Resume).await?
+        }
+        IssueCommand::Cancel { issue } => {
+            control::apply(app, issue, crate::dispatch::control::Control::Cancel).await?
+        }
+        IssueCommand::Resend { issue, unknown } => {
+            control::resend(app, issue, unknown, json).await?
+        }
         IssueCommand::Status { issue } => {
             app.store
                 .issue(issue)
                 .await
                 .map_err(|e| not_found(e, &format!("numéro {issue} introuvable")))?;
             let counts = app.store.delivery_counts(issue).await?;
+            let dispatches = app.store.dispatch_controls(issue).await?;
             if json {
-                print_json(&counts)?;
+                let mut value = serde_json::to_value(&counts)?;
+                value["dispatches"] = serde_json::to_value(&dispatches)?;
+                print_json(&value)?;
             } else {
                 println!(
                     "en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",
                     counts.queued, counts.sending, counts.sent, counts.deferred, counts.failed, counts.unknown, counts.skipped
                 );
+                control::print_states(&dispatches);
             }
         }
     }
@@ -977,6 +1020,7 @@ async fn mail_status(app: &App, json: bool) -> anyhow::Result<()> {
             domain::MailKind::AdRejected => "annonces refusées",
             domain::MailKind::AdExpiring => "annonces bientôt échues",
             domain::MailKind::ScheduleNotice => "avis de la programmation",
+            domain::MailKind::DispatchPaused => "avis d'envoi suspendu",
         };
         println!(
             "{label} : en file {} · en cours {} · envoyés {} · différés {} · échecs {} · incertains {} · écartés {}",
@@ -1115,9 +1159,10 @@ async fn send(
             on_signal.cancel();
         }
     });
-    app.dispatcher
-        .deliver_due(Some(dispatch.id), &cancel)
-        .await?;
+    let progress = control::Progress::start(app, issue_id, dispatch.id);
+    let delivered = app.dispatcher.deliver_due(Some(dispatch.id), &cancel).await;
+    progress.finish().await;
+    delivered?;
     app.dispatcher.finish_if_done(&dispatch).await?;
     let counts = app.store.delivery_counts(issue_id).await?;
     let next = app.store.next_attempt(dispatch.id).await?;
@@ -1130,6 +1175,9 @@ async fn send(
             "envoi {} : {} envoyé(s), {} différé(s), {} échec(s), {} incertain(s), {} écarté(s) sur {}",
             dispatch.id, counts.sent, counts.deferred, counts.failed, counts.unknown, counts.skipped, counts.total()
         );
+        for line in control::state_lines(&app.store.dispatch_controls(issue_id).await?) {
+            eprintln!("{line}");
+        }
         if let Some(next) = next {
             eprintln!(
                 "prochaine tentative : {}",

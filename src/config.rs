@@ -82,6 +82,10 @@ pub struct Config {
     /// Soft bounces of a person (on different deliveries) after which the address is
     /// suppressed.
     pub soft_bounce_limit: usize,
+    /// Global rates and the per-domain limit of the sender workers.
+    pub pacing: crate::dispatch::pacing::PacingSettings,
+    /// When policy refusals (5.7.x) pause a dispatch.
+    pub breaker: crate::dispatch::breaker::BreakerSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +186,12 @@ settings! {
     bounce_domain: text,
     bounce_maildir: text,
     soft_bounce_limit: number,
+    send_rate: number,
+    send_hourly_limit: number,
+    per_domain_connections: number,
+    breaker_refusals: number,
+    breaker_window: text,
+    breaker_percent: number,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,7 +425,45 @@ impl Config {
             Ok(v.text)
         };
 
+        let optional = |key: &str, max: usize| -> Result<Option<usize>, ConfigError> {
+            value(key).map(|_| positive(key, 1, max)).transpose()
+        };
+        let pacing = crate::dispatch::pacing::PacingSettings {
+            rate: match value("send_rate") {
+                Some(v) => Some(
+                    v.text
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| *r >= 0.001 && *r <= 100_000.0)
+                        .ok_or_else(|| {
+                            fail(
+                                &v,
+                                "send_rate",
+                                "expected messages per second, a number from 0.001 to 100000 \
+                                 (0.5: one message every two seconds)"
+                                    .into(),
+                            )
+                        })?,
+                ),
+                None => None,
+            },
+            hourly: optional("send_hourly_limit", 10_000_000)?.map(|n| n as u32),
+            per_domain: optional("per_domain_connections", 1024)?,
+        };
+        let breaker = crate::dispatch::breaker::BreakerSettings {
+            refusals: match value("breaker_refusals") {
+                Some(v) if v.text.trim() == "0" => 0,
+                Some(_) => positive("breaker_refusals", 20, 1_000_000)?,
+                None => 20,
+            },
+            window: duration("breaker_window", "5m")?,
+            percent: positive("breaker_percent", 5, 100)? as u32,
+        };
+
         Ok(Config {
+            pacing,
+            breaker,
             database_url,
             sources_path: value("sources").map(|v| PathBuf::from(v.text)),
             smtp,
@@ -1018,6 +1066,36 @@ mod tests {
         ] {
             assert!(parse_domain(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pacing_and_the_breaker_are_optional_and_checked() {
+        let c = Config::validate(RawConfig::default(), "relais.toml", &env(&[])).unwrap();
+        assert_eq!(c.pacing, Default::default(), "no pacing unless asked");
+        assert_eq!(c.breaker, Default::default());
+        let raw: RawConfig = toml::from_str(
+            "send_rate = 0.5\nsend_hourly_limit = 1000\nper_domain_connections = \"2\"\n\
+             breaker_refusals = 0\nbreaker_window = \"10m\"\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw, "relais.toml", &env(&[])).unwrap();
+        assert_eq!(
+            (c.pacing.rate, c.pacing.hourly, c.pacing.per_domain),
+            (Some(0.5), Some(1000), Some(2))
+        );
+        assert_eq!(c.breaker.refusals, 0, "0 turns the breaker off");
+        assert_eq!(c.breaker.window, Duration::from_secs(600));
+        let e = Config::validate(
+            RawConfig::default(),
+            "relais.toml",
+            &env(&[("RELAIS_SEND_RATE", "vite")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("RELAIS_SEND_RATE: `send_rate`: expected messages per second"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! lettre. Suppression and unsubscribes are checked again just before each send.
 #![allow(clippy::disallowed_types)] // this module owns it
 
+pub mod breaker;
+pub mod control;
 mod ledger;
 pub mod message;
+pub mod pacing;
 pub mod transport;
 mod wire;
 
@@ -25,7 +28,9 @@ use crate::desk;
 use crate::domain::{Interests, IssueStatus, MailKind, Newsletter, SafeUrl};
 use crate::render::{IssueView, MailView, Recipient, RenderedIssue, Renderer, Selection};
 use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Store};
+use breaker::{Breaker, BreakerSettings};
 use ledger::Ledger;
+use pacing::{Pacer, PacingSettings};
 use transport::{Connection, SendResult, Transport};
 
 /// Deliveries leased per claim, at most. Claiming reserves without starting: only the message in flight
@@ -79,6 +84,8 @@ pub struct DispatchSettings {
     pub masthead: desk::Masthead,
     /// The domain of per-delivery VERP return paths (see `crate::bounces::verp`).
     pub bounce_domain: Option<String>,
+    pub pacing: PacingSettings,
+    pub breaker: BreakerSettings,
 }
 
 pub struct Dispatcher {
@@ -92,6 +99,8 @@ pub struct Dispatcher {
     owner: String,
     /// Wakes the send loop when a request queued a transactional mail.
     wake: Notify,
+    pacer: Pacer,
+    breaker: Breaker,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +127,8 @@ impl Dispatcher {
             rand::random::<u32>()
         );
         Self {
+            pacer: Pacer::new(&settings.pacing),
+            breaker: Breaker::new(settings.breaker.clone()),
             store,
             renderer,
             transport,
@@ -198,6 +209,14 @@ impl Dispatcher {
             .store
             .find_or_create_dispatch(issue_id, segment)
             .await?;
+        if dispatch.state == crate::domain::DispatchState::Cancelled {
+            return Err(control::DispatchCancelled {
+                dispatch: dispatch.id,
+                issue: issue_id,
+                reason: dispatch.state_reason.clone(),
+            }
+            .into());
+        }
         let added = self
             .store
             .freeze_audience(&dispatch, &self.settings.mail_domain)
@@ -260,10 +279,12 @@ impl Dispatcher {
                 if let Some(mail) = mail {
                     stats.claimed += 1;
                     let span = tracing::info_span!("mail", id = mail.id, kind = %mail.kind);
+                    let permit = self.pacer.admit(&mail.email).await;
                     let outcome = self
                         .deliver_mail(&mut connection, &mail)
                         .instrument(span)
                         .await;
+                    drop(permit);
                     stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
                     count_outcome("mail", &outcome);
                     if !self
@@ -280,10 +301,12 @@ impl Dispatcher {
                 .store
                 .claim_deliveries(only, &self.owner, claim, self.lease())
                 .await?;
-            claim = (claim * 2).min(BATCH);
+            claim = (claim * 2).min(if self.pacer.is_paced() { 1 } else { BATCH });
             if batch.is_empty() {
                 break;
             }
+            // Rows whose attempt did not start (a pause, a cancel, a lost lease) go back.
+            let mut untried = Vec::new();
             let mut claimed = batch.into_iter();
             for delivery in claimed.by_ref() {
                 stats.claimed += 1;
@@ -293,26 +316,51 @@ impl Dispatcher {
                     dispatch = delivery.dispatch_id,
                     subscriber = delivery.subscriber_id
                 );
+                let permit = self.pacer.admit(&delivery.email).await;
                 let outcome = self
                     .deliver(&mut connection, ledger, &delivery)
                     .instrument(span)
                     .await;
+                drop(permit);
                 if let Some(outcome) = outcome {
                     stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
                     count_outcome("newsletter", &outcome);
+                    self.observe(delivery.dispatch_id, &outcome).await?;
                     ledger.record(delivery.id, &self.owner, outcome)?;
+                } else {
+                    untried.push(delivery.id);
                 }
                 if cancel.is_cancelled() {
                     break;
                 }
             }
-            let untried: Vec<i64> = claimed.map(|d| d.id).collect();
+            untried.extend(claimed.map(|d| d.id));
             if !untried.is_empty() {
                 self.store.release_deliveries(&untried, &self.owner).await?;
             }
         }
         connection.close().await;
         Ok(stats)
+    }
+
+    /// Feeds an outcome to the circuit breaker; when it trips, the dispatch pauses and the
+    /// editors are mailed (once per pause), and the send loop wakes for that mail.
+    async fn observe(&self, dispatch: i64, outcome: &DeliveryOutcome) -> anyhow::Result<()> {
+        let Some(reason) = self
+            .breaker
+            .observe(dispatch, outcome, std::time::Instant::now())
+        else {
+            return Ok(());
+        };
+        if self
+            .store
+            .pause_dispatch_and_notify(dispatch, &reason, &self.settings.mail_domain)
+            .await?
+        {
+            tracing::warn!(dispatch, %reason, "dispatch paused by the 5.7.x circuit breaker; `relais issue resume` goes on");
+            self.wake();
+        }
+        Ok(())
     }
 
     /// An attempt ended after its lease was taken back (the row is `unknown` now): the
@@ -433,6 +481,43 @@ impl Dispatcher {
                     .context("desk link")?;
                 crate::schedule::notice_view(&run, self.settings.masthead.timezone, link, org())
             }
+            MailKind::DispatchPaused => {
+                let issue = match m.issue_id {
+                    Some(id) => self.store.issue(id).await.ok(),
+                    None => None,
+                };
+                let Some(issue) = issue else {
+                    return Ok(Err("numéro supprimé".into()));
+                };
+                let paused = self
+                    .store
+                    .dispatch_controls(issue.id)
+                    .await?
+                    .into_iter()
+                    .filter(|d| d.state == crate::domain::DispatchState::Paused)
+                    .max_by_key(|d| d.changed_at);
+                let Some(paused) = paused else {
+                    return Ok(Err("envoi repris ou annulé entre-temps".into()));
+                };
+                let title = Newsletter::find(&issue.newsletter)
+                    .map_or(issue.newsletter.as_str(), |n| n.name);
+                let link = SafeUrl::parse(
+                    &self
+                        .links
+                        .page(&format!("/admin/numeros/{}/suivi", issue.id)),
+                )
+                .context("desk link")?;
+                MailView::dispatch_paused(
+                    &format!("Envoi suspendu : {title} — {}", issue.subject),
+                    &paused.reason,
+                    &paused
+                        .changed_at
+                        .map(|t| crate::schedule::local_time(t, self.settings.masthead.timezone))
+                        .unwrap_or_default(),
+                    link,
+                    org(),
+                )
+            }
             MailKind::Confirmation | MailKind::Test => {
                 anyhow::bail!("not a member's mail: {}", m.kind)
             }
@@ -501,7 +586,8 @@ impl Dispatcher {
             MailKind::MemberLink
             | MailKind::AdRejected
             | MailKind::AdExpiring
-            | MailKind::ScheduleNotice => match self.member_mail(m).await? {
+            | MailKind::ScheduleNotice
+            | MailKind::DispatchPaused => match self.member_mail(m).await? {
                 Ok(rendered) => (rendered.subject, rendered.html, rendered.text),
                 Err(reason) => return Ok(DeliveryOutcome::Skipped { reason }),
             },
@@ -617,7 +703,9 @@ impl Dispatcher {
             .start_attempt(d.id, &self.owner, self.lease())
             .await?
         {
-            tracing::warn!("lease lost before the attempt began: left to its new holder");
+            tracing::info!(
+                "attempt not started: the dispatch was paused or cancelled, or the lease lost"
+            );
             return Ok(None);
         }
         let attempts = d.attempts + 1;

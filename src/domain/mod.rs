@@ -23,8 +23,8 @@ pub use interests::{Interests, Topics};
 pub use newsletter::{Newsletter, Section, Sections, KNOWN_NEWSLETTERS};
 pub use safe_url::{SafeUrl, UnsafeUrl};
 pub use status::{
-    AdCategory, DeliveryState, IssueStatus, ItemStatus, JobKind, JobOutcome, MailKind, SourceState,
-    SubscriberStatus, SubscriptionStatus,
+    AdCategory, DeliveryState, DispatchState, IssueStatus, ItemStatus, JobKind, JobOutcome,
+    MailKind, SourceState, SubscriberStatus, SubscriptionStatus,
 };
 
 /// Themes known out of the box (DESIGN.md, taxonomy). Configuration may add more.

@@ -131,7 +131,14 @@ text_enum!(
         AdRejected => "ad_rejected",
         AdExpiring => "ad_expiring",
         ScheduleNotice => "schedule_notice",
+        DispatchPaused => "dispatch_paused",
     }
+);
+
+text_enum!(
+    /// Whether a send may go on: an editor (or the 5.7.x circuit breaker) pauses it, resumes
+    /// it or cancels it (`dispatches.state`).
+    DispatchState { Active => "active", Paused => "paused", Cancelled => "cancelled" }
 );
 
 text_enum!(
@@ -211,6 +218,17 @@ impl JobOutcome {
     }
 }
 
+impl DispatchState {
+    /// In French, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            DispatchState::Active => "en cours",
+            DispatchState::Paused => "suspendu",
+            DispatchState::Cancelled => "annulé",
+        }
+    }
+}
+
 impl AdCategory {
     pub fn label(self) -> &'static str {
         match self {
@@ -260,6 +278,11 @@ mod tests {
             DeliveryState::parse,
         );
         round_trip(MailKind::ALL, MailKind::as_str, MailKind::parse);
+        round_trip(
+            DispatchState::ALL,
+            DispatchState::as_str,
+            DispatchState::parse,
+        );
     }
 
     #[tokio::test]

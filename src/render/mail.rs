@@ -94,6 +94,21 @@ impl MailView {
         }
     }
 
+    /// The editors' notice that a send paused itself: `subject` names the issue, `reason` says
+    /// why (the circuit breaker's count), `date` when; the link opens the send's progress page.
+    pub fn dispatch_paused(
+        subject: &str,
+        reason: &str,
+        date: &str,
+        link: SafeUrl,
+        org: OrgView,
+    ) -> Self {
+        Self {
+            kind: MailKind::DispatchPaused,
+            ..Self::schedule_notice(subject, reason, date, link, org)
+        }
+    }
+
     /// Realistic data for the start-up check of the templates.
     pub fn sample(kind: MailKind) -> Self {
         let org = super::model_org(
@@ -116,6 +131,13 @@ impl MailView {
                 "Coopdev' info : numéro non validé, non envoyé",
                 "le numéro 12 n'est pas validé : il n'est pas envoyé",
                 "jeudi 3 décembre 2026 à 09:00",
+                link,
+                org,
+            ),
+            MailKind::DispatchPaused => Self::dispatch_paused(
+                "Envoi suspendu : Coopdev' info — Décembre",
+                "le serveur a refusé 20 message(s) pour une raison de politique (5.7.x) sur 64 tentative(s) en 300 s",
+                "3 décembre 2026 à 09:12:40",
                 link,
                 org,
             ),

@@ -14,7 +14,18 @@ pub struct DispatchRow {
     pub segment_id: Option<i64>,
     pub newsletter_id: i64,
     pub newsletter: String,
+    /// Active, paused or cancelled (`relais issue pause|resume|cancel`).
+    pub state: crate::domain::DispatchState,
+    /// Why it was last paused or cancelled; empty while it runs.
+    pub state_reason: String,
 }
+
+/// A dispatch with its title, as [`DispatchRow`] reads it; a `where` clause follows.
+const DISPATCH_ROW: &str =
+    "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter, \
+       d.state, d.state_reason \
+     from dispatches d join issues i on i.id = d.issue_id \
+     join newsletters n on n.id = i.newsletter_id ";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedDelivery {
@@ -121,6 +132,11 @@ impl DeliveryCounts {
     }
 }
 
+/// A delivery of `deliveries` whose dispatch may send: neither paused nor cancelled. Claims
+/// and the "attempt started" mark both ask, so that a pause stops a worker's claimed rows too.
+pub(super) const ACTIVE_DISPATCH: &str = "exists (select 1 from dispatches x \
+     where x.id = deliveries.dispatch_id and x.state = 'active')";
+
 /// Who an audience holds: active subscribers (`s`) of the title, through their active
 /// subscription (`u`), who match the segment when there is one: for every kind of filter the
 /// segment has, the subscriber has one of its values. Placeholders name the title's id and the
@@ -160,44 +176,29 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
         })?;
+        let sql = format!("{DISPATCH_ROW} where d.issue_id = $1 and d.segment_key = $2");
         let row: Option<DispatchRow> = with_pool!(self, |p| {
-            sqlx::query_as(
-                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
-                 from dispatches d join issues i on i.id = d.issue_id \
-                 join newsletters n on n.id = i.newsletter_id \
-                 where d.issue_id = $1 and d.segment_key = $2",
-            )
-            .bind(issue_id)
-            .bind(key)
-            .fetch_optional(p)
-            .await
+            sqlx::query_as(&sql)
+                .bind(issue_id)
+                .bind(key)
+                .fetch_optional(p)
+                .await
         })?;
         Ok((row.ok_or(StoreError::NotFound)?, inserted > 0))
     }
 
     pub async fn dispatch(&self, id: i64) -> Result<DispatchRow> {
+        let sql = format!("{DISPATCH_ROW} where d.id = $1");
         let row = with_pool!(self, |p| {
-            sqlx::query_as(
-                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
-                 from dispatches d join issues i on i.id = d.issue_id \
-                 join newsletters n on n.id = i.newsletter_id where d.id = $1",
-            )
-            .bind(id)
-            .fetch_optional(p)
-            .await
+            sqlx::query_as(&sql).bind(id).fetch_optional(p).await
         })?;
         row.ok_or(StoreError::NotFound)
     }
 
     pub async fn open_dispatches(&self) -> Result<Vec<DispatchRow>> {
+        let sql = format!("{DISPATCH_ROW} where d.completed_at is null");
         Ok(with_pool!(self, |p| {
-            sqlx::query_as(
-                "select d.id, d.issue_id, d.segment_id, n.id as newsletter_id, n.slug as newsletter \
-                 from dispatches d join issues i on i.id = d.issue_id \
-                 join newsletters n on n.id = i.newsletter_id where d.completed_at is null",
-            )
-            .fetch_all(p)
-            .await
+            sqlx::query_as(&sql).fetch_all(p).await
         })?)
     }
 
@@ -263,6 +264,7 @@ impl Store {
              where id in (select id from deliveries where state in ('queued', 'deferred') \
                and next_attempt_at <= $3 and (lease_owner is null or lease_expires_at < $3) \
                and subscriber_id is not null and ($4 is null or dispatch_id = $4) \
+               and {ACTIVE_DISPATCH} \
                order by id limit $5 {lock}) \
              returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"
         );
@@ -285,9 +287,12 @@ impl Store {
     /// written: only the lease holder may write, so `false` means the lease was lost.
     pub async fn write_ledger(&self, writes: &[LedgerWrite]) -> Result<Vec<bool>> {
         let at = self.now();
-        let start = "update deliveries set state = 'sending', attempts = attempts + 1, \
+        let start = format!(
+            "update deliveries set state = 'sending', attempts = attempts + 1, \
              lease_expires_at = $3, updated_at = $4 \
-             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred')";
+             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred') \
+             and {ACTIVE_DISPATCH}"
+        );
         let outcome = "update deliveries set state = $3, last_reply = $4, \
              next_attempt_at = coalesce($5, next_attempt_at), \
              sent_at = case when $3 = 'sent' then $6 else sent_at end, \
@@ -302,7 +307,7 @@ impl Store {
                         let until = at
                             + chrono::Duration::from_std(*lease)
                                 .unwrap_or(chrono::Duration::minutes(15));
-                        sqlx::query(start)
+                        sqlx::query(&start)
                             .bind(id)
                             .bind(owner)
                             .bind(until)
@@ -493,7 +498,7 @@ impl Store {
                 "update deliveries set state = 'queued', next_attempt_at = $2, updated_at = $2, \
                  lease_owner = null, lease_expires_at = null \
                  where state = 'unknown' and dispatch_id in \
-                   (select id from dispatches where issue_id = $1)",
+                   (select id from dispatches where issue_id = $1 and state <> 'cancelled')",
             )
             .bind(issue_id)
             .bind(at)
@@ -501,10 +506,13 @@ impl Store {
             .await?
             .rows_affected();
             if done > 0 {
-                sqlx::query("update dispatches set completed_at = null where issue_id = $1")
-                    .bind(issue_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "update dispatches set completed_at = null \
+                     where issue_id = $1 and state <> 'cancelled'",
+                )
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(done)

@@ -8,6 +8,7 @@ mod ads;
 mod audience;
 mod bounces;
 mod compose;
+mod control;
 mod deliveries;
 mod desk;
 mod index;
@@ -37,6 +38,7 @@ pub use audience::{
 };
 pub use bounces::{BounceEffect, BouncedDelivery, NewBounce};
 pub use compose::{Approval, FROZEN};
+pub use control::{ControlOutcome, DispatchControl};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};

@@ -14,7 +14,7 @@ use super::desk::{check_csrf, Staff};
 use super::pages::DeskChrome;
 use super::{AppState, WebError};
 use crate::desk::compose;
-use crate::domain::{IssueStatus, Newsletter, KNOWN_NEWSLETTERS};
+use crate::domain::{DispatchState, IssueStatus, Newsletter, KNOWN_NEWSLETTERS};
 use crate::render::{french_date, printable_line, title_line};
 use crate::store::{IssueRow, StoreError};
 
@@ -677,7 +677,12 @@ async fn send(
     }
     audience(&app, &issue, &form.segment).await?;
     let segment = (!form.segment.is_empty()).then_some(form.segment.as_str());
-    app.dispatcher.queue(id, segment).await?;
+    app.dispatcher.queue(id, segment).await.map_err(|e| {
+        match e.downcast_ref::<crate::dispatch::control::DispatchCancelled>() {
+            Some(cancelled) => WebError::BadRequest(format!("L{}", &cancelled.to_string()[1..])),
+            None => e.into(),
+        }
+    })?;
     app.store.set_issue_schedule(id, None, None).await.ok();
     app.dispatcher.wake();
     Ok(Redirect::to(&format!("/admin/numeros/{id}/suivi")).into_response())
@@ -777,8 +782,14 @@ async fn progress(
         }
         None => None,
     };
+    let dispatches = app.store.dispatch_controls(id).await?;
+    let has = |state: DispatchState| dispatches.iter().any(|d| d.state == state);
+    let (can_pause, can_resume) = (
+        has(DispatchState::Active) && !done,
+        has(DispatchState::Paused),
+    );
     let mut chrome = chrome(&staff);
-    chrome.refresh = (!done).then_some(3);
+    chrome.refresh = (!done && !can_resume).then_some(3);
     let html = app.pages.render_desk(
         "report",
         &format!("Envoi — {}", title_line(n, &printable_line(&issue.subject))),
@@ -793,6 +804,16 @@ async fn progress(
             "unsubscribes": unsubscribes,
             "unknown": data["counts"]["unknown"],
             "chart": (history.len() > 1).then(|| history_chart(&history, id)),
+            "csrf": staff.session.csrf_token,
+            "dispatches": dispatches.iter().filter(|d| d.state != DispatchState::Active).map(|d| serde_json::json!({
+                "state": d.state,
+                "state_label": d.state.label(),
+                "label": if d.segment.is_empty() { "à tous les abonné·es".to_string() } else { format!("au segment {}", d.segment) },
+                "reason": d.reason,
+            })).collect::<Vec<_>>(),
+            "controls": can_pause || can_resume,
+            "can_pause": can_pause,
+            "can_resume": can_resume,
         }),
     )?;
     Ok(Html(html))

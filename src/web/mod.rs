@@ -7,6 +7,7 @@ mod archive;
 mod board;
 mod client_ip;
 mod composer;
+mod control;
 mod desk;
 mod headers;
 mod inbox;
@@ -51,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(desk::router())
         .merge(inbox::router())
         .merge(composer::router())
+        .merge(control::router())
         .merge(staff::router())
         .merge(sources::router())
         .merge(people::router())

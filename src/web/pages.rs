@@ -66,6 +66,7 @@ impl Pages {
             "source-new",
             "source-edit",
             "resend",
+            "cancel",
             "person",
             "password",
             "privacy",

@@ -8,6 +8,7 @@ mod archive;
 mod bounces;
 mod browser;
 mod cli;
+mod control;
 mod desk;
 mod desk_browser;
 mod foundation;
