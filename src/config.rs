@@ -72,6 +72,8 @@ pub struct Config {
     pub two_approvals: Vec<&'static str>,
     /// A run (or a send planned at the desk) later than this is not made, only recorded.
     pub schedule_lateness: Duration,
+    /// On SIGTERM or SIGINT, how long the SMTP transactions in flight may take to finish.
+    pub shutdown_grace: Duration,
     /// Each title's draft, reminder and send times.
     pub schedules: Vec<crate::domain::schedule::TitleSchedule>,
 }
@@ -171,6 +173,7 @@ settings! {
     privacy_contact: text,
     two_approvals: text,
     schedule_lateness: text,
+    shutdown_grace: text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -468,6 +471,7 @@ impl Config {
                 None => Vec::new(),
             },
             schedule_lateness: duration("schedule_lateness", "6h")?,
+            shutdown_grace: duration("shutdown_grace", "30s")?,
             schedules,
             sections,
         })

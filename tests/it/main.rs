@@ -7,6 +7,7 @@ mod api;
 mod archive;
 mod browser;
 mod cli;
+mod daemon;
 mod desk;
 mod desk_browser;
 mod foundation;
