@@ -154,6 +154,7 @@ impl App {
     /// an error that says so.
     pub async fn serve(self: Arc<Self>) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
+        crate::schedule::check_targets(&self).await?;
         let recovered = self.dispatcher.recover_abandoned().await?;
         if recovered > 0 {
             tracing::warn!(

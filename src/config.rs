@@ -185,6 +185,8 @@ struct RawSchedule {
     remind: Option<String>,
     min_entries: Option<usize>,
     auto_send: Option<bool>,
+    segment: Option<String>,
+    editors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -599,6 +601,17 @@ fn validate_schedules(
                 .map_err(|e| fail("remind", e.to_string()))?,
             min_entries,
             auto_send: r.auto_send.unwrap_or(false),
+            segment: r.segment,
+            editors: r
+                .editors
+                .unwrap_or_default()
+                .iter()
+                .map(|e| {
+                    crate::domain::EmailAddress::parse(e)
+                        .map(|a| a.to_string())
+                        .map_err(|problem| fail("editors", format!("« {e} » : {problem}")))
+                })
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(schedules)

@@ -13,7 +13,7 @@ use crate::app::App;
 
 mod runs;
 
-pub use runs::{listing, local_time, notice_view, ScheduleLine};
+pub use runs::{check_targets, listing, local_time, notice_view, ScheduleLine};
 
 /// A leader that stops renewing (killed, cut off) is replaced once this has passed.
 const LEASE_TTL: Duration = Duration::from_secs(60);

@@ -209,6 +209,21 @@ impl TestEnv {
         issue
     }
 
+    /// Saves the segment `slug` of coopdev-info: the readers interested in the theme `slug`.
+    pub async fn add_theme_segment(&self, slug: &str) {
+        self.run(&[
+            "segment",
+            "add",
+            slug,
+            "--newsletter",
+            "coopdev-info",
+            "--theme",
+            slug,
+        ])
+        .await
+        .ok();
+    }
+
     /// Imports subscribers from CSV text (header included).
     pub async fn import(&self, csv: &str) -> Run {
         std::fs::write(self.path("import.csv"), csv).unwrap();
