@@ -95,8 +95,14 @@ assert s["relais"]["build"]["dockerfile"] == "Dockerfile"
 print("compose file: ok")
 PY
 
+# Two tests need several daemons on one database, which only PostgreSQL allows; one checks
+# that SQLite refuses a second daemon. Each run leaves out the tests of the other database, so
+# that no early return is counted as a pass.
+postgres_only=(--skip daemon::two_daemons_share --skip daemon::when_the_leader_is_killed)
+sqlite_only=(--skip daemon::a_second_daemon_on_the_same_sqlite_file)
+
 echo "== tests on SQLite"
-RELAIS_TEST_DATABASE_URL= cargo test --locked
+RELAIS_TEST_DATABASE_URL= cargo test --locked -- "${postgres_only[@]}"
 
 echo "== integration tests on PostgreSQL ($RELAIS_TEST_DATABASE_URL)"
-cargo test --locked --test it
+cargo test --locked --test it -- "${sqlite_only[@]}"

@@ -2,6 +2,7 @@
 //! run the web server, the scheduler and the sender workers until a signal, then stop them in
 //! order (stop taking work, finish what is in hand, close the database).
 
+use std::future::IntoFuture;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -159,8 +160,13 @@ impl App {
     }
 
     /// The daemon: web server, scheduler (feed polling, sending) until Ctrl-C or SIGTERM.
+    /// Then: no new claim, the SMTP transactions in flight get `shutdown_grace` to end, the
+    /// claims not attempted and the scheduler's lease are given back, exit 0. Past the grace
+    /// the attempts are cut (their rows become `unknown` at the next start) and the exit is
+    /// an error that says so.
     pub async fn serve(self: Arc<Self>) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
+        crate::schedule::check_targets(&self).await?;
         let recovered = self.dispatcher.recover_abandoned().await?;
         if recovered > 0 {
             tracing::warn!(
@@ -177,24 +183,77 @@ impl App {
             "relais is serving"
         );
         let scheduler = tokio::spawn(crate::schedule::run(self.clone(), cancel.clone()));
-        let web_cancel = cancel.clone();
-        let server = axum::serve(
-            listener,
-            crate::web::router(self.clone())
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { web_cancel.cancelled().await });
-        let signal_cancel = cancel.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("stopping: finishing work in hand");
-            signal_cancel.cancel();
-        });
-        server.await.context("web server")?;
+        let mut server = tokio::spawn(
+            axum::serve(
+                listener,
+                crate::web::router(self.clone())
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(cancel.clone().cancelled_owned())
+            .into_future(),
+        );
+        let web_ended = tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!(
+                    grace = ?self.config.shutdown_grace,
+                    "stopping: no new claim, finishing the messages in flight"
+                );
+                None
+            }
+            ended = &mut server => Some(ended),
+        };
+        let started = std::time::Instant::now();
         cancel.cancel();
-        scheduler.await.context("scheduler task")??;
+        let stopped = scheduler.await.context("scheduler task");
+        // Pages still open (a send's live progress) get what is left of the grace.
+        let web = match web_ended {
+            Some(ended) => Some(ended),
+            None => {
+                let left = self.config.shutdown_grace.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, &mut server).await.ok()
+            }
+        };
+        server.abort();
         self.store.close().await;
+        stopped??;
+        if let Some(ended) = web {
+            ended.context("web server")?.context("web server")?;
+        }
+        tracing::info!(took = ?started.elapsed(), "stopped");
         Ok(())
+    }
+}
+
+/// For `serve` on SQLite: an exclusive lock on `DATABASE-serve.lock`, held while the returned
+/// file lives. SQLite is one process's database: a second daemon on the same file is refused
+/// with a message naming it, while one-shot commands (which do not take the lock) still work.
+/// The lock is the operating system's, so it goes with the process, however it ends.
+pub fn single_daemon_lock(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(database) = crate::store::sqlite_file(&config.database_url) else {
+        return Ok(None);
+    };
+    let mut path = database.clone().into_os_string();
+    path.push("-serve.lock");
+    let path = std::path::PathBuf::from(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "un autre « relais serve » utilise déjà la base SQLite {} : SQLite n'accepte \
+             qu'un démon à la fois (plusieurs processus : PostgreSQL)",
+            database.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
     }
 }
 

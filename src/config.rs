@@ -72,6 +72,8 @@ pub struct Config {
     pub two_approvals: Vec<&'static str>,
     /// A run (or a send planned at the desk) later than this is not made, only recorded.
     pub schedule_lateness: Duration,
+    /// On SIGTERM or SIGINT, how long the SMTP transactions in flight may take to finish.
+    pub shutdown_grace: Duration,
     /// Each title's draft, reminder and send times.
     pub schedules: Vec<crate::domain::schedule::TitleSchedule>,
     /// The domain of VERP return paths (`b-<delivery>-<tag>@domain`); `None`: newsletters
@@ -192,6 +194,7 @@ settings! {
     breaker_refusals: number,
     breaker_window: text,
     breaker_percent: number,
+    shutdown_grace: text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +206,8 @@ struct RawSchedule {
     remind: Option<String>,
     min_entries: Option<usize>,
     auto_send: Option<bool>,
+    segment: Option<String>,
+    editors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -527,6 +532,7 @@ impl Config {
                 None => Vec::new(),
             },
             schedule_lateness: duration("schedule_lateness", "6h")?,
+            shutdown_grace: duration("shutdown_grace", "30s")?,
             schedules,
             bounce_domain: match value("bounce_domain") {
                 Some(v) => Some(parse_domain(&v.text).map_err(|m| fail(&v, "bounce_domain", m))?),
@@ -660,6 +666,17 @@ fn validate_schedules(
                 .map_err(|e| fail("remind", e.to_string()))?,
             min_entries,
             auto_send: r.auto_send.unwrap_or(false),
+            segment: r.segment,
+            editors: r
+                .editors
+                .unwrap_or_default()
+                .iter()
+                .map(|e| {
+                    crate::domain::EmailAddress::parse(e)
+                        .map(|a| a.to_string())
+                        .map_err(|problem| fail("editors", format!("« {e} » : {problem}")))
+                })
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(schedules)

@@ -60,6 +60,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|(k, _)| k.starts_with("RELAIS_"))
         .collect();
     let config = Config::load(cli.config.as_deref(), &env)?;
+    // Held until the daemon ends (dropped after `cli::run`).
+    let _single = match cli.command {
+        Command::Serve => relais::app::single_daemon_lock(&config)?,
+        _ => None,
+    };
     let app = App::open(config).await?;
     cli::run(cli, app).await
 }

@@ -1,6 +1,7 @@
-//! The scheduler: one leader at a time (a lease row), polling due feeds and working the send
-//! queue in two independent loops, so a long send never delays the watch. Calls stage
-//! functions; no business logic of its own.
+//! The daemon's loops. Every process sends (transactional mail and newsletters' deliveries:
+//! the claim skips rows another process holds); one leader at a time (a lease row) polls due
+//! feeds, runs the schedules and the housekeeping. Each loop is independent, so a long send
+//! never delays the watch. Calls stage functions; no business logic of its own.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,11 +13,37 @@ use crate::app::App;
 
 mod runs;
 
-pub use runs::{listing, local_time, notice_view, ScheduleLine};
+pub use runs::{check_targets, listing, local_time, notice_view, ScheduleLine};
 
+/// A leader that stops renewing (killed, cut off) is replaced once this has passed.
 const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How often the lease is renewed, or tried by a follower: a follower leads at most
+/// `LEASE_TTL + LEASE_TTL / 6` (70 s) after the leader's last renewal.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
 const LEASE_NAME: &str = "scheduler";
 
+/// Why the loops stopped short of a clean stop.
+#[derive(Debug)]
+pub struct ForcedStop {
+    pub grace: Duration,
+}
+
+impl std::fmt::Display for ForcedStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "arrêt forcé : les envois en cours n'ont pas fini dans le délai de grâce ({} s) ; \
+             ils seront « unknown » au prochain démarrage",
+            self.grace.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for ForcedStop {}
+
+/// Runs the loops until `cancel` fires, then stops claiming, lets the attempts in flight end
+/// within `shutdown_grace` (past it they are cut: their rows stay `sending`, and become
+/// `unknown` at the next start), gives back the claims not attempted and the lease.
 pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()> {
     let holder = format!("{}-{}", std::process::id(), rand::random::<u32>());
     // Lead (or not) before the loops' first tick, so a fresh daemon polls at once.
@@ -25,8 +52,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
         .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
         .await
         .unwrap_or(false);
-    app.leader.store(leader, Ordering::SeqCst);
-    let watch = tokio::spawn(every_tick(
+    set_leader(&app, leader);
+    let mut loops = tokio::task::JoinSet::new();
+    loops.spawn(leader_ticks(
         app.clone(),
         cancel.clone(),
         "watch",
@@ -35,6 +63,7 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
                 let summary = app.watcher.poll_due(chrono::Utc::now(), &cancel).await?;
                 metrics::counter!("relais_feed_polls_total").increment(summary.polled as u64);
                 metrics::counter!("relais_items_new_total").increment(summary.new as u64);
+                metrics::counter!("relais_items_updated_total").increment(summary.updated as u64);
                 if summary.polled > 0 {
                     tracing::info!(
                         polled = summary.polled,
@@ -48,7 +77,8 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             })
         },
     ));
-    let send = tokio::spawn(every_tick_or_wake(
+    // Every process sends.
+    loops.spawn(ticks(
         app.clone(),
         cancel.clone(),
         "send",
@@ -66,8 +96,9 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
                 Ok(())
             })
         },
+        Every::ProcessOnWake,
     ));
-    let housekeeping = tokio::spawn(every_tick(
+    loops.spawn(leader_ticks(
         app.clone(),
         cancel.clone(),
         "housekeeping",
@@ -112,19 +143,19 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             })
         },
     ));
-    let schedules = tokio::spawn(every_tick(
+    loops.spawn(leader_ticks(
         app.clone(),
         cancel.clone(),
         "schedules",
         |app, _| Box::pin(async move { runs::run_due(&app).await }),
     ));
-    let bounces = tokio::spawn(every_tick(
+    loops.spawn(leader_ticks(
         app.clone(),
         cancel.clone(),
         "bounces",
         |app, _| Box::pin(async move { read_bounce_maildir(&app).await }),
     ));
-    let mut interval = tokio::time::interval(LEASE_TTL / 3);
+    let mut interval = tokio::time::interval(LEASE_RENEW);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -135,22 +166,56 @@ pub async fn run(app: Arc<App>, cancel: CancellationToken) -> anyhow::Result<()>
             .acquire_lease(LEASE_NAME, &holder, LEASE_TTL)
             .await
         {
-            Ok(leader) => app.leader.store(leader, Ordering::SeqCst),
+            Ok(leader) => set_leader(&app, leader),
             Err(e) => {
-                app.leader.store(false, Ordering::SeqCst);
+                set_leader(&app, false);
                 tracing::error!("scheduler lease: {e}");
             }
         }
     }
-    watch.await?;
-    send.await?;
-    housekeeping.await?;
-    schedules.await?;
-    bounces.await?;
+    // Stopping: no loop claims anything more; the attempts in flight get the grace.
+    let grace = app.config.shutdown_grace;
+    let stopped = tokio::time::timeout(grace, async {
+        while let Some(done) = loops.join_next().await {
+            if let Err(e) = done {
+                tracing::error!("a loop of the daemon ended badly: {e}");
+            }
+        }
+    })
+    .await
+    .is_ok();
+    if !stopped {
+        loops.abort_all();
+        while loops.join_next().await.is_some() {}
+    }
+    match app.dispatcher.release_claims().await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(
+            released,
+            "claimed deliveries not attempted are queued again"
+        ),
+        Err(e) => tracing::error!("claims not given back (their lease will run out): {e}"),
+    }
     if app.leader.swap(false, Ordering::SeqCst) {
         app.store.release_lease(LEASE_NAME, &holder).await.ok();
     }
+    if !stopped {
+        return Err(ForcedStop { grace }.into());
+    }
     Ok(())
+}
+
+/// Records whether this process leads, for the loops and `/metrics`, and says so on a change.
+fn set_leader(app: &App, leader: bool) {
+    let was = app.leader.swap(leader, Ordering::SeqCst);
+    metrics::gauge!("relais_scheduler_leader").set(u8::from(leader));
+    if was != leader {
+        if leader {
+            tracing::info!("this process now leads: feed polling, schedules, housekeeping");
+        } else {
+            tracing::info!("this process no longer leads; it keeps sending");
+        }
+    }
 }
 
 type Step = fn(
@@ -158,19 +223,19 @@ type Step = fn(
     CancellationToken,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
 
-/// Runs `step` every tick while this process leads, until cancelled.
-async fn every_tick(app: Arc<App>, cancel: CancellationToken, name: &'static str, step: Step) {
-    ticks(app, cancel, name, step, false).await
+/// When a loop's step runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Every {
+    /// Every tick, while this process leads.
+    LeaderTick,
+    /// Every tick in every process, and at once when a request wakes the dispatcher (a mail
+    /// was queued).
+    ProcessOnWake,
 }
 
-/// The same, and also as soon as a request wakes the dispatcher (a mail was queued).
-async fn every_tick_or_wake(
-    app: Arc<App>,
-    cancel: CancellationToken,
-    name: &'static str,
-    step: Step,
-) {
-    ticks(app, cancel, name, step, true).await
+/// Runs `step` every tick while this process leads, until cancelled.
+async fn leader_ticks(app: Arc<App>, cancel: CancellationToken, name: &'static str, step: Step) {
+    ticks(app, cancel, name, step, Every::LeaderTick).await
 }
 
 async fn ticks(
@@ -178,8 +243,9 @@ async fn ticks(
     cancel: CancellationToken,
     name: &'static str,
     step: Step,
-    on_wake: bool,
+    every: Every,
 ) {
+    let on_wake = every == Every::ProcessOnWake;
     let mut interval = tokio::time::interval(app.config.scheduler_tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -188,7 +254,7 @@ async fn ticks(
             _ = interval.tick() => {}
             _ = app.dispatcher.woken(), if on_wake => {}
         }
-        if !app.leader.load(Ordering::SeqCst) {
+        if every == Every::LeaderTick && !app.leader.load(Ordering::SeqCst) {
             continue;
         }
         if let Err(e) = step(app.clone(), cancel.clone()).await {

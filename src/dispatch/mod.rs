@@ -122,7 +122,7 @@ impl Dispatcher {
     ) -> Self {
         let owner = format!(
             "{}:{}:{}",
-            host_name(),
+            process_scope(),
             std::process::id(),
             rand::random::<u32>()
         );
@@ -151,7 +151,7 @@ impl Dispatcher {
     /// Turns deliveries abandoned by a dead sender (this host's process gone, or lease
     /// expired) into `unknown`. Called before sending starts.
     pub async fn recover_abandoned(&self) -> anyhow::Result<u64> {
-        let here = host_name();
+        let here = process_scope();
         Ok(self
             .store
             .recover_abandoned_deliveries(|owner| {
@@ -171,6 +171,12 @@ impl Dispatcher {
                 }
             })
             .await?)
+    }
+
+    /// Gives back every delivery this process claimed and did not attempt (on stop, even a
+    /// forced one): queued again at once, for another process or the next start.
+    pub async fn release_claims(&self) -> anyhow::Result<u64> {
+        Ok(self.store.release_owner_claims(&self.owner).await?)
     }
 
     pub fn transport(&self) -> &Transport {
@@ -877,6 +883,25 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Where a pid means one process: the host name, and the pid namespace when it can be read
+/// (two containers may share a host name, and both run as pid 1). An owner from another
+/// scope is never judged dead by its pid, only by its lease.
+fn process_scope() -> String {
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| {
+            link.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty());
+    match namespace {
+        Some(n) => format!("{}#{n}", host_name()),
+        None => host_name(),
+    }
 }
 
 /// Whether a process of this host still runs (Linux: its /proc entry exists).

@@ -104,6 +104,11 @@ pub struct TitleSchedule {
     pub min_entries: usize,
     /// Sent at the send time without anyone's approval.
     pub auto_send: bool,
+    /// The saved segment the issue is sent to; none: every subscriber of the title.
+    pub segment: Option<String>,
+    /// Who is told about this title's runs (reminders, refusals); empty: every active staff
+    /// account.
+    pub editors: Vec<String>,
 }
 
 impl TitleSchedule {
@@ -343,6 +348,8 @@ mod tests {
             remind: Duration::hours(24),
             min_entries: 1,
             auto_send: false,
+            segment: None,
+            editors: Vec::new(),
         }
     }
 

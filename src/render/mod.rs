@@ -282,7 +282,7 @@ mod tests {
             meta: Some("Agence française de développement · 23 novembre 2026".into()),
             excerpt: "Un texte de présentation de deux cent quatre-vingts caractères au plus, qui décrit l'appel, les structures éligibles, les montants et le calendrier, pour que le lecteur sache s'il doit cliquer. ".repeat(2).chars().take(280).collect(),
             deadline: Some("15 janvier 2027".into()),
-            is_ad: i % 5 == 0,
+            is_ad: i.is_multiple_of(5),
             body_html: None,
             body_text: None,
             group_heading: None,

@@ -74,7 +74,7 @@ pub async fn run_due(app: &App) -> anyhow::Result<()> {
             .await?;
         if verdict.notify {
             app.store
-                .queue_schedule_notices(run, &app.config.mail_domain())
+                .queue_schedule_notices(run, &schedule.editors, &app.config.mail_domain())
                 .await?;
             app.dispatcher.wake();
         }
@@ -120,7 +120,10 @@ async fn carry_out(
         _ => send_verdict(draft, schedule),
     };
     if let (JobKind::Send, true, Some(d)) = (due.kind, verdict.act, draft) {
-        let (dispatch, added) = app.dispatcher.queue(d.issue, None).await?;
+        let (dispatch, added) = app
+            .dispatcher
+            .queue(d.issue, schedule.segment.as_deref())
+            .await?;
         tracing::info!(
             issue = d.issue,
             dispatch = dispatch.id,
@@ -130,6 +133,40 @@ async fn carry_out(
         app.dispatcher.wake();
     }
     Ok((verdict, draft.map(|d| d.issue)))
+}
+
+/// Checks, before the daemon runs the schedules, what `relais.toml` names in the database: each
+/// schedule's segment exists and belongs to its title, each listed editor is an active staff
+/// account.
+pub async fn check_targets(app: &App) -> anyhow::Result<()> {
+    for (i, s) in app.config.schedules.iter().enumerate() {
+        let key = |k: &str| format!("relais.toml : schedule[{}].{k}", i + 1);
+        if let Some(slug) = &s.segment {
+            match app.store.segment(slug).await {
+                Ok((_, title)) if title == s.newsletter => {}
+                Ok((_, title)) => anyhow::bail!(
+                    "{} : le segment « {slug} » appartient à {title}, pas à {}",
+                    key("segment"),
+                    s.newsletter
+                ),
+                Err(crate::store::StoreError::NotFound) => anyhow::bail!(
+                    "{} : segment « {slug} » inconnu (relais segment add {slug} --newsletter {} …)",
+                    key("segment"),
+                    s.newsletter
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for email in &s.editors {
+            if !app.store.is_active_staff(email).await? {
+                anyhow::bail!(
+                    "{} : « {email} » n'est pas un compte actif de l'équipe (relais user add {email} --role editor)",
+                    key("editors")
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The editors' notice of a run, for the mail worker.

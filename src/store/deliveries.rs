@@ -357,6 +357,20 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back every delivery `owner` leased and did not begin; returns how many.
+    pub async fn release_owner_claims(&self, owner: &str) -> Result<u64> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query(
+                "update deliveries set lease_owner = null, lease_expires_at = null \
+                 where lease_owner = $1 and state in ('queued', 'deferred')",
+            )
+            .bind(owner)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
+    }
+
     /// Now, and when a lease taken now for `lease` ends.
     pub(super) fn lease_until(&self, lease: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
         let at = self.now();

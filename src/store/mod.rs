@@ -11,6 +11,7 @@ mod compose;
 mod control;
 mod deliveries;
 mod desk;
+mod health;
 mod index;
 mod issues;
 mod items;
@@ -41,6 +42,7 @@ pub use compose::{Approval, FROZEN};
 pub use control::{ControlOutcome, DispatchControl};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
+pub use health::WorkState;
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
 pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
@@ -311,6 +313,17 @@ impl Store {
 }
 
 /// A timestamp as stored: truncated to the second (see [`now`]).
+/// The database file a `sqlite:` URL names (none for PostgreSQL or an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
+        .then(|| file.to_path_buf())
+}
+
 pub fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }

@@ -161,22 +161,53 @@ impl Store {
 
     /// Queues the notice of a run to every active staff account; returns how many. One
     /// Message-ID per (run, account), so the statement alone keeps them unique.
-    pub async fn queue_schedule_notices(&self, run: i64, mail_domain: &str) -> Result<u64> {
-        Ok(with_pool!(self, |p| {
-            sqlx::query(
-                "insert into mails (kind, job_run_id, email, state, next_attempt_at, message_id, \
-                   created_at, updated_at) \
-                 select 'schedule_notice', $1, email, 'queued', $2, \
-                   '<relais.notice.' || $3 || '.' || cast(id as text) || '@' || $4 || '>', $2, $2 \
-                 from users where disabled_at is null",
+    pub async fn queue_schedule_notices(
+        &self,
+        run: i64,
+        editors: &[String],
+        mail_domain: &str,
+    ) -> Result<u64> {
+        // No list: every active account; a list: each of its active accounts.
+        let everyone = [None];
+        let listed: Vec<Option<&str>> = editors.iter().map(|e| Some(e.as_str())).collect();
+        let wanted: &[Option<&str>] = if editors.is_empty() {
+            &everyone
+        } else {
+            &listed
+        };
+        let mut queued = 0;
+        for email in wanted {
+            queued += with_pool!(self, |p| {
+                sqlx::query(
+                    "insert into mails (kind, job_run_id, email, state, next_attempt_at, message_id, \
+                       created_at, updated_at) \
+                     select 'schedule_notice', $1, email, 'queued', $2, \
+                       '<relais.notice.' || $3 || '.' || cast(id as text) || '@' || $4 || '>', $2, $2 \
+                     from users where disabled_at is null and ($5 is null or email = $5)",
+                )
+                .bind(run)
+                .bind(self.now())
+                .bind(run.to_string())
+                .bind(mail_domain)
+                .bind(*email)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(queued)
+    }
+
+    /// Whether `email` is an active staff account.
+    pub async fn is_active_staff(&self, email: &str) -> Result<bool> {
+        let n: i64 = with_pool!(self, |p| {
+            sqlx::query_scalar(
+                "select count(*) from users where email = $1 and disabled_at is null",
             )
-            .bind(run)
-            .bind(self.now())
-            .bind(run.to_string())
-            .bind(mail_domain)
-            .execute(p)
+            .bind(email)
+            .fetch_one(p)
             .await
-            .map(|r| r.rows_affected())
-        })?)
+        })?;
+        Ok(n > 0)
     }
 }

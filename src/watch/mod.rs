@@ -170,6 +170,12 @@ impl Watcher {
             ..Default::default()
         };
         for r in reports {
+            metrics::counter!("relais_feed_fetches_total", "source" => r.source.clone())
+                .increment(1);
+            if r.error.is_some() {
+                metrics::counter!("relais_feed_errors_total", "source" => r.source.clone())
+                    .increment(1);
+            }
             summary.new += r.new;
             summary.updated += r.updated;
             summary.unchanged += r.unchanged;

@@ -10,6 +10,7 @@ mod composer;
 mod control;
 mod desk;
 mod headers;
+mod health;
 mod inbox;
 mod limits;
 mod members;
@@ -42,8 +43,8 @@ pub type AppState = Arc<App>;
 /// `error_pages` (an error is a French page) and then `headers::secure`.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .route("/static/site.css", get(stylesheet))
         .route("/static/desk.js", get(desk_script))
         .merge(public::router())
@@ -193,33 +194,6 @@ fn error_page(status: StatusCode, heading: &str, text: &str) -> Response {
         html_escape::encode_text(text)
     );
     (status, Html(body)).into_response()
-}
-
-async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!("health check: database does not answer: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
-    }
-}
-
-/// Prometheus's text format, from the `metrics` recorder (see `ARCHITECTURE.md` for the
-/// names).
-async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    metrics::gauge!("relais_scheduler_leader").set(u8::from(
-        app.leader.load(std::sync::atomic::Ordering::SeqCst),
-    ));
-    let body = app.metrics.render();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
-        .into_response()
 }
 
 /// Errors shown to visitors: a page in French, never internals. 5xx are logged with their

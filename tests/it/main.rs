@@ -9,6 +9,7 @@ mod bounces;
 mod browser;
 mod cli;
 mod control;
+mod daemon;
 mod desk;
 mod desk_browser;
 mod foundation;

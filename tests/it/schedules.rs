@@ -29,6 +29,31 @@ async fn wait_for_run(env: &TestEnv, pick: impl Fn(&Value) -> bool) -> Value {
     panic!("no such run: {:#?}", runs(env).await);
 }
 
+/// Writes `relais.toml` with `config`, ticks every second and sends to a new smtp-sink.
+async fn with_schedule(env: &mut TestEnv, config: &str) -> SmtpSink {
+    std::fs::write(env.path("relais.toml"), config).unwrap();
+    env.set(
+        "RELAIS_CONFIG",
+        env.path("relais.toml").display().to_string(),
+    );
+    env.set("RELAIS_SCHEDULER_TICK", "1s");
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    sink
+}
+
+/// `relais COMMAND` fails with one line holding every one of `words`.
+async fn refused(env: &TestEnv, command: &str, words: &[&str]) {
+    let run = env.run(&[command]).await;
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        words.iter().all(|w| run.stderr.contains(w)),
+        "{}",
+        run.stderr
+    );
+}
+
 fn is(run: &Value, kind: &str, outcome: &str) -> bool {
     run["kind"] == kind && run["outcome"] == outcome && !run["ran_at"].is_null()
 }
@@ -40,14 +65,7 @@ async fn a_schedule_drafts_refuses_the_unapproved_issue_and_sends_the_approved_o
         .await
         .ok();
     add_editor(&env).await;
-    std::fs::write(env.path("relais.toml"), SCHEDULE).unwrap();
-    env.set(
-        "RELAIS_CONFIG",
-        env.path("relais.toml").display().to_string(),
-    );
-    env.set("RELAIS_SCHEDULER_TICK", "1s");
-    let sink = SmtpSink::start(&[]).await;
-    env.set("RELAIS_SMTP_URL", sink.url());
+    let sink = with_schedule(&mut env, SCHEDULE).await;
 
     // Before the daemon runs anything, the next occurrence of each kind is listed.
     let listed = runs(&env).await;
@@ -156,5 +174,93 @@ async fn a_schedule_for_an_unknown_title_stops_the_daemon_with_a_french_message(
         run.stderr.contains("schedule[1].newsletter") && run.stderr.contains("lettre inconnue"),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_sends_to_its_segment_and_tells_only_its_editors() {
+    let mut env = TestEnv::new().await;
+    env.import(
+        "email,newsletters,themes\nsante@example.org,coopdev-info,sante\nautre@example.org,coopdev-info,culture\n",
+    )
+    .await
+    .ok();
+    add_editor(&env).await;
+    env.run_with_stdin(
+        &["user", "add", "direction@example.org", "--role", "admin"],
+        "correct horse battery staple\n",
+    )
+    .await
+    .ok();
+    let config =
+        |editor: &str| format!("{SCHEDULE}segment = \"sante\"\neditors = [\"{editor}\"]\n");
+    let sink = with_schedule(&mut env, &config("Redaction@Example.org")).await;
+
+    // What the file names must exist: the daemon says which key is wrong.
+    env.set("RELAIS_LISTEN", format!("127.0.0.1:{}", free_port()));
+    refused(
+        &env,
+        "serve",
+        &["schedule[1].segment", "segment « sante » inconnu"],
+    )
+    .await;
+    env.add_theme_segment("sante").await;
+    std::fs::write(env.path("relais.toml"), config("personne@example.org")).unwrap();
+    refused(
+        &env,
+        "serve",
+        &["schedule[1].editors", "« personne@example.org »"],
+    )
+    .await;
+    std::fs::write(env.path("relais.toml"), config("not an address")).unwrap();
+    refused(
+        &env,
+        "schedule",
+        &["schedule[1].editors", "« not an address »"],
+    )
+    .await;
+
+    std::fs::write(env.path("relais.toml"), config("Redaction@Example.org")).unwrap();
+    let _daemon = env.serve().await;
+    let first = wait_for_run(&env, |r| is(r, "draft", "done")).await;
+    let first_issue = first["issue"].as_i64().unwrap();
+    wait_for_run(&env, |r| {
+        is(r, "send", "refused") && r["issue"].as_i64() == Some(first_issue)
+    })
+    .await;
+    let second = wait_for_run(&env, |r| {
+        is(r, "draft", "done") && r["issue"].as_i64().is_some_and(|i| i > first_issue)
+    })
+    .await;
+    let second_id = second["issue"].as_i64().unwrap();
+    env.run(&["issue", "approve", &second_id.to_string()])
+        .await
+        .ok();
+    wait_for_run(&env, |r| {
+        is(r, "send", "done") && r["issue"].as_i64() == Some(second_id)
+    })
+    .await;
+    let reached = |who: &'static str| {
+        let sink = &sink;
+        async move {
+            sink.complete_messages()
+                .iter()
+                .filter(|m| m.envelope_to.iter().any(|t| t == who))
+                .count()
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            reached("sante@example.org").await == 1 && reached("redaction@example.org").await > 0
+        })
+        .await,
+        "{} message(s)",
+        sink.messages().len()
+    );
+    assert_eq!(reached("autre@example.org").await, 0, "outside the segment");
+    assert_eq!(
+        reached("direction@example.org").await,
+        0,
+        "not a listed editor"
     );
 }

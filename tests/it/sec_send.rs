@@ -36,17 +36,7 @@ async fn two_dispatches_of_one_issue_sent_at_the_same_moment_reach_each_person_o
     }
     env.import(&csv).await.ok();
     // The segment holds everybody: the whole title and the segment overlap completely.
-    env.run(&[
-        "segment",
-        "add",
-        "sante",
-        "--newsletter",
-        "coopdev-info",
-        "--theme",
-        "sante",
-    ])
-    .await
-    .ok();
+    env.add_theme_segment("sante").await;
     let item = env.newest_item().await;
 
     for round in 0..ROUNDS {

@@ -209,6 +209,21 @@ impl TestEnv {
         issue
     }
 
+    /// Saves the segment `slug` of coopdev-info: the readers interested in the theme `slug`.
+    pub async fn add_theme_segment(&self, slug: &str) {
+        self.run(&[
+            "segment",
+            "add",
+            slug,
+            "--newsletter",
+            "coopdev-info",
+            "--theme",
+            slug,
+        ])
+        .await
+        .ok();
+    }
+
     /// Imports subscribers from CSV text (header included).
     pub async fn import(&self, csv: &str) -> Run {
         std::fs::write(self.path("import.csv"), csv).unwrap();
@@ -248,8 +263,25 @@ impl TestEnv {
                 }
                 let answered = client.get(&healthz).send().await;
                 if answered.is_ok_and(|r| r.status().is_success()) {
+                    // Read all along, so that a chatty daemon never blocks on a full pipe.
+                    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                    let mut stderr = child.stderr.take().unwrap();
+                    let sink = logs.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncReadExt;
+                        let mut buf = [0u8; 8192];
+                        while let Ok(n) = stderr.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            sink.lock()
+                                .unwrap()
+                                .push_str(&String::from_utf8_lossy(&buf[..n]));
+                        }
+                    });
                     return Daemon {
-                        _child: child,
+                        child,
+                        logs,
                         base,
                         client,
                     };
@@ -269,7 +301,8 @@ impl TestEnv {
 
 /// A running `relais serve`, stopped when dropped.
 pub struct Daemon {
-    _child: Child,
+    child: Child,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
     pub base: String,
     /// Follows no redirects, keeps no cookies: what a mail provider's one-click POST does.
     pub client: reqwest::Client,
@@ -278,6 +311,62 @@ pub struct Daemon {
 impl Daemon {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the daemon runs")
+    }
+
+    /// Sends a signal (`TERM`, `KILL`…) to the daemon.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// Waits until the daemon has ended (`timeout` at most): its exit code (`None`: killed
+    /// by a signal) and what it wrote on stderr.
+    pub async fn ended(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .expect("the daemon ended in time")
+            .unwrap();
+        // The reader gets the last lines once the pipe closes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status.code(), self.logs())
+    }
+
+    /// What the daemon wrote on stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The value of one sample of `/metrics` (`name{labels}` exactly as rendered, labels
+    /// sorted by name), if present.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.text("/metrics").await;
+        text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// `/healthz` as JSON.
+    pub async fn health(&self) -> serde_json::Value {
+        self.client
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .map(|body| serde_json::from_str(&body).expect("/healthz answers JSON"))
+            .unwrap()
     }
 
     /// The body of `GET path`, whatever its status.
