@@ -9,7 +9,9 @@
 # time a new issue to the same audience, smtp-source right before it; prints the medians in
 # messages per second, the ratio relais / smtp-source (issue 15's target: at least 0.8) and the
 # peak resident memory of relais (target: under 100 MB).
-# Usage: scripts/bench-send.sh [--sqlite-only] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files.
+# Usage: scripts/bench-send.sh [--sqlite-only] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
+# RELAIS_BENCH_PERF=DIR records each timed send with `perf record` (DWARF call graphs) into
+# DIR/LABEL-RUN.data, for `perf report` (the figures are then slower than without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,9 +36,12 @@ for tool in smtp-sink smtp-source /usr/bin/time openssl python3; do
 done
 $sqlite_only || command -v psql >/dev/null || { echo "psql is missing (or pass --sqlite-only)" >&2; exit 1; }
 
-echo "== building (release)"
-cargo build --release --quiet --bin relais
-bin=$target/release/relais
+bin=${RELAIS_BENCH_BIN:-} # another build of relais to measure, instead of this tree's
+if [ -z "$bin" ]; then
+  echo "== building (release)"
+  cargo build --release --quiet --bin relais
+  bin=$target/release/relais
+fi
 work=$(mktemp -d)
 chmod 755 "$work"
 pids=()
@@ -130,7 +135,9 @@ bench() {
     relais issue send "$issue" >/dev/null 2>&1 # freezes the audience; the timed run only sends
     local start end
     start=$(now)
-    /usr/bin/time -v -o "$work/time.txt" "$bin" issue send "$issue" --wait --json > "$work/send.json" 2>"$work/send.err"
+    local prof=()
+    [ -n "${RELAIS_BENCH_PERF:-}" ] && prof=(perf record -q -F 499 --call-graph dwarf,16384 -o "$RELAIS_BENCH_PERF/$label-$r.data" --)
+    /usr/bin/time -v -o "$work/time.txt" "${prof[@]}" "$bin" issue send "$issue" --wait --json > "$work/send.json" 2>"$work/send.err"
     end=$(now)
     local sent
     sent=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["counts"]["sent"])' "$work/send.json")

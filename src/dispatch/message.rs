@@ -1,23 +1,18 @@
-//! Building the MIME message of one delivery: multipart/alternative (text, then HTML) with the
-//! list headers of RFC 2369, 2919 and 8058, a deterministic Message-ID and optional DKIM.
+//! The MIME message of one delivery: multipart/alternative (text, then HTML, both
+//! quoted-printable) with the list headers of RFC 2369, 2919 and 8058, a deterministic
+//! Message-ID and optional DKIM.
+//!
+//! A copy of an issue is encoded once ([`Template`]): its header fields shared by every
+//! reader, and its parts cut at the per-recipient values, each fixed piece encoded on its own
+//! and ended by a soft line break, so that a value encoded alone can go between two pieces.
+//! A message is then the pieces and its values copied into one buffer, instead of the whole
+//! 50 KB being encoded again for each reader.
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::Message;
+use lettre::message::header::{self, HeaderName, HeaderValue, Headers};
+use lettre::message::{Mailbox, Mailboxes};
 
-/// Everything that makes one recipient's message.
-pub struct Envelope<'a> {
-    pub from: &'a Mailbox,
-    pub to: &'a str,
-    pub subject: &'a str,
-    pub message_id: &'a str,
-    pub list_id: &'a str,
-    pub unsubscribe_url: &'a str,
-    /// An address that takes unsubscribe requests by mail, offered after the URL.
-    pub unsubscribe_mailto: Option<&'a str>,
-    pub html: String,
-    pub text: String,
-}
+use super::dkim::DkimSigner;
+use crate::render::{Piece, Value, Values};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
@@ -44,138 +39,205 @@ fn list_unsubscribe(url: &str, mailto: Option<&str>) -> String {
     }
 }
 
-fn header(name: &'static str, value: String) -> HeaderValue {
-    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+fn raw(headers: &mut Headers, name: &'static str, value: String) {
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        value,
+    ));
 }
 
-pub fn build_message(
-    e: Envelope<'_>,
-    dkim: Option<&lettre::message::dkim::DkimConfig>,
-) -> Result<Message, MessageError> {
-    let to: Mailbox =
-        e.to.parse()
-            .map_err(|err| MessageError::Recipient(format!("{}: {err}", e.to)))?;
-    let mut message = Message::builder()
-        .from(e.from.clone())
-        .to(to)
-        .subject(e.subject)
-        .date_now()
-        .message_id(Some(e.message_id.to_string()))
-        .raw_header(header("List-Id", e.list_id.to_string()))
-        .raw_header(header(
-            "List-Unsubscribe",
-            list_unsubscribe(e.unsubscribe_url, e.unsubscribe_mailto),
-        ))
-        .raw_header(header(
-            "List-Unsubscribe-Post",
-            "List-Unsubscribe=One-Click".into(),
-        ))
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(e.text))
-                .singlepart(SinglePart::html(e.html)),
-        )
-        .map_err(|err| MessageError::Build(err.to_string()))?;
-    if let Some(dkim) = dkim {
-        message.sign(dkim);
+/// What every message made from one copy shares.
+pub struct Common<'a> {
+    pub from: &'a Mailbox,
+    pub subject: &'a str,
+    /// A list message (an issue), or a transactional one: no list headers, since it must not
+    /// offer to unsubscribe from a list.
+    pub list: Option<List<'a>>,
+}
+
+pub struct List<'a> {
+    pub id: &'a str,
+    /// An address that takes unsubscribe requests by mail, offered after the URL.
+    pub unsubscribe_mailto: Option<&'a str>,
+}
+
+/// What differs from one message to the next besides the values in the parts.
+pub struct Personal<'a> {
+    pub to: &'a str,
+    pub message_id: &'a str,
+    /// Required for a list message.
+    pub unsubscribe_url: Option<&'a str>,
+}
+
+#[derive(Debug)]
+enum Chunk {
+    /// Already encoded, lines ending in CRLF or a soft line break.
+    Fixed(String),
+    Html(Value),
+    Text(Value),
+}
+
+/// A copy of an issue (or a transactional mail) encoded once.
+#[derive(Debug)]
+pub struct Template {
+    head: String,
+    body: Vec<Chunk>,
+    unsubscribe_mailto: Option<String>,
+    list: bool,
+    size: usize,
+}
+
+/// Quoted-printable of one piece of a part, lines ending in CRLF; `soft_end` ends it with a
+/// soft line break so that what follows starts a line of its own.
+fn encode_piece(out: &mut String, piece: &str, soft_end: bool) {
+    if piece.is_empty() {
+        return;
     }
-    Ok(message)
-}
-
-/// The DKIM configuration relais signs with: RSA, relaxed/relaxed, covering the headers that
-/// RFC 8058 requires for one-click unsubscribe to be honoured.
-pub fn dkim_config(
-    pem: &str,
-    selector: &str,
-    domain: &str,
-) -> anyhow::Result<lettre::message::dkim::DkimConfig> {
-    use lettre::message::dkim::*;
-    let pkcs1 = rsa_key_as_pkcs1(pem)?;
-    let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
-        .map_err(|e| anyhow::anyhow!("DKIM key: {e}"))?;
-    let headers = [
-        "From",
-        "To",
-        "Subject",
-        "Date",
-        "Message-ID",
-        "List-Id",
-        "List-Unsubscribe",
-        "List-Unsubscribe-Post",
-    ]
-    .into_iter()
-    .map(HeaderName::new_from_ascii_str)
-    .collect();
-    Ok(DkimConfig::new(
-        selector.to_string(),
-        domain.to_string(),
-        key,
-        headers,
-        DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        },
-    ))
-}
-
-/// The RSA key in PKCS#1 PEM, as lettre reads it. Operators have either form: `openssl
-/// genrsa` writes PKCS#8 (`BEGIN PRIVATE KEY`) since OpenSSL 3, older tools and
-/// `openssl genrsa -traditional` write PKCS#1 (`BEGIN RSA PRIVATE KEY`).
-fn rsa_key_as_pkcs1(pem: &str) -> anyhow::Result<String> {
-    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-    use rsa::pkcs8::DecodePrivateKey;
-    const FORMATS: &str = "expected an RSA private key in PEM, PKCS#1 (BEGIN RSA PRIVATE KEY) or PKCS#8 (BEGIN PRIVATE KEY)";
-    let key = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
-        rsa::RsaPrivateKey::from_pkcs1_pem(pem)
-            .map_err(|e| anyhow::anyhow!("DKIM key: not a valid PKCS#1 RSA key ({e}); {FORMATS}"))?
-    } else if pem.contains("-----BEGIN PRIVATE KEY-----") {
-        rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| anyhow::anyhow!("DKIM key: not a valid PKCS#8 RSA key ({e}); {FORMATS}"))?
-    } else {
-        anyhow::bail!("DKIM key: {FORMATS}");
-    };
-    Ok(key
-        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("DKIM key: {e}"))?
-        .to_string())
-}
-
-/// A transactional message (a confirmation link…): no list headers, since it is not a list
-/// message and must not offer to unsubscribe from one; signed when DKIM is configured.
-pub fn build_transactional(
-    from: &Mailbox,
-    to: &str,
-    subject: &str,
-    message_id: &str,
-    html: String,
-    text: String,
-    dkim: Option<&lettre::message::dkim::DkimConfig>,
-) -> Result<Message, MessageError> {
-    let to: Mailbox = to
-        .parse()
-        .map_err(|err| MessageError::Recipient(format!("{to}: {err}")))?;
-    let mut message = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(subject)
-        .date_now()
-        .message_id(Some(message_id.to_string()))
-        .raw_header(header("Auto-Submitted", "auto-generated".into()))
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(text))
-                .singlepart(SinglePart::html(html)),
-        )
-        .map_err(|err| MessageError::Build(err.to_string()))?;
-    if let Some(dkim) = dkim {
-        message.sign(dkim);
+    let crlf = piece.replace("\r\n", "\n").replace('\n', "\r\n");
+    out.push_str(&quoted_printable::encode_to_str(crlf));
+    if soft_end && !out.ends_with("\r\n") {
+        out.push_str("=\r\n");
     }
-    Ok(message)
+}
+
+impl Template {
+    pub fn new(common: Common<'_>, html: &[Piece<'_>], text: &[Piece<'_>]) -> Self {
+        let boundary = format!("=_relais_{}", hex::encode(rand::random::<[u8; 12]>()));
+        let mut headers = Headers::new();
+        headers.set(header::From::from(Mailboxes::from(common.from.clone())));
+        headers.set(header::Subject::from(common.subject.to_string()));
+        match &common.list {
+            Some(list) => {
+                raw(&mut headers, "List-Id", list.id.to_string());
+                raw(
+                    &mut headers,
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".into(),
+                );
+            }
+            None => raw(&mut headers, "Auto-Submitted", "auto-generated".into()),
+        }
+        headers.set(header::MIME_VERSION_1_0);
+        raw(
+            &mut headers,
+            "Content-Type",
+            format!("multipart/alternative; boundary=\"{boundary}\""),
+        );
+        let mut body = Vec::new();
+        let mut fixed = String::new();
+        for (kind, pieces) in [("plain", text), ("html", html)] {
+            fixed.push_str(&format!(
+                "--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            ));
+            for (n, piece) in pieces.iter().enumerate() {
+                match piece {
+                    Piece::Fixed(s) => encode_piece(&mut fixed, s, n + 1 < pieces.len()),
+                    Piece::Value(value) => {
+                        body.push(Chunk::Fixed(std::mem::take(&mut fixed)));
+                        body.push(match kind {
+                            "html" => Chunk::Html(*value),
+                            _ => Chunk::Text(*value),
+                        });
+                    }
+                }
+            }
+            fixed.push_str("\r\n");
+        }
+        fixed.push_str(&format!("--{boundary}--\r\n"));
+        body.push(Chunk::Fixed(fixed));
+        let head = headers.to_string();
+        let size = head.len()
+            + body
+                .iter()
+                .map(|c| match c {
+                    Chunk::Fixed(s) => s.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        Template {
+            head,
+            body,
+            unsubscribe_mailto: common
+                .list
+                .as_ref()
+                .and_then(|l| l.unsubscribe_mailto.map(str::to_string)),
+            list: common.list.is_some(),
+            size,
+        }
+    }
+
+    /// One reader's message, signed when a DKIM key is given.
+    pub fn message(
+        &self,
+        personal: &Personal<'_>,
+        values: &Values,
+        dkim: Option<&DkimSigner>,
+    ) -> Result<Vec<u8>, MessageError> {
+        let to: Mailbox = personal
+            .to
+            .parse()
+            .map_err(|err| MessageError::Recipient(format!("{}: {err}", personal.to)))?;
+        let mut headers = Headers::new();
+        headers.set(header::To::from(Mailboxes::from(to)));
+        headers.set(header::Date::now());
+        headers.set(header::MessageId::from(personal.message_id.to_string()));
+        if self.list {
+            let url = personal.unsubscribe_url.ok_or_else(|| {
+                MessageError::Build("un message de liste demande un lien de désinscription".into())
+            })?;
+            raw(
+                &mut headers,
+                "List-Unsubscribe",
+                list_unsubscribe(url, self.unsubscribe_mailto.as_deref()),
+            );
+        }
+        let mut out = String::with_capacity(self.size + 2048);
+        out.push_str(&self.head);
+        out.push_str(&headers.to_string());
+        out.push_str("\r\n");
+        for chunk in &self.body {
+            match chunk {
+                Chunk::Fixed(s) => out.push_str(s),
+                Chunk::Html(v) => encode_piece(&mut out, values.html(*v), true),
+                Chunk::Text(v) => encode_piece(&mut out, values.text(*v), true),
+            }
+        }
+        let bytes = out.into_bytes();
+        match dkim {
+            Some(dkim) => dkim
+                .sign(bytes)
+                .map_err(|e| MessageError::Build(e.to_string())),
+            None => Ok(bytes),
+        }
+    }
+}
+
+/// The DKIM key relais signs with (see [`DkimSigner`]).
+pub fn dkim_config(pem: &str, selector: &str, domain: &str) -> anyhow::Result<DkimSigner> {
+    DkimSigner::from_pem(pem, selector, domain)
+}
+
+/// A whole message from finished parts (a preview, a transactional mail): a template
+/// without per-recipient values.
+pub fn build(
+    common: Common<'_>,
+    personal: &Personal<'_>,
+    html: &str,
+    text: &str,
+    dkim: Option<&DkimSigner>,
+) -> Result<Vec<u8>, MessageError> {
+    Template::new(common, &[Piece::Fixed(html)], &[Piece::Fixed(text)]).message(
+        personal,
+        &Values::default(),
+        dkim,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::{Recipient, RenderedIssue};
 
     // A throwaway 1024-bit key made for these tests only, in both encodings.
     const PKCS1: &str = include_str!("../../tests/fixtures/dkim/test-key-pkcs1.pem");
@@ -183,12 +245,17 @@ mod tests {
 
     #[test]
     fn dkim_keys_are_read_in_pkcs1_and_pkcs8() {
-        assert_eq!(
-            rsa_key_as_pkcs1(PKCS8).unwrap(),
-            rsa_key_as_pkcs1(PKCS1).unwrap()
-        );
-        assert!(dkim_config(PKCS8, "relais", "example.org").is_ok());
-        assert!(dkim_config(PKCS1, "relais", "example.org").is_ok());
+        let message = b"From: a@example.org\r\nTo: b@example.org\r\n\r\nCorps\r\n";
+        let b = |pem| {
+            let header = dkim_config(pem, "relais", "example.org")
+                .unwrap()
+                .signature(message)
+                .unwrap();
+            header.split("b=").last().unwrap().to_string()
+        };
+        // PKCS#1 v1.5 signatures are deterministic: the same key signs the same bytes alike
+        // (unless the second changed between the two, which the timestamp would show).
+        assert_eq!(b(PKCS1), b(PKCS8));
     }
 
     #[test]
@@ -205,5 +272,98 @@ mod tests {
         let broken = PKCS8.replace("MII", "XXX");
         let e = dkim_config(&broken, "s", "d").err().unwrap().to_string();
         assert!(e.contains("PKCS#8"), "{e}");
+    }
+
+    #[test]
+    fn a_message_from_the_encoded_copy_reads_as_the_personalised_copy() {
+        let long = "Appel à projets « coopération » — ".repeat(12);
+        let html = format!(
+            "<p>__RELAIS_GREETING__ lisez</p>\n<p>{long}</p>\n\
+             <a href=\"__RELAIS_UNSUBSCRIBE_URL__\">désinscription</a>\
+             <a href=\"__RELAIS_PREFERENCES_URL__\">préférences</a>=x  \n"
+        );
+        let text = format!("__RELAIS_GREETING__ lisez\n\n{long}\n__RELAIS_UNSUBSCRIBE_URL__");
+        let copy = RenderedIssue::new("Sujet é".into(), String::new(), html, text);
+        let from: Mailbox = "Lettre <lettre@example.org>".parse().unwrap();
+        let template = Template::new(
+            Common {
+                from: &from,
+                subject: "Le numéro d'été",
+                list: Some(List {
+                    id: "Info <info.example.org>",
+                    unsubscribe_mailto: Some("desinscription@example.org"),
+                }),
+            },
+            &copy.html_pieces(),
+            &copy.text_pieces(),
+        );
+        let recipient = Recipient {
+            name: "Zoé <Ndiaye> & co",
+            unsubscribe_url: "https://example.org/desinscription/abc=def?x=1&y=2",
+            preferences_url: "https://example.org/preferences/abc",
+        };
+        let bytes = template
+            .message(
+                &Personal {
+                    to: "zoe@example.org",
+                    message_id: "<relais.1.2@example.org>",
+                    unsubscribe_url: Some(recipient.unsubscribe_url),
+                },
+                &recipient.values(),
+                None,
+            )
+            .unwrap();
+        let raw = String::from_utf8(bytes.clone()).unwrap();
+        assert!(raw.is_ascii());
+        for line in raw.split("\r\n") {
+            assert!(line.len() <= 78, "{line:?}");
+            assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
+        }
+        let mail = mailparse::parse_mail(&bytes).unwrap();
+        let header = |name: &str| {
+            use mailparse::MailHeaderMap;
+            mail.headers.get_first_value(name).unwrap()
+        };
+        assert_eq!(header("Subject"), "Le numéro d'été");
+        assert_eq!(header("To"), "zoe@example.org");
+        assert_eq!(header("Message-ID"), "<relais.1.2@example.org>");
+        assert_eq!(
+            header("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+        assert!(header("List-Unsubscribe")
+            .starts_with("<https://example.org/desinscription/abc=def?x=1&y=2>, <mailto:"));
+        let (html, text) = copy.personalise(&recipient);
+        let crlf = |s: String| s.replace('\n', "\r\n");
+        assert_eq!(mail.subparts.len(), 2);
+        assert_eq!(mail.subparts[0].ctype.mimetype, "text/plain");
+        assert_eq!(mail.subparts[0].get_body().unwrap(), crlf(text));
+        assert_eq!(mail.subparts[1].ctype.mimetype, "text/html");
+        assert_eq!(mail.subparts[1].get_body().unwrap(), crlf(html));
+    }
+
+    #[test]
+    fn a_transactional_message_has_no_list_headers() {
+        let from: Mailbox = "Lettre <lettre@example.org>".parse().unwrap();
+        let bytes = build(
+            Common {
+                from: &from,
+                subject: "Confirmez",
+                list: None,
+            },
+            &Personal {
+                to: "zoe@example.org",
+                message_id: "<m@example.org>",
+                unsubscribe_url: None,
+            },
+            "<p>Lien</p>",
+            "Lien",
+            None,
+        )
+        .unwrap();
+        let raw = String::from_utf8(bytes).unwrap();
+        assert!(raw.contains("Auto-Submitted: auto-generated\r\n"), "{raw}");
+        assert!(!raw.contains("List-"), "{raw}");
+        assert!(raw.contains("\r\n\r\nLien\r\n--"), "{raw}");
     }
 }

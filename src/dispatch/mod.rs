@@ -5,6 +5,7 @@
 
 pub mod breaker;
 pub mod control;
+pub mod dkim;
 mod ledger;
 pub mod message;
 pub mod pacing;
@@ -26,8 +27,8 @@ use tracing::Instrument;
 use crate::audience::Links;
 use crate::desk;
 use crate::domain::{Interests, IssueStatus, MailKind, Newsletter, SafeUrl};
-use crate::render::{IssueView, MailView, Recipient, RenderedIssue, Renderer, Selection};
-use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Store};
+use crate::render::{IssueView, MailView, Recipient, Renderer, Selection};
+use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Receiver, Store};
 use breaker::{Breaker, BreakerSettings};
 use ledger::Ledger;
 use pacing::{Pacer, PacingSettings};
@@ -41,31 +42,39 @@ const MAIL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A claimed row whose worker vanished is recovered after this long.
 const LEASE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-/// A dispatch with its issue, and each copy of it rendered once: the full issue, and one per
-/// distinct selection of entries that readers' interests make.
+/// A dispatch with its issue, and each copy of it rendered and encoded once: the full issue,
+/// and one per distinct selection of entries that readers' interests make.
 struct Prepared {
     dispatch: DispatchRow,
+    newsletter: &'static Newsletter,
     view: IssueView,
-    copies: std::sync::Mutex<HashMap<Selection, Arc<RenderedIssue>>>,
+    copies: std::sync::Mutex<HashMap<Selection, Arc<message::Template>>>,
 }
 
 impl Prepared {
     fn copy_for(
         &self,
         renderer: &Renderer,
+        settings: &DispatchSettings,
         interests: &Interests,
-    ) -> anyhow::Result<Arc<RenderedIssue>> {
+    ) -> anyhow::Result<Arc<message::Template>> {
         let selection = self.view.selection(interests);
         if let Some(copy) = self.lock().get(&selection) {
             return Ok(copy.clone());
         }
         // Rendered outside the lock; two workers racing on a new copy both render it once.
-        let copy = Arc::new(renderer.render_issue(&self.view.select(&selection))?);
+        let rendered = renderer.render_issue(&self.view.select(&selection))?;
+        let list_id = self.newsletter.list_id(&settings.mail_domain);
+        let copy = Arc::new(message::Template::new(
+            settings.list_message(&rendered.subject, &list_id),
+            &rendered.html_pieces(),
+            &rendered.text_pieces(),
+        ));
         self.lock().insert(selection, copy.clone());
         Ok(copy)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Selection, Arc<RenderedIssue>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Selection, Arc<message::Template>>> {
         self.copies
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -80,12 +89,26 @@ pub struct DispatchSettings {
     pub connections: usize,
     pub retry_schedule: Vec<Duration>,
     pub give_up_after: Duration,
-    pub dkim: Option<lettre::message::dkim::DkimConfig>,
+    pub dkim: Option<dkim::DkimSigner>,
     pub masthead: desk::Masthead,
     /// The domain of per-delivery VERP return paths (see `crate::bounces::verp`).
     pub bounce_domain: Option<String>,
     pub pacing: PacingSettings,
     pub breaker: BreakerSettings,
+}
+
+impl DispatchSettings {
+    /// The header fields shared by every message of an issue to a title.
+    fn list_message<'a>(&'a self, subject: &'a str, list_id: &'a str) -> message::Common<'a> {
+        message::Common {
+            from: &self.from,
+            subject,
+            list: Some(message::List {
+                id: list_id,
+                unsubscribe_mailto: self.unsubscribe_mailto.as_deref(),
+            }),
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -313,6 +336,8 @@ impl Dispatcher {
             }
             // Rows whose attempt did not start (a pause, a cancel, a lost lease) go back.
             let mut untried = Vec::new();
+            // Status, subscription and suppression checked again for the whole claim at once.
+            let mut receivers = self.receivers(&batch).await?;
             let mut claimed = batch.into_iter();
             for delivery in claimed.by_ref() {
                 stats.claimed += 1;
@@ -323,8 +348,9 @@ impl Dispatcher {
                     subscriber = delivery.subscriber_id
                 );
                 let permit = self.pacer.admit(&delivery.email).await;
+                let receiver = receivers.remove(&delivery.id);
                 let outcome = self
-                    .deliver(&mut connection, ledger, &delivery)
+                    .deliver(&mut connection, ledger, &delivery, receiver)
                     .instrument(span)
                     .await;
                 drop(permit);
@@ -606,16 +632,21 @@ impl Dispatcher {
                 })
             }
         };
-        let bytes = message::build_transactional(
-            &self.settings.transactional_from,
-            &m.email,
-            &subject,
-            &m.message_id,
-            html,
-            text,
+        let bytes = message::build(
+            message::Common {
+                from: &self.settings.transactional_from,
+                subject: &subject,
+                list: None,
+            },
+            &message::Personal {
+                to: &m.email,
+                message_id: &m.message_id,
+                unsubscribe_url: None,
+            },
+            &html,
+            &text,
             self.settings.dkim.as_ref(),
-        )?
-        .formatted();
+        )?;
         let result = connection
             .send(
                 &self.settings.transactional_from.email,
@@ -647,8 +678,9 @@ impl Dispatcher {
         connection: &mut Connection,
         ledger: &Ledger,
         d: &ClaimedDelivery,
+        receiver: Option<Receiver>,
     ) -> Option<DeliveryOutcome> {
-        match self.try_deliver(connection, ledger, d).await {
+        match self.try_deliver(connection, ledger, d, receiver).await {
             Ok(outcome) => outcome,
             // Our own failure (database, rendering): nothing left the building, try later.
             Err(e) => {
@@ -663,30 +695,26 @@ impl Dispatcher {
         connection: &mut Connection,
         ledger: &Ledger,
         d: &ClaimedDelivery,
+        receiver: Option<Receiver>,
     ) -> anyhow::Result<Option<DeliveryOutcome>> {
         let prepared = self.prepared(d.dispatch_id).await?;
         let dispatch = &prepared.dispatch;
-        let Some(receiver) = self
-            .store
-            .receiver(d.subscriber_id, dispatch.newsletter_id)
-            .await?
-        else {
+        let Some(receiver) = receiver else {
             return Ok(Some(DeliveryOutcome::Skipped {
                 reason: "désabonné ou adresse bloquée avant l'envoi".into(),
             }));
         };
-        let rendered = prepared.copy_for(&self.renderer, &receiver.interests)?;
-        let name = receiver.name;
-        let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
+        let copy = prepared.copy_for(&self.renderer, &self.settings, &receiver.interests)?;
         let unsubscribe_url = self
             .links
             .unsubscribe(&receiver.link_key, dispatch.newsletter_id);
         let preferences_url = self.links.preferences(&receiver.link_key);
-        let (html, text) = rendered.personalise(&Recipient {
-            name: &name,
+        let values = Recipient {
+            name: &receiver.name,
             unsubscribe_url: &unsubscribe_url,
             preferences_url: &preferences_url,
-        });
+        }
+        .values();
         let to: Address = match d.email.parse() {
             Ok(a) => a,
             Err(e) => {
@@ -695,14 +723,14 @@ impl Dispatcher {
                 }))
             }
         };
-        let bytes = self.compose(
-            &d.email,
-            &rendered.subject,
-            &d.message_id,
-            newsletter,
-            &unsubscribe_url,
-            html,
-            text,
+        let bytes = copy.message(
+            &message::Personal {
+                to: &d.email,
+                message_id: &d.message_id,
+                unsubscribe_url: Some(&unsubscribe_url),
+            },
+            &values,
+            self.settings.dkim.as_ref(),
         )?;
         // From this commit on the message may arrive: a crash leaves the row ambiguous.
         if !ledger
@@ -748,6 +776,31 @@ impl Dispatcher {
             .unwrap_or_else(|| self.settings.from.email.clone())
     }
 
+    /// Who each claimed delivery is for, read in one go per title just before the claim is
+    /// sent; a delivery missing from the map is no longer to be sent (unsubscribed,
+    /// suppressed, erased).
+    async fn receivers(&self, batch: &[ClaimedDelivery]) -> anyhow::Result<HashMap<i64, Receiver>> {
+        let mut by_newsletter: HashMap<i64, Vec<&ClaimedDelivery>> = HashMap::new();
+        for d in batch {
+            // A dispatch that cannot be prepared fails its deliveries before the check.
+            if let Ok(prepared) = self.prepared(d.dispatch_id).await {
+                let newsletter = prepared.dispatch.newsletter_id;
+                by_newsletter.entry(newsletter).or_default().push(d);
+            }
+        }
+        let mut out = HashMap::with_capacity(batch.len());
+        for (newsletter, deliveries) in by_newsletter {
+            let ids: Vec<i64> = deliveries.iter().map(|d| d.subscriber_id).collect();
+            let found = self.store.receivers(&ids, newsletter).await?;
+            for d in deliveries {
+                if let Some(r) = found.get(&d.subscriber_id) {
+                    out.insert(d.id, r.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The next wait from the retry schedule, or failure once the delivery is too old.
     fn deferred(&self, created_at: DateTime<Utc>, attempts: i64, reply: String) -> DeliveryOutcome {
         retry_or_give_up(
@@ -774,8 +827,10 @@ impl Dispatcher {
             &self.settings.masthead,
         )
         .await?;
+        let newsletter = Newsletter::find(&dispatch.newsletter).context("unknown newsletter")?;
         let prepared = Arc::new(Prepared {
             dispatch,
+            newsletter,
             view,
             copies: Default::default(),
         });
@@ -796,21 +851,17 @@ impl Dispatcher {
         text: String,
     ) -> anyhow::Result<Vec<u8>> {
         let list_id = newsletter.list_id(&self.settings.mail_domain);
-        let built = message::build_message(
-            message::Envelope {
-                from: &self.settings.from,
+        Ok(message::build(
+            self.settings.list_message(subject, &list_id),
+            &message::Personal {
                 to,
-                subject,
                 message_id,
-                list_id: &list_id,
-                unsubscribe_url,
-                unsubscribe_mailto: self.settings.unsubscribe_mailto.as_deref(),
-                html,
-                text,
+                unsubscribe_url: Some(unsubscribe_url),
             },
+            &html,
+            &text,
             self.settings.dkim.as_ref(),
-        )?;
-        Ok(built.formatted())
+        )?)
     }
 
     /// A Message-ID for a preview, never one of a real delivery.

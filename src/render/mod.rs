@@ -37,7 +37,7 @@ pub fn model_org_in(name: &str, postal_address: &str, timezone: chrono_tz::Tz) -
 }
 
 pub use personalise::{
-    Recipient, RenderedIssue, PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES,
+    Piece, Recipient, RenderedIssue, Value, Values, PLACEHOLDER_GREETING, PLACEHOLDER_PREFERENCES,
     PLACEHOLDER_UNSUBSCRIBE,
 };
 

@@ -28,8 +28,9 @@ pub struct Recipient<'a> {
     pub preferences_url: &'a str,
 }
 
+/// Which per-recipient value a placeholder stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
+pub enum Value {
     Unsubscribe,
     Preferences,
     Greeting,
@@ -102,7 +103,72 @@ impl RenderedIssue {
 
     /// (html, text) for one recipient.
     pub fn personalise(&self, r: &Recipient<'_>) -> (String, String) {
-        let name = r.name.trim();
+        let values = r.values();
+        let html = fill(
+            &self.html,
+            &self.html_slots,
+            values.html.each_ref().map(String::as_str),
+        );
+        let text = fill(
+            &self.text,
+            &self.text_slots,
+            values.text.each_ref().map(String::as_str),
+        );
+        (html, text)
+    }
+
+    /// The HTML as fixed pieces and the places of per-recipient values, in order: a
+    /// message can be encoded once per copy and only the values encoded per recipient.
+    pub fn html_pieces(&self) -> Vec<Piece<'_>> {
+        pieces(&self.html, &self.html_slots)
+    }
+
+    /// The text part, as [`RenderedIssue::html_pieces`] gives the HTML.
+    pub fn text_pieces(&self) -> Vec<Piece<'_>> {
+        pieces(&self.text, &self.text_slots)
+    }
+}
+
+/// A piece of a compiled copy: rendered text, or the place of a per-recipient value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Fixed(&'a str),
+    Value(Value),
+}
+
+fn pieces<'a>(s: &'a str, slots: &[Slot]) -> Vec<Piece<'a>> {
+    let mut out = Vec::with_capacity(slots.len() * 2 + 1);
+    let mut from = 0;
+    for slot in slots {
+        out.push(Piece::Fixed(&s[from..slot.at]));
+        out.push(Piece::Value(slot.value));
+        from = slot.at + slot.len;
+    }
+    out.push(Piece::Fixed(&s[from..]));
+    out
+}
+
+/// One recipient's values as they go into the HTML (escaped) and into the text part,
+/// indexed by [`Value`].
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    pub html: [String; 3],
+    pub text: [String; 3],
+}
+
+impl Values {
+    pub fn html(&self, value: Value) -> &str {
+        &self.html[value as usize]
+    }
+
+    pub fn text(&self, value: Value) -> &str {
+        &self.text[value as usize]
+    }
+}
+
+impl Recipient<'_> {
+    pub fn values(&self) -> Values {
+        let name = self.name.trim();
         let (html_greeting, text_greeting) = if name.is_empty() {
             ("Vous".to_string(), "Vous".to_string())
         } else {
@@ -111,19 +177,18 @@ impl RenderedIssue {
                 format!("Bonjour {name}, vous"),
             )
         };
-        let unsubscribe = html_escape::encode_double_quoted_attribute(r.unsubscribe_url);
-        let preferences = html_escape::encode_double_quoted_attribute(r.preferences_url);
-        let html = fill(
-            &self.html,
-            &self.html_slots,
-            [&unsubscribe, &preferences, &html_greeting],
-        );
-        let text = fill(
-            &self.text,
-            &self.text_slots,
-            [r.unsubscribe_url, r.preferences_url, &text_greeting],
-        );
-        (html, text)
+        Values {
+            html: [
+                html_escape::encode_double_quoted_attribute(self.unsubscribe_url).into_owned(),
+                html_escape::encode_double_quoted_attribute(self.preferences_url).into_owned(),
+                html_greeting,
+            ],
+            text: [
+                self.unsubscribe_url.to_string(),
+                self.preferences_url.to_string(),
+                text_greeting,
+            ],
+        }
     }
 }
 

@@ -118,10 +118,6 @@ fn interests(s: &NewSubscriber) -> BTreeSet<(String, String)> {
 }
 
 impl Store {
-    pub async fn is_suppressed(&self, email_hash: &str) -> Result<bool> {
-        Ok(self.suppression_reason(email_hash).await?.is_some())
-    }
-
     /// Why an address is suppressed (hard-bounce, complaint, erased, staff), if it is.
     pub async fn suppression_reason(&self, email_hash: &str) -> Result<Option<String>> {
         Ok(with_pool!(self, |p| {
@@ -505,39 +501,60 @@ impl Store {
         Ok(done)
     }
 
-    /// The subscriber's name and interests when they may receive this title right now
-    /// (active, subscribed, not suppressed); `None` otherwise. Checked again before each send.
-    pub async fn receiver(
+    /// Who the deliveries of one claim are for, as read just before sending: two statements
+    /// whatever their number; subscribers no longer to be sent to (unsubscribed, suppressed,
+    /// erased, an address stored before a rule tightened) are absent from the map.
+    pub async fn receivers(
         &self,
-        subscriber_id: i64,
+        subscriber_ids: &[i64],
         newsletter_id: i64,
-    ) -> Result<Option<Receiver>> {
-        let row: Option<(String, String, Option<String>, Option<String>)> = with_pool!(
-            self,
-            |p| {
-                sqlx::query_as(
-                "select s.email, s.name, s.link_key, s.email_hash from subscribers s join subscriptions u on u.subscriber_id = s.id \
-                 where s.id = $1 and u.newsletter_id = $2 and s.status = 'active' and u.status = 'active' \
-                 and s.erased_at is null",
-            )
-            .bind(subscriber_id)
-            .bind(newsletter_id)
-            .fetch_optional(p)
-            .await
-            }
-        )?;
-        let Some((email, name, Some(link_key), Some(hash))) = row else {
-            return Ok(None);
-        };
-        // An address stored before a rule tightened (a non-ASCII local part) is not sent to.
-        match EmailAddress::parse(&email) {
-            Ok(_) if !self.is_suppressed(&hash).await? => Ok(Some(Receiver {
-                name,
-                link_key,
-                interests: self.subscriber_interests(subscriber_id).await?,
-            })),
-            _ => Ok(None),
+    ) -> Result<HashMap<i64, Receiver>> {
+        if subscriber_ids.is_empty() {
+            return Ok(HashMap::new());
         }
+        let rows: Vec<(i64, String, String, Option<String>)> = with_pool!(self, |p, Db| {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "select s.id, s.email, s.name, s.link_key from subscribers s \
+                 join subscriptions u on u.subscriber_id = s.id \
+                 where u.newsletter_id = ",
+            );
+            qb.push_bind(newsletter_id).push(
+                " and s.status = 'active' and u.status = 'active' and s.erased_at is null \
+                 and s.email_hash is not null and not exists \
+                 (select 1 from suppressions x where x.email_hash = s.email_hash) and s.id in ",
+            );
+            push_list(&mut qb, subscriber_ids.iter().copied());
+            qb.build_query_as().fetch_all(p).await
+        })?;
+        let pairs: Vec<(i64, String, String)> = with_pool!(self, |p, Db| {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "select subscriber_id, kind, value from subscriber_interests where subscriber_id in ",
+            );
+            push_list(&mut qb, subscriber_ids.iter().copied());
+            qb.build_query_as().fetch_all(p).await
+        })?;
+        let mut interests: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+        for (id, kind, value) in pairs {
+            interests.entry(id).or_default().push((kind, value));
+        }
+        Ok(rows
+            .into_iter()
+            // An address stored before a rule tightened (a non-ASCII local part) is not sent to.
+            .filter(|(_, email, _, _)| EmailAddress::parse(email).is_ok())
+            .filter_map(|(id, _, name, link_key)| {
+                let pairs = interests.remove(&id).unwrap_or_default();
+                Some((
+                    id,
+                    Receiver {
+                        name,
+                        link_key: link_key?,
+                        interests: Interests::from_pairs(
+                            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                        ),
+                    },
+                ))
+            })
+            .collect())
     }
 
     pub async fn subscriber_interests(&self, subscriber_id: i64) -> Result<Interests> {

@@ -1,5 +1,6 @@
 //! Dispatches and the delivery ledger, which is also the send queue.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -282,61 +283,83 @@ impl Store {
         Ok(rows)
     }
 
-    /// Writes marks and outcomes of several workers in one transaction, in order (group
-    /// commit: one commit, one flush to disk, for all of them). Each tells whether it was
-    /// written: only the lease holder may write, so `false` means the lease was lost.
+    /// Writes marks and outcomes of several workers in one transaction (group commit: one
+    /// commit, one flush to disk, for all of them), one statement for the outcomes and one
+    /// for the marks whatever their number. Each tells whether it was written: only the
+    /// lease holder may write, so `false` means the lease was lost. A group never holds two
+    /// writes of one delivery: a mark waits for its commit before the attempt whose outcome
+    /// follows, and a delivery is claimed again only once its outcome is committed.
     pub async fn write_ledger(&self, writes: &[LedgerWrite]) -> Result<Vec<bool>> {
         let at = self.now();
-        let start = format!(
-            "update deliveries set state = 'sending', attempts = attempts + 1, \
-             lease_expires_at = $3, updated_at = $4 \
-             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred') \
-             and {ACTIVE_DISPATCH}"
-        );
-        let outcome = "update deliveries set state = $3, last_reply = $4, \
-             next_attempt_at = coalesce($5, next_attempt_at), \
-             sent_at = case when $3 = 'sent' then $6 else sent_at end, \
-             lease_owner = null, lease_expires_at = null, updated_at = $6 \
-             where id = $1 and lease_owner = $2 and state in ('queued', 'deferred', 'sending')";
-        Ok(with_pool!(self, |p| {
+        let (starts, outcomes): (Vec<&LedgerWrite>, Vec<&LedgerWrite>) = writes
+            .iter()
+            .partition(|w| matches!(w, LedgerWrite::Start { .. }));
+        let written: HashSet<i64> = with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            let mut written = Vec::with_capacity(writes.len());
-            for write in writes {
-                let done = match write {
-                    LedgerWrite::Start { id, owner, lease } => {
+            let mut written = HashSet::with_capacity(writes.len());
+            // `values` rows are named column1, column2… on both databases.
+            if !outcomes.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "update deliveries set state = v.column3, last_reply = v.column4, \
+                     next_attempt_at = coalesce(v.column5, deliveries.next_attempt_at), \
+                     sent_at = case when v.column3 = 'sent' then ",
+                );
+                qb.push_bind(at)
+                    .push(" else deliveries.sent_at end, lease_owner = null, lease_expires_at = null, updated_at = ")
+                    .push_bind(at)
+                    .push(" from (");
+                qb.push_values(&outcomes, |mut row, write| {
+                    if let LedgerWrite::Outcome { id, owner, outcome } = write {
+                        let (state, reply, next) = outcome_columns(outcome);
+                        row.push_bind(*id)
+                            .push_bind(owner.as_str())
+                            .push_bind(state)
+                            .push_bind(reply)
+                            .push_bind(next.map(super::ts));
+                    }
+                });
+                qb.push(
+                    ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
+                     and deliveries.state in ('queued', 'deferred', 'sending') returning deliveries.id",
+                );
+                let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                written.extend(ids);
+            }
+            if !starts.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "update deliveries set state = 'sending', attempts = attempts + 1, \
+                     lease_expires_at = v.column3, updated_at = ",
+                );
+                qb.push_bind(at).push(" from (");
+                qb.push_values(&starts, |mut row, write| {
+                    if let LedgerWrite::Start { id, owner, lease } = write {
                         let until = at
                             + chrono::Duration::from_std(*lease)
                                 .unwrap_or(chrono::Duration::minutes(15));
-                        sqlx::query(&start)
-                            .bind(id)
-                            .bind(owner)
-                            .bind(until)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?
+                        row.push_bind(*id)
+                            .push_bind(owner.as_str())
+                            .push_bind(until);
                     }
-                    LedgerWrite::Outcome {
-                        id,
-                        owner,
-                        outcome: o,
-                    } => {
-                        let (state, reply, next) = outcome_columns(o);
-                        sqlx::query(outcome)
-                            .bind(id)
-                            .bind(owner)
-                            .bind(state)
-                            .bind(reply)
-                            .bind(next.map(super::ts))
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?
-                    }
-                };
-                written.push(done.rows_affected() > 0);
+                });
+                qb.push(format!(
+                    ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
+                     and deliveries.state in ('queued', 'deferred') and {ACTIVE_DISPATCH} \
+                     returning deliveries.id"
+                ));
+                let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                written.extend(ids);
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(written)
-        })?)
+        })?;
+        Ok(writes
+            .iter()
+            .map(|w| match w {
+                LedgerWrite::Start { id, .. } | LedgerWrite::Outcome { id, .. } => {
+                    written.contains(id)
+                }
+            })
+            .collect())
     }
 
     /// Gives back claimed deliveries whose attempt never started (the pass was cancelled).
