@@ -9,6 +9,7 @@ mod audience;
 mod compose;
 mod deliveries;
 mod desk;
+mod import;
 mod index;
 mod issues;
 mod items;
