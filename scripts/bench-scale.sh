@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scale: a 1,000,000-recipient dispatch (issue 15), on SQLite and on PostgreSQL.
-#  1. `relais subscribers import` of N lines (default 1,000,000; about 2 in 3 subscribe to
+#  1. `relais subscribers import` of N lines (default 1,000,000, all subscribed to
 #     coopdev-info) into a fresh database: wall time, lines per second, peak RSS;
 #  2. `relais issue send ISSUE` without --wait: it freezes the audience (one queued
 #     `deliveries` row per recipient, one INSERT … SELECT) and returns: wall time and peak RSS
@@ -51,7 +51,7 @@ out.write("email,name,newsletters,themes,countries,departements,college\n")
 for i in range(int(sys.argv[1])):
     t = ";".join(random.sample(themes, random.randint(0, 2)))
     c = ";".join(random.sample(countries, random.randint(0, 2)))
-    n = random.choice(["", "coopdev-info", "echos-du-reseau"])
+    n = random.choice(["", "coopdev-info", "coopdev-info;echos-du-reseau"])
     out.write(f"personne{i}@exemple{i % 997}.org,Personne {i},{n},{t},{c},{random.choice(deps)},{random.choice(colleges)}\n")
 PY
 
