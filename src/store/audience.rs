@@ -4,8 +4,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::import::{Known, Round, NEWSLETTERS};
 use super::{push_list, with_pool, BeginWrite, Result, Store, StoreError};
-use crate::domain::{optin, EmailAddress, Interests, SubscriberStatus};
+use crate::domain::{EmailAddress, Interests, SubscriberStatus};
 
 /// Who a delivery is for, as read just before sending.
 #[derive(Debug, Clone)]
@@ -103,7 +104,7 @@ pub struct SegmentFilter {
 }
 
 /// Interests as (kind, value) pairs, the shape of `subscriber_interests`.
-fn interests(s: &NewSubscriber) -> BTreeSet<(String, String)> {
+pub(super) fn interests(s: &NewSubscriber) -> BTreeSet<(String, String)> {
     let tagged = |kind: &str, values: &BTreeSet<String>| {
         values
             .iter()
@@ -172,18 +173,24 @@ impl Store {
             .iter()
             .filter_map(|s| s.email.as_ref().map(|e| e.hash()))
             .collect();
+        let round = Round {
+            batch,
+            emails: &emails,
+            hashes: &hashes,
+        };
+        if let super::Pool::Postgres(pool) = &self.pool {
+            return Ok(round.run_postgres(pool, at).await?);
+        }
         with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            let newsletters: HashMap<String, i64> =
-                sqlx::query_as::<_, (String, i64)>("select slug, id from newsletters")
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .collect();
+            let newsletters: HashMap<String, i64> = sqlx::query_as(NEWSLETTERS)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
 
             let mut suppressed = HashSet::new();
-            let mut existing: HashMap<String, (i64, String, Option<String>, SubscriberStatus)> =
-                HashMap::new();
+            let mut existing: HashMap<String, Known> = HashMap::new();
             for part in (0..batch.len()).collect::<Vec<_>>().chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new(
                     "select email_hash from suppressions where email_hash in ",
@@ -203,38 +210,17 @@ impl Store {
                 );
             }
 
-            let mut outcomes = vec![ImportOutcome::Unchanged; batch.len()];
-            let mut ids: Vec<Option<i64>> = vec![None; batch.len()];
-            let mut fresh = Vec::new();
-            for (i, s) in batch.iter().enumerate() {
-                let found = existing.get(emails[i]);
-                outcomes[i] = optin::import_outcome(
-                    suppressed.contains(&hashes[i]),
-                    found.map(|(_, name, college, status)| optin::Known {
-                        status: *status,
-                        name,
-                        college: college.as_deref(),
-                    }),
-                    &s.name,
-                    s.college.as_deref(),
-                );
-                match (outcomes[i], found) {
-                    (ImportOutcome::Suppressed, _) => {}
-                    (ImportOutcome::Added, _) | (_, None) => fresh.push(i),
-                    (ImportOutcome::Unchanged, Some((id, ..))) => ids[i] = Some(*id),
-                    (ImportOutcome::Updated, Some((id, ..))) => {
-                        ids[i] = Some(*id);
-                        sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
-                            .bind(id)
-                            .bind(&s.name)
-                            .bind(&s.college)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+            let mut plan = round.decide(&suppressed, &existing);
+            for &(i, id) in &plan.updated {
+                sqlx::query("update subscribers set name = $2, college = $3, status = 'active', updated_at = $4 where id = $1")
+                    .bind(id)
+                    .bind(&batch[i].name)
+                    .bind(&batch[i].college)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            for part in fresh.chunks(ROWS) {
+            for part in std::mem::take(&mut plan.fresh).chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscribers (email, name, status, college, created_at, updated_at, link_key, email_hash) ");
                 qb.push_values(part, |mut row, &i| {
                     row.push_bind(emails[i])
@@ -248,40 +234,20 @@ impl Store {
                 });
                 qb.push(" returning email, id");
                 let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                let by_email: HashMap<String, i64> = rows.into_iter().collect();
-                for &i in part {
-                    ids[i] = by_email.get(emails[i]).copied();
-                }
+                plan.found_ids(&emails, part, rows);
             }
 
             // Interests: replace those that differ (new people have none yet).
-            let people: Vec<usize> = (0..batch.len()).filter(|&i| ids[i].is_some()).collect();
-            let mut current: HashMap<i64, BTreeSet<(String, String)>> = HashMap::new();
+            let people = plan.people();
+            let mut current = Vec::new();
             for part in people.chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new("select subscriber_id, kind, value from subscriber_interests where subscriber_id in ");
-                push_list(&mut qb, part.iter().filter_map(|&i| ids[i]));
+                push_list(&mut qb, part.iter().map(|&i| plan.id(i)));
                 let rows: Vec<(i64, String, String)> =
                     qb.build_query_as().fetch_all(&mut *tx).await?;
-                for (id, kind, value) in rows {
-                    current.entry(id).or_default().insert((kind, value));
-                }
+                current.extend(rows);
             }
-            let mut to_write: Vec<(i64, String, String)> = Vec::new();
-            let mut to_clear: Vec<i64> = Vec::new();
-            for &i in &people {
-                let id = ids[i].expect("filtered above");
-                let wanted = interests(batch[i]);
-                let have = current.remove(&id).unwrap_or_default();
-                if wanted != have {
-                    if !have.is_empty() {
-                        to_clear.push(id);
-                    }
-                    if outcomes[i] == ImportOutcome::Unchanged {
-                        outcomes[i] = ImportOutcome::Updated;
-                    }
-                    to_write.extend(wanted.into_iter().map(|(k, v)| (id, k, v)));
-                }
-            }
+            let (to_clear, to_write) = plan.interest_changes(batch, &people, current);
             for part in to_clear.chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new(
                     "delete from subscriber_interests where subscriber_id in ",
@@ -303,17 +269,7 @@ impl Store {
 
             // Subscriptions: only missing ones are added (an ended one stays ended); each new
             // one gets its consent record.
-            let (ids, newsletters) = (&ids, &newsletters);
-            let wanted: Vec<(usize, i64, i64)> = people
-                .iter()
-                .flat_map(|&i| {
-                    batch[i].newsletters.iter().filter_map(move |slug| {
-                        newsletters
-                            .get(slug)
-                            .map(|n| (i, ids[i].unwrap_or_default(), *n))
-                    })
-                })
-                .collect();
+            let wanted = plan.wanted_titles(batch, &people, &newsletters);
             let mut added: HashSet<(i64, i64)> = HashSet::new();
             for part in wanted.chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new("insert into subscriptions (subscriber_id, newsletter_id, status, created_at, confirmed_at) ");
@@ -328,10 +284,7 @@ impl Store {
                 let rows: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                 added.extend(rows);
             }
-            let consents: Vec<&(usize, i64, i64)> = wanted
-                .iter()
-                .filter(|(_, id, n)| added.contains(&(*id, *n)))
-                .collect();
+            let consents = plan.consents(&wanted, &added);
             for part in consents.chunks(ROWS) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new(
                     "insert into consents (subscriber_id, email_hash, newsletter_id, action, method, text_version, created_at, confirmed_at) ",
@@ -348,13 +301,8 @@ impl Store {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
-            for (i, _, _) in consents {
-                if outcomes[*i] == ImportOutcome::Unchanged {
-                    outcomes[*i] = ImportOutcome::Updated;
-                }
-            }
             tx.commit().await?;
-            Ok(outcomes)
+            Ok(plan.outcomes)
         })
     }
 

@@ -218,30 +218,49 @@ impl Store {
         // No conflict target: a row is skipped on (dispatch_id, subscriber_id) when the same
         // dispatch is sent again, and on (issue_id, subscriber_id) when another dispatch of
         // the issue has the person; PostgreSQL waits for a concurrent freeze to commit first.
-        let sql = format!(
-            "insert into deliveries (dispatch_id, issue_id, subscriber_id, email, state, \
-               next_attempt_at, message_id, created_at, updated_at) \
-             select $1, $7, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
-             from subscribers s join subscriptions u on u.subscriber_id = s.id \
-             where {} \
-             order by s.id \
-             on conflict do nothing",
-            audience_condition("$5", "$6")
-        );
-        let done = with_pool!(self, |p| {
-            sqlx::query(&sql)
-                .bind(dispatch.id)
-                .bind(at)
-                .bind(&prefix)
-                .bind(&suffix)
-                .bind(dispatch.newsletter_id)
-                .bind(dispatch.segment_id)
-                .bind(dispatch.issue_id)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(done)
+        // PostgreSQL first tries a plain insert of the people who do not have the issue yet:
+        // `on conflict` checks every unique index before each row (a fifth of the time of a
+        // million-recipient freeze); only a concurrent freeze makes it fail, and then the
+        // statement with `on conflict` runs.
+        let statement = |guard: &str, conflict: &str| {
+            format!(
+                "insert into deliveries (dispatch_id, issue_id, subscriber_id, email, state, \
+                   next_attempt_at, message_id, created_at, updated_at) \
+                 select $1, $7, s.id, s.email, 'queued', $2, $3 || cast(s.id as text) || $4, $2, $2 \
+                 from subscribers s join subscriptions u on u.subscriber_id = s.id \
+                 where {}{guard} \
+                 order by s.id {conflict}",
+                audience_condition("$5", "$6")
+            )
+        };
+        let (prefix, suffix) = (&prefix, &suffix);
+        let run = |sql: String| async move {
+            with_pool!(self, |p| {
+                sqlx::query(&sql)
+                    .bind(dispatch.id)
+                    .bind(at)
+                    .bind(prefix)
+                    .bind(suffix)
+                    .bind(dispatch.newsletter_id)
+                    .bind(dispatch.segment_id)
+                    .bind(dispatch.issue_id)
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+        };
+        if let Pool::Postgres(_) = self.pool {
+            let fast = statement(
+                " and not exists (select 1 from deliveries d where d.issue_id = $7 \
+                 and d.subscriber_id = s.id)",
+                "",
+            );
+            match run(fast).await {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+                done => return Ok(done?),
+            }
+        }
+        Ok(run(statement("", "on conflict do nothing")).await?)
     }
 
     /// Leases up to `limit` due deliveries to `owner`, oldest first, in one short statement.

@@ -144,144 +144,161 @@ impl Store {
         source_id: i64,
         items: &[NewItem],
     ) -> Result<Vec<UpsertOutcome>> {
+        let mut all = self.store_feeds(&[(source_id, items)]).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// Stores several feeds' entries in one transaction (group commit: one commit, and on
+    /// PostgreSQL one turn of the story lock, for all of them), each as [`Store::store_items`]
+    /// would, in order. Returns each feed's outcomes. Any failure rolls back every feed.
+    pub async fn store_feeds(
+        &self,
+        feeds: &[(i64, &[NewItem])],
+    ) -> Result<Vec<Vec<UpsertOutcome>>> {
         let at = self.now();
         let postgres = matches!(self.pool, super::Pool::Postgres(_));
-        let mut outcomes = Vec::with_capacity(items.len());
+        let mut all = Vec::with_capacity(feeds.len());
         with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            // A key met again in the same feed is stored after the entries before it, as if it
-            // came in a later poll: each run holds distinct keys.
-            for run in runs_of_distinct_keys(items) {
-                let mut stored: HashMap<String, Stored> = HashMap::new();
-                for part in run.chunks(KEY_ROWS) {
-                    let mut qb = sqlx::QueryBuilder::<Db>::new(
-                        "select dedup_key, id, content_hash, story_id, edited_title, \
+            for &(source_id, items) in feeds {
+                let mut outcomes = Vec::with_capacity(items.len());
+                // A key met again in the same feed is stored after the entries before it, as if it
+                // came in a later poll: each run holds distinct keys.
+                for run in runs_of_distinct_keys(items) {
+                    let mut stored: HashMap<String, Stored> = HashMap::new();
+                    for part in run.chunks(KEY_ROWS) {
+                        let mut qb = sqlx::QueryBuilder::<Db>::new(
+                            "select dedup_key, id, content_hash, story_id, edited_title, \
                          edited_summary from items where source_id = ",
-                    );
-                    qb.push_bind(source_id).push(" and dedup_key in ");
-                    push_list(&mut qb, part.iter().map(|i| i.dedup_key.as_str()));
-                    let rows: Vec<StoredRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                    stored.extend(rows.into_iter().map(|r| (r.0.clone(), Stored::from(r))));
-                }
-                let fresh: Vec<&NewItem> = run
-                    .iter()
-                    .filter(|i| !stored.contains_key(&i.dedup_key))
-                    .collect();
-                let mut ids: HashMap<String, i64> = HashMap::new();
-                for part in fresh.chunks(ITEM_ROWS) {
-                    let mut qb = sqlx::QueryBuilder::<Db>::new(
-                        "insert into items (source_id, dedup_key, guid, url, title, summary, \
+                        );
+                        qb.push_bind(source_id).push(" and dedup_key in ");
+                        push_list(&mut qb, part.iter().map(|i| i.dedup_key.as_str()));
+                        let rows: Vec<StoredRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                        stored.extend(rows.into_iter().map(|r| (r.0.clone(), Stored::from(r))));
+                    }
+                    let fresh: Vec<&NewItem> = run
+                        .iter()
+                        .filter(|i| !stored.contains_key(&i.dedup_key))
+                        .collect();
+                    let mut ids: HashMap<String, i64> = HashMap::new();
+                    for part in fresh.chunks(ITEM_ROWS) {
+                        let mut qb = sqlx::QueryBuilder::<Db>::new(
+                            "insert into items (source_id, dedup_key, guid, url, title, summary, \
                          content_hash, published_at, deadline, fetched_at, updated_at, \
                          summary_text, search_text, signature) ",
-                    );
-                    qb.push_values(part, |mut row, item| {
-                        row.push_bind(source_id)
-                            .push_bind(&item.dedup_key)
-                            .push_bind(&item.guid)
-                            .push_bind(&item.url)
-                            .push_bind(&item.title)
-                            .push_bind(&item.summary)
-                            .push_bind(&item.content_hash)
-                            .push_bind(item.published_at.map(ts))
-                            .push_bind(item.deadline)
-                            .push_bind(at)
-                            .push_bind(at)
-                            .push_bind(&item.summary_text)
-                            .push_bind(search_text(&item.title, &item.summary_text))
-                            .push_bind(similar::to_bytes(&item.signature));
-                    });
-                    qb.push(" returning dedup_key, id");
-                    let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                    ids.extend(rows);
-                }
-                // What each entry of the run does, in order; `None` for an unchanged one.
-                let mut written: Vec<(&NewItem, UpsertOutcome, Option<&Stored>)> = Vec::new();
-                for item in run {
-                    let outcome = match stored.get(&item.dedup_key) {
-                        Some(s) if s.content_hash == item.content_hash => {
-                            outcomes.push(UpsertOutcome::Unchanged(s.id));
-                            continue;
-                        }
-                        Some(s) => (UpsertOutcome::Updated(s.id), Some(s)),
-                        None => {
-                            let id = *ids.get(&item.dedup_key).ok_or(sqlx::Error::RowNotFound)?;
-                            (UpsertOutcome::Inserted(id), None)
-                        }
-                    };
-                    outcomes.push(outcome.0);
-                    written.push((item, outcome.0, outcome.1));
-                }
-                let tags: Vec<(i64, &str, &str)> = written
-                    .iter()
-                    .flat_map(|(item, outcome, _)| {
-                        let id = outcome.id();
-                        item.themes
-                            .iter()
-                            .map(move |t| (id, "theme", t.as_str()))
-                            .chain(
-                                item.countries
-                                    .iter()
-                                    .map(move |c| (id, "country", c.as_str())),
-                            )
-                    })
-                    .collect();
-                for part in tags.chunks(TAG_ROWS) {
-                    let mut qb = sqlx::QueryBuilder::<Db>::new(
-                        "insert into item_tags (item_id, kind, value) ",
-                    );
-                    qb.push_values(part, |mut row, (id, kind, value)| {
-                        row.push_bind(*id).push_bind(*kind).push_bind(*value);
-                    });
-                    qb.push(" on conflict do nothing");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                let batch: Vec<Indexing> = written
-                    .iter()
-                    .map(|(item, outcome, before)| Indexing {
-                        id: outcome.id(),
-                        signature: item.signature.clone(),
-                        story: before.and_then(|s| s.story),
-                        stored: before.is_some(),
-                    })
-                    .collect();
-                index_batch!(tx, postgres, &batch);
-                for (item, outcome, before) in &written {
-                    let Some(before) = before else { continue };
-                    // Search reads the editor's words where there are some.
-                    let search = search_text(
-                        before.edited_title.as_deref().unwrap_or(&item.title),
-                        before
-                            .edited_summary
-                            .as_deref()
-                            .unwrap_or(&item.summary_text),
-                    );
-                    sqlx::query(
-                        "update items set guid = $2, url = $3, title = $4, summary = $5, \
+                        );
+                        qb.push_values(part, |mut row, item| {
+                            row.push_bind(source_id)
+                                .push_bind(&item.dedup_key)
+                                .push_bind(&item.guid)
+                                .push_bind(&item.url)
+                                .push_bind(&item.title)
+                                .push_bind(&item.summary)
+                                .push_bind(&item.content_hash)
+                                .push_bind(item.published_at.map(ts))
+                                .push_bind(item.deadline)
+                                .push_bind(at)
+                                .push_bind(at)
+                                .push_bind(&item.summary_text)
+                                .push_bind(search_text(&item.title, &item.summary_text))
+                                .push_bind(similar::to_bytes(&item.signature));
+                        });
+                        qb.push(" returning dedup_key, id");
+                        let rows: Vec<(String, i64)> =
+                            qb.build_query_as().fetch_all(&mut *tx).await?;
+                        ids.extend(rows);
+                    }
+                    // What each entry of the run does, in order; `None` for an unchanged one.
+                    let mut written: Vec<(&NewItem, UpsertOutcome, Option<&Stored>)> = Vec::new();
+                    for item in run {
+                        let outcome = match stored.get(&item.dedup_key) {
+                            Some(s) if s.content_hash == item.content_hash => {
+                                outcomes.push(UpsertOutcome::Unchanged(s.id));
+                                continue;
+                            }
+                            Some(s) => (UpsertOutcome::Updated(s.id), Some(s)),
+                            None => {
+                                let id =
+                                    *ids.get(&item.dedup_key).ok_or(sqlx::Error::RowNotFound)?;
+                                (UpsertOutcome::Inserted(id), None)
+                            }
+                        };
+                        outcomes.push(outcome.0);
+                        written.push((item, outcome.0, outcome.1));
+                    }
+                    let tags: Vec<(i64, &str, &str)> = written
+                        .iter()
+                        .flat_map(|(item, outcome, _)| {
+                            let id = outcome.id();
+                            item.themes
+                                .iter()
+                                .map(move |t| (id, "theme", t.as_str()))
+                                .chain(
+                                    item.countries
+                                        .iter()
+                                        .map(move |c| (id, "country", c.as_str())),
+                                )
+                        })
+                        .collect();
+                    for part in tags.chunks(TAG_ROWS) {
+                        let mut qb = sqlx::QueryBuilder::<Db>::new(
+                            "insert into item_tags (item_id, kind, value) ",
+                        );
+                        qb.push_values(part, |mut row, (id, kind, value)| {
+                            row.push_bind(*id).push_bind(*kind).push_bind(*value);
+                        });
+                        qb.push(" on conflict do nothing");
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    let batch: Vec<Indexing> = written
+                        .iter()
+                        .map(|(item, outcome, before)| Indexing {
+                            id: outcome.id(),
+                            signature: item.signature.clone(),
+                            story: before.and_then(|s| s.story),
+                            stored: before.is_some(),
+                        })
+                        .collect();
+                    index_batch!(tx, postgres, &batch);
+                    for (item, outcome, before) in &written {
+                        let Some(before) = before else { continue };
+                        // Search reads the editor's words where there are some.
+                        let search = search_text(
+                            before.edited_title.as_deref().unwrap_or(&item.title),
+                            before
+                                .edited_summary
+                                .as_deref()
+                                .unwrap_or(&item.summary_text),
+                        );
+                        sqlx::query(
+                            "update items set guid = $2, url = $3, title = $4, summary = $5, \
                          content_hash = $6, published_at = coalesce($7, published_at), \
                          deadline = coalesce($8, deadline), changed = $9, updated_at = $10, \
                          summary_text = $11, search_text = $12, signature = $13 where id = $1",
-                    )
-                    .bind(outcome.id())
-                    .bind(&item.guid)
-                    .bind(&item.url)
-                    .bind(&item.title)
-                    .bind(&item.summary)
-                    .bind(&item.content_hash)
-                    .bind(item.published_at.map(ts))
-                    .bind(item.deadline)
-                    .bind(true)
-                    .bind(at)
-                    .bind(&item.summary_text)
-                    .bind(&search)
-                    .bind(similar::to_bytes(&item.signature))
-                    .execute(&mut *tx)
-                    .await?;
+                        )
+                        .bind(outcome.id())
+                        .bind(&item.guid)
+                        .bind(&item.url)
+                        .bind(&item.title)
+                        .bind(&item.summary)
+                        .bind(&item.content_hash)
+                        .bind(item.published_at.map(ts))
+                        .bind(item.deadline)
+                        .bind(true)
+                        .bind(at)
+                        .bind(&item.summary_text)
+                        .bind(&search)
+                        .bind(similar::to_bytes(&item.signature))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
+                all.push(outcomes);
             }
             tx.commit().await
         })
         .map_err(StoreError::from_write)?;
-        Ok(outcomes)
+        Ok(all)
     }
 
     /// Newest first.

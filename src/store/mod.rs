@@ -12,6 +12,7 @@ mod control;
 mod deliveries;
 mod desk;
 mod health;
+mod import;
 mod index;
 mod issues;
 mod items;

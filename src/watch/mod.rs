@@ -96,6 +96,17 @@ pub struct Watcher {
     hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Set once the items stored before `summary_text` existed have been given theirs.
     texts_filled: std::sync::atomic::AtomicBool,
+    /// Feeds digested and waiting to be stored (see [`Watcher::store_grouped`]).
+    pending: std::sync::Mutex<Vec<PendingFeed>>,
+    /// Held by the one poll that stores the waiting feeds.
+    storing: tokio::sync::Mutex<()>,
+}
+
+/// A feed's entries waiting for the next group commit, and where its outcomes go.
+struct PendingFeed {
+    source_id: i64,
+    items: Vec<store::NewItem>,
+    done: tokio::sync::oneshot::Sender<store::Result<Vec<UpsertOutcome>>>,
 }
 
 impl Watcher {
@@ -120,6 +131,8 @@ impl Watcher {
             concurrency,
             hosts: Default::default(),
             texts_filled: Default::default(),
+            pending: Default::default(),
+            storing: Default::default(),
         })
     }
 
@@ -493,8 +506,7 @@ impl Watcher {
             success.warning = Some(format!("flux réparé : {}", digested.fixes.join(" ; ")));
         }
         let outcomes = self
-            .store
-            .store_items(row.id, &digested.items)
+            .store_grouped(row.id, digested.items)
             .await
             .map_err(|e| {
                 self.failure(row, format!("enregistrement impossible : {e}"), None, false)
@@ -507,6 +519,59 @@ impl Watcher {
             }
         }
         Ok(success)
+    }
+
+    /// Stores a feed's entries with those of the other feeds digested meanwhile, in one
+    /// transaction (group commit): while one poll stores, the feeds that arrive wait, and the
+    /// first of them to get its turn stores them all. Each feed is stored as if alone, in the
+    /// order it arrived; when the group fails, each is stored again on its own, so that only
+    /// a faulty feed fails.
+    async fn store_grouped(
+        &self,
+        source_id: i64,
+        items: Vec<store::NewItem>,
+    ) -> store::Result<Vec<UpsertOutcome>> {
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PendingFeed {
+                source_id,
+                items,
+                done,
+            });
+        let turn = self.storing.lock().await;
+        if let Ok(stored) = outcome.try_recv() {
+            return stored;
+        }
+        let group = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let feeds: Vec<(i64, &[store::NewItem])> = group
+            .iter()
+            .map(|f| (f.source_id, f.items.as_slice()))
+            .collect();
+        match self.store.store_feeds(&feeds).await {
+            Ok(all) => {
+                for (feed, outcomes) in group.into_iter().zip(all) {
+                    feed.done.send(Ok(outcomes)).ok();
+                }
+            }
+            Err(e) if group.len() > 1 => {
+                tracing::warn!(
+                    "storing {} feeds together failed ({e}); one at a time",
+                    group.len()
+                );
+                for feed in group {
+                    let alone = self.store.store_items(feed.source_id, &feed.items).await;
+                    feed.done.send(alone).ok();
+                }
+            }
+            Err(e) => {
+                group.into_iter().for_each(|f| drop(f.done));
+                return Err(e);
+            }
+        }
+        drop(turn);
+        outcome.await.unwrap_or(Err(store::StoreError::NotFound))
     }
 
     /// Items stored by an older version may hold summaries of any size and no plain text:
