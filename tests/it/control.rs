@@ -4,10 +4,7 @@
 //! per-domain limit hold.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::desk::{csrf_of, page, post_with, signed_in};
 use crate::helpers::*;
@@ -16,7 +13,7 @@ use crate::sending::env_with_issue;
 const PASSWORD: &str = "correct horse battery staple";
 
 /// `n` subscribers of coopdev-info at `domain`.
-fn people(n: usize, domain: &str) -> String {
+pub fn people(n: usize, domain: &str) -> String {
     let mut csv = String::from("email,newsletters\n");
     for i in 0..n {
         csv.push_str(&format!("p{i:03}@{domain},coopdev-info\n"));
@@ -276,71 +273,12 @@ async fn a_send_rate_spaces_the_messages_whatever_the_connections() {
     assert!(span >= 3.0, "sent within {span} s");
 }
 
-/// A loopback relay that holds each message 150 ms before accepting it and records the most
-/// transactions it ever had open at once.
-async fn counting_relay() -> (u16, Arc<Mutex<(usize, usize, usize)>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // (open now, most open at once, messages accepted)
-    let seen = Arc::new(Mutex::new((0, 0, 0)));
-    let shared = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let seen = shared.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 compteur ESMTP\r\n").await;
-                let mut open = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line.to_ascii_uppercase();
-                    let reply: &[u8] = if verb.starts_with("EHLO") {
-                        b"250-compteur\r\n250 PIPELINING\r\n"
-                    } else if verb.starts_with("MAIL") {
-                        let mut s = seen.lock().unwrap();
-                        s.0 += 1;
-                        s.1 = s.1.max(s.0);
-                        open = true;
-                        b"250 2.1.0 ok\r\n"
-                    } else if verb.starts_with("DATA") {
-                        if write.write_all(b"354 go ahead\r\n").await.is_err() {
-                            break;
-                        }
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                        }
-                        tokio::time::sleep(Duration::from_millis(150)).await;
-                        let mut s = seen.lock().unwrap();
-                        s.0 -= 1;
-                        s.2 += 1;
-                        open = false;
-                        b"250 2.0.0 queued\r\n"
-                    } else if verb.starts_with("QUIT") {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        break;
-                    }
-                }
-                if open {
-                    seen.lock().unwrap().0 -= 1;
-                }
-            });
-        }
-    });
-    (port, seen)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_more_messages_are_in_flight_to_one_domain_than_its_limit() {
     let (mut env, _server, issue) = env_with_issue(&people(12, "example.org")).await;
-    let (port, seen) = counting_relay().await;
-    env.set("RELAIS_SMTP_URL", format!("smtp://127.0.0.1:{port}"));
+    // Each message is held 150 ms, so that transactions overlap.
+    let relay = ScriptedRelay::start(Duration::from_millis(150), |_, _| None).await;
+    env.set("RELAIS_SMTP_URL", relay.url());
     env.set("RELAIS_SMTP_CONNECTIONS", "6");
     env.set("RELAIS_PER_DOMAIN_CONNECTIONS", "2");
     env.run(&["issue", "send", &issue, "--wait"]).await.ok();
@@ -350,7 +288,8 @@ async fn no_more_messages_are_in_flight_to_one_domain_than_its_limit() {
         12,
         "held messages wait, they do not fail: {status}"
     );
-    let (_, most, accepted) = *seen.lock().unwrap();
+    let seen = relay.seen();
+    let (most, accepted) = (seen.most_open, seen.accepted.len());
     assert_eq!(accepted, 12);
     assert!(most <= 2, "{most} messages to example.org at once");
 }

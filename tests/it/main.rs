@@ -15,6 +15,7 @@ mod desk_browser;
 mod foundation;
 mod helpers;
 mod pipeline;
+mod reconnect;
 mod relays;
 mod schedules;
 mod sec_ids;
