@@ -78,8 +78,24 @@ else
 fi
 cargo deny --locked "${deny_fetch[@]}" check "${deny_checks[@]}"
 
-echo "== the Dockerfile's build and runtime stages, without a Docker engine"
-bash scripts/docker-check.sh
+if docker info >/dev/null 2>&1; then
+  # A Docker engine answers: the image itself is built and run, and must answer /healthz.
+  echo "== the Docker image: built, run, /healthz"
+  docker build -q -t relais-ci . >/dev/null
+  container=$(docker run -d --rm -p 127.0.0.1::8080 relais-ci)
+  port=$(docker port "$container" 8080/tcp | head -n 1 | sed 's/.*://')
+  healthy=false
+  for _ in $(seq 1 30); do
+    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then healthy=true; break; fi
+    sleep 1
+  done
+  docker logs "$container" 2>&1 | tail -n 5
+  docker stop "$container" >/dev/null
+  $healthy || { echo "the image's relais did not answer /healthz" >&2; exit 1; }
+else
+  echo "== the Dockerfile's build and runtime stages, without a Docker engine"
+  bash scripts/docker-check.sh
+fi
 
 echo "== deploy/compose.yaml: relais, PostgreSQL and the relay, wired to each other"
 /usr/bin/python3 - <<'PY'
