@@ -357,8 +357,12 @@ impl Dispatcher {
                 if let Some(outcome) = outcome {
                     stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
                     count_outcome("newsletter", &outcome);
-                    self.observe(delivery.dispatch_id, &outcome).await?;
+                    // The breaker reads the outcome once it is on its way to the ledger, so
+                    // that a failure to pause never loses what the relay answered.
+                    let dispatch = delivery.dispatch_id;
+                    let refused = outcome.clone();
                     ledger.record(delivery.id, &self.owner, outcome)?;
+                    self.observe(dispatch, &refused).await?;
                 } else {
                     untried.push(delivery.id);
                 }
