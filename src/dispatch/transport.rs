@@ -298,7 +298,10 @@ impl Connection {
         // explicit reply is an answer, silence or a dropped connection is ambiguous. Before
         // that, the message is provably incomplete and safe to send again.
         probe.mark();
-        let result = timeout(reply_timeout, conn.message(bytes)).await;
+        // The data goes out dot-stuffed by us, ahead of the final dot of the empty message
+        // lettre is asked for (see `wire`).
+        probe.stage(super::wire::dot_stuff(bytes));
+        let result = timeout(reply_timeout, conn.message(b"")).await;
         let fully_written = probe.is_fully_written();
         // Only a reply, positive or not, leaves the session in step with the server.
         *out_of_step = match &result {

@@ -6,12 +6,17 @@
 //! client reads only once every byte is with the kernel, so "reading began and no write
 //! failed" is exactly "the final dot was fully written", and only then may a lost connection
 //! have delivered the message.
+//!
+//! The message data itself does not go through lettre's transparency encoder, which copies the
+//! message byte by byte (a tenth of the sender's time on a 48 KB message): the session stages
+//! it, already dot-stuffed by [`dot_stuff`], on the probe, asks lettre for an empty message,
+//! and the stream puts the staged bytes before the final dot lettre then writes.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use lettre::transport::smtp::client::AsyncTokioStream;
@@ -26,6 +31,8 @@ const COALESCE_LIMIT: usize = 256 * 1024;
 pub struct Probe {
     write_failed: AtomicBool,
     reading: AtomicBool,
+    /// Message data to go out before the next bytes written (see [`Probe::stage`]).
+    staged: Mutex<Vec<u8>>,
 }
 
 impl Probe {
@@ -33,6 +40,16 @@ impl Probe {
     pub fn mark(&self) {
         self.write_failed.store(false, Ordering::SeqCst);
         self.reading.store(false, Ordering::SeqCst);
+    }
+
+    /// Holds message data, dot-stuffed, to be written before whatever is written next: the
+    /// final dot of an empty message that lettre writes after a DATA accepted.
+    pub fn stage(&self, data: Vec<u8>) {
+        *self.staged.lock().unwrap_or_else(|e| e.into_inner()) = data;
+    }
+
+    fn take_staged(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.staged.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Every byte written since the mark was handed to the socket, and the client went on to
@@ -114,6 +131,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let staged = self.probe.take_staged();
+        if !staged.is_empty() {
+            if self.held.is_empty() {
+                self.held = staged;
+            } else {
+                self.held.extend_from_slice(&staged);
+            }
+        }
         if self.held.len() >= COALESCE_LIMIT {
             ready!(self.poll_hand_over(cx))?;
         }
@@ -132,6 +157,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         let result = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.note(result)
     }
+}
+
+/// SMTP transparency (RFC 5321, 4.5.2): a dot at the start of a line is doubled, so that no
+/// line of the message reads as the final dot. Lines end with CRLF; the data is copied once,
+/// with room for the final dot.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 512 + 8);
+    let mut from = 0;
+    if message.first() == Some(&b'.') {
+        out.push(b'.');
+    }
+    for at in memchr::memmem::find_iter(message, b"\r\n.") {
+        out.extend_from_slice(&message[from..at + 3]);
+        out.push(b'.');
+        from = at + 3;
+    }
+    out.extend_from_slice(&message[from..]);
+    out
 }
 
 impl<S> AsyncTokioStream for Watched<S>
@@ -238,6 +281,31 @@ mod tests {
         let mut reply = [0u8; 8];
         watched.read_exact(&mut reply).await.unwrap();
         assert_eq!(watched.inner.writes, vec![50_005]);
+        assert!(probe.is_fully_written());
+    }
+
+    #[test]
+    fn dots_at_the_start_of_lines_are_doubled_and_nothing_else_changes() {
+        assert_eq!(dot_stuff(b"a\r\nb\r\n"), b"a\r\nb\r\n");
+        assert_eq!(dot_stuff(b".x"), b"..x");
+        assert_eq!(dot_stuff(b"a\r\n.\r\nb"), b"a\r\n..\r\nb");
+        assert_eq!(dot_stuff(b"a\r\n..b\r\n.c"), b"a\r\n...b\r\n..c");
+        // A dot after a bare LF or mid-line is not at the start of an SMTP line.
+        assert_eq!(dot_stuff(b"a\n.b a.b"), b"a\n.b a.b");
+        assert_eq!(dot_stuff(b""), b"");
+    }
+
+    #[tokio::test]
+    async fn staged_data_leaves_before_the_final_dot_in_the_same_write() {
+        let (mut watched, probe) = watched(Recorder::default());
+        probe.mark();
+        probe.stage(dot_stuff(b"Subject: x\r\n\r\n.\r\n"));
+        // What lettre writes for an empty message: the final dot alone.
+        watched.write_all(b"\r\n.\r\n").await.unwrap();
+        assert_eq!(watched.held, b"Subject: x\r\n\r\n..\r\n\r\n.\r\n");
+        let mut reply = [0u8; 8];
+        watched.read_exact(&mut reply).await.unwrap();
+        assert_eq!(watched.inner.writes, vec![23]);
         assert!(probe.is_fully_written());
     }
 
