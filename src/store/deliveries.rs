@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{with_pool, BeginWrite, Pool, Result, Store, StoreError};
+use super::{push_list, with_pool, BeginWrite, Pool, Result, Store, StoreError};
 use crate::domain::DeliveryState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -76,6 +76,15 @@ pub enum LedgerWrite {
         owner: String,
         outcome: DeliveryOutcome,
     },
+}
+
+impl LedgerWrite {
+    /// The delivery written.
+    pub fn id(&self) -> i64 {
+        match self {
+            LedgerWrite::Start { id, .. } | LedgerWrite::Outcome { id, .. } => *id,
+        }
+    }
 }
 
 /// The state, reply and next attempt an outcome writes.
@@ -257,16 +266,48 @@ impl Store {
             );
             match run(fast).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-                done => return Ok(done?),
+                done => return self.reopen_if_added(dispatch.id, done?).await,
             }
         }
-        Ok(run(statement("", "on conflict do nothing")).await?)
+        let added = run(statement("", "on conflict do nothing")).await?;
+        self.reopen_if_added(dispatch.id, added).await
     }
 
-    /// Leases up to `limit` due deliveries to `owner`, oldest first, in one short statement.
-    /// The rows keep their state: a claimed row is only reserved, and becomes `sending` when
-    /// its attempt starts ([`LedgerWrite::Start`]), so that a crash leaves the rows claimed
-    /// but not yet tried queued, not ambiguous. A lease that expired may be taken over.
+    /// A dispatch that gained recipients (a title's new subscribers, when an issue already
+    /// sent is sent again) is open again: claims only look into open dispatches.
+    ///
+    /// On PostgreSQL the table's statistics are refreshed after a freeze, as after any bulk
+    /// load: planned on statistics from before it (no row to send), the ledger's writes chose
+    /// to walk a whole dispatch's index entries for each group of marks, a hundred times
+    /// slower than through the primary key. ANALYZE reads a sample, not the table.
+    async fn reopen_if_added(&self, dispatch_id: i64, added: u64) -> Result<u64> {
+        if let (Pool::Postgres(p), true) = (&self.pool, added > 0) {
+            sqlx::query("analyze deliveries").execute(p).await?;
+        }
+        if added > 0 {
+            with_pool!(self, |p| {
+                sqlx::query("update dispatches set completed_at = null where id = $1")
+                    .bind(dispatch_id)
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(added)
+    }
+
+    /// Leases up to `limit` due deliveries to `owner`, one dispatch after another (oldest
+    /// first), each dispatch's rows in id order, in one short statement per dispatch. The rows
+    /// keep their state: a claimed row is only reserved, and becomes `sending` when its attempt
+    /// starts ([`LedgerWrite::Start`]), so that a crash leaves the rows claimed but not yet
+    /// tried queued, not ambiguous. A lease that expired may be taken over.
+    ///
+    /// Each statement reads the partial index `deliveries_due` in order and stops at `limit`,
+    /// starting past the last row this process claimed in that dispatch: the rows already
+    /// sent still have index entries until PostgreSQL's vacuum, and reading them again at
+    /// every claim would make a send's cost grow with the square of its audience. When that
+    /// finds too few rows (the end of the dispatch, or rows deferred earlier now due), the
+    /// dispatch is read again from its start. A paused dispatch is not read at all.
     pub async fn claim_deliveries(
         &self,
         dispatch_id: Option<i64>,
@@ -274,128 +315,165 @@ impl Store {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>> {
+        let dispatches: Vec<i64> = match dispatch_id {
+            Some(id) => vec![id],
+            None => with_pool!(self, |p| {
+                sqlx::query_scalar(
+                    "select id from dispatches where state = 'active' and completed_at is null \
+                     order by id",
+                )
+                .fetch_all(p)
+                .await
+            })?,
+        };
         let (at, expires) = self.lease_until(lease);
-        let lock = match self.pool {
-            Pool::Postgres(_) => "for update skip locked",
-            Pool::Sqlite(_) => "",
+        // PostgreSQL: the chosen ids as an array, so that the update finds them through the
+        // primary key; with `id in (select …)` a generic plan may join by hashing the table.
+        let (open, lock, close) = match self.pool {
+            Pool::Postgres(_) => ("= any(array(", "for update skip locked", "))"),
+            Pool::Sqlite(_) => ("in (", "", ")"),
         };
         let sql = format!(
             "update deliveries set lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-             where id in (select id from deliveries where state in ('queued', 'deferred') \
-               and next_attempt_at <= $3 and (lease_owner is null or lease_expires_at < $3) \
-               and subscriber_id is not null and ($4 is null or dispatch_id = $4) \
-               and {ACTIVE_DISPATCH} \
-               order by id limit $5 {lock}) \
+             where id {open}select id from deliveries where dispatch_id = $4 and id > $6 \
+               and state in ('queued', 'deferred') and next_attempt_at <= $3 \
+               and (lease_owner is null or lease_expires_at < $3) and subscriber_id is not null \
+               and exists (select 1 from dispatches x where x.id = $4 and x.state = 'active') \
+               order by id limit $5 {lock}{close} \
              returning id, dispatch_id, subscriber_id, email, message_id, attempts, created_at"
         );
-        let mut rows: Vec<ClaimedDelivery> = with_pool!(self, |p| {
-            sqlx::query_as(&sql)
-                .bind(owner)
-                .bind(expires)
-                .bind(at)
-                .bind(dispatch_id)
-                .bind(limit)
-                .fetch_all(p)
-                .await
-        })?;
+        let mut rows: Vec<ClaimedDelivery> = Vec::new();
+        for dispatch in dispatches {
+            let start = self.claim_start(dispatch);
+            for after in [start, 0] {
+                let wanted = limit - rows.len() as i64;
+                if wanted <= 0 {
+                    break;
+                }
+                let claimed: Vec<ClaimedDelivery> = with_pool!(self, |p| {
+                    sqlx::query_as(&sql)
+                        .bind(owner)
+                        .bind(expires)
+                        .bind(at)
+                        .bind(dispatch)
+                        .bind(wanted)
+                        .bind(after)
+                        .fetch_all(p)
+                        .await
+                })?;
+                let found = claimed.len() as i64;
+                if let Some(last) = claimed.iter().map(|d| d.id).max() {
+                    self.claimed_past(dispatch, last);
+                }
+                rows.extend(claimed);
+                if found == wanted || after == 0 {
+                    break;
+                }
+            }
+        }
         rows.sort_by_key(|r| r.id);
         Ok(rows)
     }
 
-    /// Writes marks and outcomes of several workers in one transaction (group commit: one
-    /// commit, one flush to disk, for all of them), one statement for the outcomes and one
-    /// for the marks whatever their number. Each tells whether it was written: only the
-    /// lease holder may write, so `false` means the lease was lost. A group never holds two
-    /// writes of one delivery: a mark waits for its commit before the attempt whose outcome
-    /// follows, and a delivery is claimed again only once its outcome is committed.
-    pub async fn write_ledger(&self, writes: &[LedgerWrite]) -> Result<Vec<bool>> {
-        let at = self.now();
-        let (starts, outcomes): (Vec<&LedgerWrite>, Vec<&LedgerWrite>) = writes
-            .iter()
-            .partition(|w| matches!(w, LedgerWrite::Start { .. }));
-        let written: HashSet<i64> = with_pool!(self, |p, Db| {
-            let mut tx = p.begin_write().await?;
-            let mut written = HashSet::with_capacity(writes.len());
-            // `values` rows are named column1, column2… on both databases.
-            if !outcomes.is_empty() {
-                let mut qb = sqlx::QueryBuilder::<Db>::new(
-                    "update deliveries set state = v.column3, last_reply = v.column4, \
-                     next_attempt_at = coalesce(v.column5, deliveries.next_attempt_at), \
-                     sent_at = case when v.column3 = 'sent' then ",
-                );
-                qb.push_bind(at)
-                    .push(" else deliveries.sent_at end, lease_owner = null, lease_expires_at = null, updated_at = ")
-                    .push_bind(at)
-                    .push(" from (");
-                qb.push_values(&outcomes, |mut row, write| {
-                    if let LedgerWrite::Outcome { id, owner, outcome } = write {
-                        let (state, reply, next) = outcome_columns(outcome);
-                        row.push_bind(*id)
-                            .push_bind(owner.as_str())
-                            .push_bind(state)
-                            .push_bind(reply)
-                            .push_bind(next.map(super::ts));
-                    }
-                });
-                qb.push(
-                    ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
-                     and deliveries.state in ('queued', 'deferred', 'sending') returning deliveries.id",
-                );
-                let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                written.extend(ids);
-            }
-            if !starts.is_empty() {
-                let mut qb = sqlx::QueryBuilder::<Db>::new(
-                    "update deliveries set state = 'sending', attempts = attempts + 1, \
-                     lease_expires_at = v.column3, updated_at = ",
-                );
-                qb.push_bind(at).push(" from (");
-                qb.push_values(&starts, |mut row, write| {
-                    if let LedgerWrite::Start { id, owner, lease } = write {
-                        let until = at
-                            + chrono::Duration::from_std(*lease)
-                                .unwrap_or(chrono::Duration::minutes(15));
-                        row.push_bind(*id)
-                            .push_bind(owner.as_str())
-                            .push_bind(until);
-                    }
-                });
-                qb.push(format!(
-                    ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
-                     and deliveries.state in ('queued', 'deferred') and {ACTIVE_DISPATCH} \
-                     returning deliveries.id"
-                ));
-                let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                written.extend(ids);
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(written)
-        })?;
-        Ok(writes
-            .iter()
-            .map(|w| match w {
-                LedgerWrite::Start { id, .. } | LedgerWrite::Outcome { id, .. } => {
-                    written.contains(id)
-                }
-            })
-            .collect())
+    fn claim_start(&self, dispatch: i64) -> i64 {
+        let starts = self.claimed_up_to.lock().unwrap_or_else(|e| e.into_inner());
+        starts.get(&dispatch).copied().unwrap_or(0)
     }
 
-    /// Gives back claimed deliveries whose attempt never started (the pass was cancelled).
-    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<()> {
-        for id in ids {
-            with_pool!(self, |p| {
-                sqlx::query(
-                    "update deliveries set lease_owner = null, lease_expires_at = null \
-                     where id = $1 and lease_owner = $2 and state in ('queued', 'deferred')",
-                )
-                .bind(id)
-                .bind(owner)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
+    fn claimed_past(&self, dispatch: i64, id: i64) {
+        let mut starts = self.claimed_up_to.lock().unwrap_or_else(|e| e.into_inner());
+        let start = starts.entry(dispatch).or_insert(0);
+        *start = (*start).max(id);
+    }
+
+    /// Writes marks and outcomes of several workers in one statement, so in one transaction
+    /// (group commit: one round trip, one commit, one flush to disk, for all of them). A mark
+    /// is the write that makes a row `sending`; an outcome writes any other state. Each write
+    /// tells whether it was made: only the lease holder may write, a mark only while the
+    /// dispatch is active, so `false` means the lease was lost or the send paused. A group
+    /// never holds two writes of one delivery: a mark waits for its commit before the attempt
+    /// whose outcome follows, and a delivery is claimed again only once its outcome is
+    /// committed.
+    pub async fn write_ledger(&self, writes: &[LedgerWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
         }
+        let at = self.now();
+        let written: HashSet<i64> = with_pool!(self, |p, Db| {
+            // `values` rows are named column1, column2… on both databases: the delivery, its
+            // lease holder, the new state, the reply, the next attempt, the lease's new end.
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "update deliveries set state = v.column3, \
+                 attempts = deliveries.attempts + case when v.column3 = 'sending' then 1 else 0 end, \
+                 last_reply = case when v.column3 = 'sending' then deliveries.last_reply \
+                   else v.column4 end, \
+                 next_attempt_at = coalesce(v.column5, deliveries.next_attempt_at), \
+                 sent_at = case when v.column3 = 'sent' then ",
+            );
+            qb.push_bind(at)
+                .push(
+                    " else deliveries.sent_at end, \
+                     lease_owner = case when v.column3 = 'sending' then deliveries.lease_owner end, \
+                     lease_expires_at = v.column6, updated_at = ",
+                )
+                .push_bind(at)
+                .push(" from (");
+            qb.push_values(writes, |mut row, write| {
+                let (state, reply, next, until) = match write {
+                    LedgerWrite::Start { lease, .. } => {
+                        let lease = chrono::Duration::from_std(*lease)
+                            .unwrap_or(chrono::Duration::minutes(15));
+                        ("sending", "", None, Some(at + lease))
+                    }
+                    LedgerWrite::Outcome { outcome, .. } => {
+                        let (state, reply, next) = outcome_columns(outcome);
+                        (state, reply, next.map(super::ts), None)
+                    }
+                };
+                let owner = match write {
+                    LedgerWrite::Start { owner, .. } | LedgerWrite::Outcome { owner, .. } => owner,
+                };
+                row.push_bind(write.id())
+                    .push_bind(owner.as_str())
+                    .push_bind(state)
+                    .push_bind(reply)
+                    .push_bind(next)
+                    .push_bind(until);
+            });
+            // The ids are listed again as `id in (…)`: PostgreSQL then finds the rows through
+            // the primary key; from the join alone, a generic plan may walk a whole
+            // dispatch's index entries.
+            qb.push(format!(
+                ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
+                 and case when v.column3 = 'sending' \
+                   then deliveries.state in ('queued', 'deferred') and {ACTIVE_DISPATCH} \
+                   else deliveries.state in ('queued', 'deferred', 'sending') end \
+                 and deliveries.id in "
+            ));
+            push_list(&mut qb, writes.iter().map(LedgerWrite::id));
+            qb.push(" returning deliveries.id");
+            let ids: Vec<i64> = qb.build_query_scalar().fetch_all(p).await?;
+            Ok::<_, sqlx::Error>(ids.into_iter().collect())
+        })?;
+        Ok(writes.iter().map(|w| written.contains(&w.id())).collect())
+    }
+
+    /// Gives back claimed deliveries whose attempt never started (the pass was cancelled),
+    /// in one statement.
+    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, |p, Db| {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "update deliveries set lease_owner = null, lease_expires_at = null \
+                 where lease_owner = ",
+            );
+            qb.push_bind(owner)
+                .push(" and state in ('queued', 'deferred') and id in ");
+            push_list(&mut qb, ids.iter().copied());
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -431,15 +509,16 @@ impl Store {
         limit: &str,
         returning: &str,
     ) -> String {
-        let lock = match self.pool {
-            Pool::Postgres(_) => "for update skip locked",
-            Pool::Sqlite(_) => "",
+        // As for deliveries: on PostgreSQL the ids as an array, found through the primary key.
+        let (open, lock, close) = match self.pool {
+            Pool::Postgres(_) => ("= any(array(", "for update skip locked", "))"),
+            Pool::Sqlite(_) => ("in (", "", ")"),
         };
         format!(
             "update {table} set state = 'sending', lease_owner = $1, lease_expires_at = $2, \
                attempts = attempts + 1, updated_at = $3 \
-             where id in (select id from {table} where state in ('queued', 'deferred') \
-               and next_attempt_at <= $3 and {filter} order by id limit {limit} {lock}) \
+             where id {open}select id from {table} where state in ('queued', 'deferred') \
+               and next_attempt_at <= $3 and {filter} order by id limit {limit} {lock}{close} \
              returning {returning}"
         )
     }

@@ -175,6 +175,9 @@ impl BeginWrite for PgPool {
 pub struct Store {
     pool: Pool,
     clock: crate::domain::Clock,
+    /// Per dispatch, the highest delivery id this process claimed: its next claim starts past
+    /// it (see [`Store::claim_deliveries`]). A hint shared by every clone of the store.
+    claimed_up_to: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 impl Store {
@@ -215,6 +218,7 @@ impl Store {
         let store = Store {
             pool,
             clock: crate::domain::Clock::system(),
+            claimed_up_to: Default::default(),
         };
         store.migrate().await.context("cannot apply migrations")?;
         Ok(store)
