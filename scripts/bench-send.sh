@@ -9,7 +9,7 @@
 # time a new issue to the same audience, smtp-source right before it; prints the medians in
 # messages per second, the ratio relais / smtp-source (issue 15's target: at least 0.8) and the
 # peak resident memory of relais (target: under 100 MB).
-# Usage: scripts/bench-send.sh [--sqlite-only] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
+# Usage: scripts/bench-send.sh [--sqlite-only] [--no-dkim] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
 # RELAIS_BENCH_PERF=DIR records each timed send with `perf record` (DWARF call graphs) into
 # DIR/LABEL-RUN.data, for `perf report` (the figures are then slower than without it).
 set -euo pipefail
@@ -18,10 +18,12 @@ root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 export PATH=/usr/sbin:/usr/bin:$PATH
 sqlite_only=false
+no_dkim=false
 args=()
 for arg in "$@"; do
   case $arg in
     --sqlite-only) sqlite_only=true ;;
+    --no-dkim) no_dkim=true ;;
     *) args+=("$arg") ;;
   esac
 done
@@ -102,11 +104,32 @@ done
 
 relais() { "$bin" "$@"; }
 
+# CPU seconds used so far by the processes named $1 (the database server's, or the sink's):
+# the live ones, plus what their parents collected from children that exited (a PostgreSQL
+# backend ends with the relais process it served).
+cpu_of() {
+  python3 - "$1" <<'PY'
+import os, sys
+ticks = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    if comm == sys.argv[1]:
+        ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+print(ticks / os.sysconf("SC_CLK_TCK"))
+PY
+}
+
 # smtp-source: N messages of SIZE bytes over C connections; prints messages per second.
 source_rate() {
   local start end
   start=$(now)
-  smtp-source -d -l "$1" -m "$n" -s "$c" -f lettres@example.org -t to@example.org "127.0.0.1:$sink_port" >/dev/null
+  /usr/bin/time -f '%U %S' -o "$work/source-time.txt" \
+    smtp-source -d -l "$1" -m "$n" -s "$c" -f lettres@example.org -t to@example.org "127.0.0.1:$sink_port" >/dev/null
   end=$(now)
   echo "$n / ($end - $start)" | bc -l
 }
@@ -126,19 +149,28 @@ bench() {
   local items
   items=$(relais items --json --source appels | python3 -c 'import json, sys; print(" ".join(str(json.loads(l)["id"]) for l in sys.stdin))')
   local ours=() theirs=() rss=() size=0 r
+  # CPU microseconds per message, medians: relais itself, the database server, the
+  # sink while relais sends, and smtp-source itself: where the time of a message goes.
+  local cpu_ours=() cpu_db=() cpu_sink=() cpu_theirs=()
   for r in $(seq "$runs"); do
     local issue item
     issue=$(relais issue create coopdev-info --subject "Banc d'essai $r" 2>/dev/null)
     for item in $items; do relais issue add "$issue" --item "$item" 2>/dev/null; done
     size=$(relais issue render "$issue" --format eml --to personne0@exemple0.org | wc -c)
     theirs+=("$(source_rate "$size")")
+    cpu_theirs+=("$(awk -v n="$n" '{print ($1 + $2) * 1e6 / n}' "$work/source-time.txt")")
     relais issue send "$issue" >/dev/null 2>&1 # freezes the audience; the timed run only sends
-    local start end
+    local start end db0 sink0
+    db0=$(cpu_of postgres)
+    sink0=$(cpu_of smtp-sink)
     start=$(now)
     local prof=()
     [ -n "${RELAIS_BENCH_PERF:-}" ] && prof=(perf record -q -F 499 --call-graph dwarf,16384 -o "$RELAIS_BENCH_PERF/$label-$r.data" --)
     /usr/bin/time -v -o "$work/time.txt" "${prof[@]}" "$bin" issue send "$issue" --wait --json > "$work/send.json" 2>"$work/send.err"
     end=$(now)
+    cpu_db+=("$(echo "($(cpu_of postgres) - $db0) * 1000000 / $n" | bc -l)")
+    cpu_sink+=("$(echo "($(cpu_of smtp-sink) - $sink0) * 1000000 / $n" | bc -l)")
+    cpu_ours+=("$(awk -F': ' -v n="$n" '/User time|System time/ {t += $2} END {print t * 1e6 / n}' "$work/time.txt")")
     local sent
     sent=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["counts"]["sent"])' "$work/send.json")
     [ "$sent" = "$n" ] || { echo "$label: $sent of $n sent" >&2; cat "$work/send.json" "$work/send.err" >&2; exit 1; }
@@ -152,16 +184,19 @@ bench() {
   printf '%-16s %6.0f msg/s  smtp-source %6.0f msg/s  ratio %5.2f  peak RSS %4.0f MB  (%s B messages; runs: %s)\n' \
     "$label" "$ours_m" "$theirs_m" "$(echo "$ours_m / $theirs_m" | bc -l)" "$(echo "$rss_max / 1024" | bc -l)" \
     "$size" "$(printf '%.0f ' "${ours[@]}")" | tee -a "$work/results.txt"
+  printf '%-16s CPU µs per message: relais %4.0f, database %4.0f, sink %4.0f; smtp-source %4.0f\n' "" \
+    "$(printf '%s\n' "${cpu_ours[@]}" | median)" "$(printf '%s\n' "${cpu_db[@]}" | median)" \
+    "$(printf '%s\n' "${cpu_sink[@]}" | median)" "$(printf '%s\n' "${cpu_theirs[@]}" | median)" | tee -a "$work/results.txt"
 }
 
 dkim=(RELAIS_DKIM_KEY="$work/dkim.pem" RELAIS_DKIM_SELECTOR=bench RELAIS_DKIM_DOMAIN=example.org)
 echo "== $n messages over $c connections, $runs runs each ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 bench sqlite "sqlite://$work/sqlite/relais.db"
-bench sqlite+dkim "sqlite://$work/sqlite-dkim/relais.db" "${dkim[@]}"
+$no_dkim || bench sqlite+dkim "sqlite://$work/sqlite-dkim/relais.db" "${dkim[@]}"
 if ! $sqlite_only; then
   for db in "$pg_db" "${pg_db}_dkim"; do
     PGOPTIONS=--client-min-messages=warning psql "$pg_admin" -qc "drop database if exists $db" -c "create database $db" >/dev/null
   done
   bench postgres "${pg_admin%/*}/$pg_db"
-  bench postgres+dkim "${pg_admin%/*}/${pg_db}_dkim" "${dkim[@]}"
+  $no_dkim || bench postgres+dkim "${pg_admin%/*}/${pg_db}_dkim" "${dkim[@]}"
 fi
