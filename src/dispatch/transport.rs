@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lettre::address::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
@@ -198,8 +198,6 @@ impl Connection {
     /// only hold a short write back until the server's delayed ACK.
     async fn connect(settings: &SmtpSettings) -> Result<Session, String> {
         let hello = ClientId::default();
-        let tls =
-            |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("TLS : {e}"));
         let refused = |e: &dyn std::fmt::Display| format!("connexion SMTP impossible : {e}");
         let tcp = match timeout(
             CONNECT_TIMEOUT,
@@ -219,7 +217,7 @@ impl Connection {
             lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
         if settings.tls == SmtpTls::Wrapper {
             stream
-                .upgrade_tls(tls(&settings.host)?)
+                .upgrade_tls(tls_parameters(settings)?)
                 .await
                 .map_err(|e| refused(&e))?;
         }
@@ -230,7 +228,7 @@ impl Connection {
             .await
             .map_err(|e| refused(&e))?;
         if settings.tls == SmtpTls::StartTls {
-            conn.starttls(tls(&settings.host)?, &hello)
+            conn.starttls(tls_parameters(settings)?, &hello)
                 .await
                 .map_err(|e| format!("STARTTLS : {e}"))?;
         }
@@ -329,6 +327,18 @@ impl Connection {
             )),
         }
     }
+}
+
+/// What the relay's certificate is checked against: the built-in roots and the operator's own
+/// (`smtp_ca_file`), for the name or address of `smtp_url`.
+fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, String> {
+    let tls_error = |e: lettre::transport::smtp::Error| format!("TLS : {e}");
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    for root in &settings.extra_roots {
+        builder =
+            builder.add_root_certificate(Certificate::from_der(root.to_vec()).map_err(tls_error)?);
+    }
+    builder.build().map_err(tls_error)
 }
 
 fn classify_refusal(e: &lettre::transport::smtp::Error, step: &str) -> SendResult {
