@@ -103,6 +103,8 @@ pub struct SmtpSettings {
     pub port: u16,
     pub tls: SmtpTls,
     pub credentials: Option<(String, String)>,
+    /// Roots trusted besides the built-in ones (`smtp_ca_file`): an internal relay's CA.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +159,7 @@ settings! {
     database_url: text,
     sources: text,
     smtp_url: text,
+    smtp_ca_file: text,
     outbox_dir: text,
     listen: text,
     base_url: text,
@@ -321,10 +324,25 @@ impl Config {
             None => format!("sqlite://{}", data_dir.join("relais.db").display()),
         };
 
-        let smtp = match value("smtp_url") {
+        let mut smtp = match value("smtp_url") {
             Some(v) => Some(parse_smtp_url(&v.text).map_err(|m| fail(&v, "smtp_url", m))?),
             None => None,
         };
+        if let Some(v) = value("smtp_ca_file") {
+            let roots = match &mut smtp {
+                Some(s) if s.tls != SmtpTls::None => &mut s.extra_roots,
+                _ => {
+                    return Err(fail(
+                        &v,
+                        "smtp_ca_file",
+                        "ne sert qu'avec un relais en TLS : smtp_url en smtps://… ou \
+                         smtp://…?tls=required"
+                            .into(),
+                    ))
+                }
+            };
+            *roots = read_roots(Path::new(&v.text)).map_err(|m| fail(&v, "smtp_ca_file", m))?;
+        }
 
         let listen = match value("listen") {
             Some(v) => v.text.parse().map_err(|_| {
@@ -775,7 +793,33 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
         port,
         tls,
         credentials,
+        extra_roots: Vec::new(),
     })
+}
+
+/// The certificates of a PEM file, each usable as a trusted root; at least one.
+fn read_roots(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("lecture de {shown} impossible : {e}"))?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown} n'est pas un fichier PEM lisible : {e}"))?;
+    if roots.is_empty() {
+        return Err(format!(
+            "{shown} ne contient aucun certificat (BEGIN CERTIFICATE)"
+        ));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for (n, root) in roots.iter().enumerate() {
+        store.add(root.clone()).map_err(|e| {
+            format!(
+                "{shown} : le certificat n° {} n'est pas une autorité utilisable : {e}",
+                n + 1
+            )
+        })?;
+    }
+    Ok(roots)
 }
 
 /// One feed as configured in `sources.toml`.
@@ -1178,6 +1222,50 @@ mod tests {
         assert_eq!(s.credentials, Some(("user@x".into(), "p/w".into())));
         assert_eq!(parse_smtp_url("smtps://relay").unwrap().port, 465);
         assert!(parse_smtp_url("smtp://relay?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn an_smtp_ca_file_adds_its_roots_to_a_tls_relay_only() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+        let with = |url: &str, ca: &str| {
+            Config::validate(
+                RawConfig::default(),
+                "relais.toml",
+                &env(&[("RELAIS_SMTP_URL", url), ("RELAIS_SMTP_CA_FILE", ca)]),
+            )
+        };
+        for url in ["smtps://relay.lan", "smtp://relay.lan:587?tls=required"] {
+            let smtp = with(url, fixture).unwrap().smtp.unwrap();
+            assert_eq!(smtp.extra_roots.len(), 1, "{url}");
+        }
+        let no_file = Config::validate(RawConfig::default(), "relais.toml", &env(&[])).unwrap();
+        assert!(no_file.smtp.is_none());
+
+        let error = |url: &str, ca: &str| with(url, ca).unwrap_err().to_string();
+        let in_clear = error("smtp://relay.lan:25", fixture);
+        assert!(
+            in_clear.starts_with("RELAIS_SMTP_CA_FILE: `smtp_ca_file`: ne sert qu'avec"),
+            "{in_clear}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent.pem");
+        let missing = error("smtps://relay.lan", missing.to_str().unwrap());
+        assert!(missing.contains("lecture de"), "{missing}");
+        let not_pem = dir.path().join("key.pem");
+        std::fs::write(&not_pem, "pas un certificat\n").unwrap();
+        let not_pem = error("smtps://relay.lan", not_pem.to_str().unwrap());
+        assert!(not_pem.contains("aucun certificat"), "{not_pem}");
+        let not_a_root = dir.path().join("garbage.pem");
+        std::fs::write(
+            &not_a_root,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let not_a_root = error("smtps://relay.lan", not_a_root.to_str().unwrap());
+        assert!(
+            not_a_root.contains("n'est pas une autorité"),
+            "{not_a_root}"
+        );
     }
 
     #[test]

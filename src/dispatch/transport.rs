@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use lettre::address::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
@@ -198,8 +198,6 @@ impl Connection {
     /// only hold a short write back until the server's delayed ACK.
     async fn connect(settings: &SmtpSettings) -> Result<Session, String> {
         let hello = ClientId::default();
-        let tls =
-            |host: &str| TlsParameters::new(host.to_string()).map_err(|e| format!("TLS : {e}"));
         let refused = |e: &dyn std::fmt::Display| format!("connexion SMTP impossible : {e}");
         let tcp = match timeout(
             CONNECT_TIMEOUT,
@@ -219,9 +217,9 @@ impl Connection {
             lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
         if settings.tls == SmtpTls::Wrapper {
             stream
-                .upgrade_tls(tls(&settings.host)?)
+                .upgrade_tls(tls_parameters(settings)?)
                 .await
-                .map_err(|e| refused(&e))?;
+                .map_err(|e| tls_failure(&e, "TLS"))?;
         }
         let probe = Arc::new(Probe::default());
         let peer = stream.peer_addr();
@@ -230,9 +228,15 @@ impl Connection {
             .await
             .map_err(|e| refused(&e))?;
         if settings.tls == SmtpTls::StartTls {
-            conn.starttls(tls(&settings.host)?, &hello)
+            // lettre would refuse too, in English; nothing but EHLO has crossed in clear.
+            if !conn.server_info().supports_feature(Extension::StartTls) {
+                return Err("le relais ne propose pas STARTTLS, que smtp_url exige \
+                            (tls=required) : rien n'est envoyé en clair"
+                    .into());
+            }
+            conn.starttls(tls_parameters(settings)?, &hello)
                 .await
-                .map_err(|e| format!("STARTTLS : {e}"))?;
+                .map_err(|e| tls_failure(&e, "STARTTLS"))?;
         }
         // lettre keeps only the extensions it uses; a second EHLO (allowed at any time, and
         // before AUTH so that it cannot reset anything) tells whether commands may be pipelined.
@@ -331,6 +335,45 @@ impl Connection {
                 reply_timeout.as_secs()
             )),
         }
+    }
+}
+
+/// What the relay's certificate is checked against: the built-in roots and the operator's own
+/// (`smtp_ca_file`), for the name or address of `smtp_url`.
+fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, String> {
+    let tls_error = |e: lettre::transport::smtp::Error| format!("TLS : {e}");
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    for root in &settings.extra_roots {
+        builder =
+            builder.add_root_certificate(Certificate::from_der(root.to_vec()).map_err(tls_error)?);
+    }
+    builder.build().map_err(tls_error)
+}
+
+/// Why the TLS handshake (`step`: TLS or STARTTLS) failed; a refused certificate says so in
+/// words, with the setting that makes an internal authority known.
+fn tls_failure(e: &lettre::transport::smtp::Error, step: &str) -> String {
+    // Somewhere under lettre's errors, tokio-rustls's io::Error holds the rustls error (an
+    // io::Error is looked into: its own `source` skips what it holds).
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut refused = None;
+    while let Some(error) = cause {
+        let held = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        refused = held.unwrap_or(error).downcast_ref::<rustls::Error>();
+        if refused.is_some() {
+            break;
+        }
+        cause = error.source();
+    }
+    match refused {
+        Some(rustls::Error::InvalidCertificate(why)) => format!(
+            "{step} : certificat du relais refusé ({why:?}) ; s'il vient d'une autorité \
+             interne, smtp_ca_file la fait reconnaître"
+        ),
+        _ => format!("{step} : {e}"),
     }
 }
 

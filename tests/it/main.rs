@@ -23,5 +23,6 @@ mod sec_send;
 mod sec_watch;
 mod sec_web;
 mod sending;
+mod tls;
 mod watch;
 mod web;

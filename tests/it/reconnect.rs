@@ -25,7 +25,7 @@ async fn send_until_settled(env: &TestEnv, issue: &str) -> serde_json::Value {
 
 /// Everyone of the `n` people got exactly one copy, each with its own Message-ID, and the
 /// send ended with every delivery `sent`.
-fn everyone_once(n: usize, seen: &Relayed, status: &serde_json::Value) {
+pub(crate) fn everyone_once(n: usize, seen: &Relayed, status: &serde_json::Value) {
     let expected: Vec<String> = (0..n).map(|i| format!("p{i:03}@example.org")).collect();
     assert_eq!(
         seen.recipients(),

@@ -1,7 +1,7 @@
 //! Shared test helpers, by concern: `env` (an isolated installation and the real binary),
 //! `feeds` (a loopback HTTP server), `smtp` (Postfix's smtp-sink and the captured messages),
-//! `relay` (a scripted loopback SMTP relay), `dkim` (keys and an independent verifier), and
-//! here the waiting and tool checks.
+//! `relay` (a scripted loopback SMTP relay, in clear or TLS), `tls` (its certificates), `dkim`
+//! (keys and an independent verifier), and here the waiting and tool checks.
 #![allow(clippy::disallowed_methods)] // tests reach the database and HTTP directly
 
 mod dkim;
@@ -9,12 +9,14 @@ mod env;
 mod feeds;
 mod relay;
 mod smtp;
+mod tls;
 
 pub use dkim::*;
 pub use env::*;
 pub use feeds::*;
 pub use relay::*;
 pub use smtp::*;
+pub use tls::*;
 
 use std::time::Duration;
 
