@@ -736,20 +736,31 @@ impl Dispatcher {
             &values,
             self.settings.dkim.as_ref(),
         )?;
-        // From this commit on the message may arrive: a crash leaves the row ambiguous.
-        if !ledger
-            .start_attempt(d.id, &self.owner, self.lease())
-            .await?
-        {
+        // From this commit on the message may arrive: a crash leaves the row ambiguous. The
+        // envelope (MAIL, RCPT, DATA) goes out meanwhile; the message itself only once the
+        // mark is durable, so a crash before it leaves an unfinished transaction, which the
+        // relay discards.
+        let from = self.envelope_sender(d.id);
+        let (marked, opened) = tokio::join!(
+            ledger.start_attempt(d.id, &self.owner, self.lease()),
+            connection.begin(&from, &to)
+        );
+        // A transaction opened for a message that will not be sent waits for its data: it
+        // can only be given up with the connection.
+        if !matches!(marked, Ok(true)) && opened.is_ok() {
+            connection.abandon();
+        }
+        if !marked? {
             tracing::info!(
                 "attempt not started: the dispatch was paused or cancelled, or the lease lost"
             );
             return Ok(None);
         }
         let attempts = d.attempts + 1;
-        let result = connection
-            .send(&self.envelope_sender(d.id), &to, &d.message_id, &bytes)
-            .await;
+        let result = match opened {
+            Ok(()) => connection.finish(&d.message_id, &bytes).await,
+            Err(refusal) => refusal,
+        };
         Ok(Some(match result {
             SendResult::Accepted(reply) => DeliveryOutcome::Sent { reply },
             SendResult::Transient(reply) => self.deferred(d.created_at, attempts, reply),

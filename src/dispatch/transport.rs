@@ -72,6 +72,10 @@ struct Session {
     probe: Arc<Probe>,
     /// The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA leave in one write.
     pipelining: bool,
+    /// The probe's stream carries the message as it is written, so that message data staged
+    /// there (see `wire`) goes out as is: in clear, or with implicit TLS under it. Not after
+    /// STARTTLS, where the stream sits under the encryption: the data goes through lettre.
+    staging: bool,
     /// A reply is missing or the server waits for message data: RSET would be answered by
     /// the wrong reply, or taken as data, so the connection can only be dropped.
     out_of_step: bool,
@@ -145,21 +149,53 @@ impl Connection {
         message_id: &str,
         bytes: &[u8],
     ) -> SendResult {
-        match self.transport.clone() {
-            Transport::Outbox(dir) => write_outbox(&dir, message_id, bytes).await,
-            Transport::Smtp {
-                settings,
-                reply_timeout,
-            } => {
-                let result = self
-                    .send_smtp(&settings, reply_timeout, from, to, bytes)
-                    .await;
-                if !matches!(result, SendResult::Accepted(_)) {
-                    self.reset().await;
-                }
-                result
-            }
+        match self.begin(from, to).await {
+            Ok(()) => self.finish(message_id, bytes).await,
+            Err(refusal) => refusal,
         }
+    }
+
+    /// Opens the transaction of one message (connecting first if need be): MAIL, RCPT and
+    /// DATA. When it returns, nothing of the message has left, so the caller may still give
+    /// it up with [`Connection::abandon`]; [`Connection::finish`] sends it. The sender runs
+    /// this while its "attempt started" mark is being committed: the mark is durable before
+    /// the first byte of the message, and the envelope's round trip is not added to it.
+    pub async fn begin(&mut self, from: &Address, to: &Address) -> Result<(), SendResult> {
+        let Transport::Smtp {
+            settings,
+            reply_timeout,
+        } = &self.transport
+        else {
+            return Ok(());
+        };
+        let (settings, reply_timeout) = (settings.clone(), *reply_timeout);
+        let opened = self
+            .open_transaction(&settings, reply_timeout, from, to)
+            .await;
+        if opened.is_err() {
+            self.reset().await;
+        }
+        opened
+    }
+
+    /// Sends the message of the transaction [`Connection::begin`] opened.
+    pub async fn finish(&mut self, message_id: &str, bytes: &[u8]) -> SendResult {
+        let reply_timeout = match &self.transport {
+            Transport::Outbox(dir) => return write_outbox(dir, message_id, bytes).await,
+            Transport::Smtp { reply_timeout, .. } => *reply_timeout,
+        };
+        let result = self.send_data(reply_timeout, bytes).await;
+        if !matches!(result, SendResult::Accepted(_)) {
+            self.reset().await;
+        }
+        result
+    }
+
+    /// Gives up the transaction [`Connection::begin`] opened without sending its message.
+    /// The server waits for message data, which no command can interrupt: the connection is
+    /// closed, and the server discards a transaction whose final dot never came.
+    pub fn abandon(&mut self) {
+        self.smtp = None;
     }
 
     pub async fn close(&mut self) {
@@ -261,41 +297,46 @@ impl Connection {
             conn,
             probe,
             pipelining,
+            staging: settings.tls != SmtpTls::StartTls,
             out_of_step: false,
         })
     }
 
-    async fn send_smtp(
+    async fn open_transaction(
         &mut self,
         settings: &SmtpSettings,
         reply_timeout: Duration,
         from: &Address,
         to: &Address,
-        bytes: &[u8],
-    ) -> SendResult {
+    ) -> Result<(), SendResult> {
         if self.smtp.is_none() {
             // A relay that accepts the connection and never greets must not hold a worker.
             match tokio::time::timeout(reply_timeout, Self::connect(settings)).await {
                 Ok(Ok(conn)) => self.smtp = Some(conn),
-                Ok(Err(e)) => return SendResult::Transient(e),
+                Ok(Err(e)) => return Err(SendResult::Transient(e)),
                 Err(_) => {
-                    return SendResult::Transient(
+                    return Err(SendResult::Transient(
                         "connexion SMTP : pas d'accueil du serveur dans le délai".into(),
-                    )
+                    ))
                 }
             }
         }
         let Some(session) = self.smtp.as_mut() else {
-            return SendResult::Transient("connexion SMTP absente".into());
+            return Err(SendResult::Transient("connexion SMTP absente".into()));
         };
         let command_timeout = reply_timeout.min(COMMAND_TIMEOUT);
-        if let Err(refusal) = session.envelope(from, to, command_timeout).await {
-            return refusal;
-        }
+        session.envelope(from, to, command_timeout).await
+    }
+
+    async fn send_data(&mut self, reply_timeout: Duration, bytes: &[u8]) -> SendResult {
+        let Some(session) = self.smtp.as_mut() else {
+            return SendResult::Transient("connexion SMTP absente".into());
+        };
         let Session {
             conn,
             probe,
             out_of_step,
+            staging,
             ..
         } = session;
         // Once the final dot is fully written the server may have the whole message: only an
@@ -303,9 +344,14 @@ impl Connection {
         // that, the message is provably incomplete and safe to send again.
         probe.mark();
         // The data goes out dot-stuffed by us, ahead of the final dot of the empty message
-        // lettre is asked for (see `wire`).
-        probe.stage(super::wire::dot_stuff(bytes));
-        let result = timeout(reply_timeout, conn.message(b"")).await;
+        // lettre is asked for (see `wire`); after STARTTLS, through lettre's encoder and the
+        // encryption.
+        let result = if *staging {
+            probe.stage(super::wire::dot_stuff(bytes));
+            timeout(reply_timeout, conn.message(b"")).await
+        } else {
+            timeout(reply_timeout, conn.message(bytes)).await
+        };
         let fully_written = probe.is_fully_written();
         // Only a reply, positive or not, leaves the session in step with the server.
         *out_of_step = match &result {

@@ -10,7 +10,9 @@
 //! The message data itself does not go through lettre's transparency encoder, which copies the
 //! message byte by byte (a tenth of the sender's time on a 48 KB message): the session stages
 //! it, already dot-stuffed by [`dot_stuff`], on the probe, asks lettre for an empty message,
-//! and the stream puts the staged bytes before the final dot lettre then writes.
+//! and the stream puts the staged bytes before the final dot lettre then writes. Only where
+//! this stream is above any encryption (plain SMTP, implicit TLS): after STARTTLS it is below
+//! lettre's TLS layer, and staged bytes would leave unencrypted inside the TLS session.
 
 use std::io;
 use std::net::SocketAddr;
