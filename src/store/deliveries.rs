@@ -266,21 +266,22 @@ impl Store {
             );
             match run(fast).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-                done => return self.reopen_if_added(dispatch.id, done?).await,
+                done => return self.after_freeze(dispatch.id, done?).await,
             }
         }
         let added = run(statement("", "on conflict do nothing")).await?;
-        self.reopen_if_added(dispatch.id, added).await
+        self.after_freeze(dispatch.id, added).await
     }
 
-    /// A dispatch that gained recipients (a title's new subscribers, when an issue already
-    /// sent is sent again) is open again: claims only look into open dispatches.
+    /// What a freeze that added recipients leaves to do. The dispatch is open again (a
+    /// title's new subscribers, when an issue already sent is sent again): claims only look
+    /// into open dispatches.
     ///
     /// On PostgreSQL the table's statistics are refreshed after a freeze, as after any bulk
     /// load: planned on statistics from before it (no row to send), the ledger's writes chose
     /// to walk a whole dispatch's index entries for each group of marks, a hundred times
     /// slower than through the primary key. ANALYZE reads a sample, not the table.
-    async fn reopen_if_added(&self, dispatch_id: i64, added: u64) -> Result<u64> {
+    async fn after_freeze(&self, dispatch_id: i64, added: u64) -> Result<u64> {
         if let (Pool::Postgres(p), true) = (&self.pool, added > 0) {
             sqlx::query("analyze deliveries").execute(p).await?;
         }
