@@ -9,7 +9,7 @@
 # time a new issue to the same audience, smtp-source right before it; prints the medians in
 # messages per second, the ratio relais / smtp-source (issue 15's target: at least 0.8) and the
 # peak resident memory of relais (target: under 100 MB).
-# Usage: scripts/bench-send.sh [--sqlite-only] [--no-dkim] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
+# Usage: scripts/bench-send.sh [--sqlite-only|--postgres-only] [--no-dkim] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
 # RELAIS_BENCH_PERF=DIR records each timed send with `perf record` (DWARF call graphs) into
 # DIR/LABEL-RUN.data, for `perf report` (the figures are then slower than without it).
 set -euo pipefail
@@ -18,11 +18,13 @@ root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 export PATH=/usr/sbin:/usr/bin:$PATH
 sqlite_only=false
+postgres_only=false
 no_dkim=false
 args=()
 for arg in "$@"; do
   case $arg in
     --sqlite-only) sqlite_only=true ;;
+    --postgres-only) postgres_only=true ;;
     --no-dkim) no_dkim=true ;;
     *) args+=("$arg") ;;
   esac
@@ -191,8 +193,10 @@ bench() {
 
 dkim=(RELAIS_DKIM_KEY="$work/dkim.pem" RELAIS_DKIM_SELECTOR=bench RELAIS_DKIM_DOMAIN=example.org)
 echo "== $n messages over $c connections, $runs runs each ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-bench sqlite "sqlite://$work/sqlite/relais.db"
-$no_dkim || bench sqlite+dkim "sqlite://$work/sqlite-dkim/relais.db" "${dkim[@]}"
+if ! $postgres_only; then
+  bench sqlite "sqlite://$work/sqlite/relais.db"
+  $no_dkim || bench sqlite+dkim "sqlite://$work/sqlite-dkim/relais.db" "${dkim[@]}"
+fi
 if ! $sqlite_only; then
   for db in "$pg_db" "${pg_db}_dkim"; do
     PGOPTIONS=--client-min-messages=warning psql "$pg_admin" -qc "drop database if exists $db" -c "create database $db" >/dev/null

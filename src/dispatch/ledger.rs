@@ -1,130 +1,215 @@
-//! The delivery ledger's one writer during a pass: every worker's "attempt started" marks and
+//! The delivery ledger's writers during a pass: every worker's "attempt started" marks and
 //! outcomes, committed together (group commit), so that a commit and its flush to disk are
-//! paid once for all the connections instead of twice per message. A worker waits for its
-//! mark before the message leaves; its outcome is written with the next batch, in order, so it
-//! is durable before that worker's next mark: at any moment at most the message in flight on
-//! each connection is `sending`, and only those can turn out ambiguous after a crash.
+//! paid once for several connections instead of twice per message.
+//!
+//! Each worker writes through its own [`Lane`]. A worker waits for its mark before the
+//! message leaves. Its outcome is held by the lane and goes out with its next mark, in the
+//! same statement, so it is durable before (or with) that mark: at any moment at most the
+//! message in flight on each connection is `sending`, and only those can turn out ambiguous
+//! after a crash. Because a lane's writes travel together, several writers may commit at once
+//! (PostgreSQL): a mark does not wait for another group's commit to end before its own
+//! starts. SQLite serialises writers anyway, so it has one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::store::{DeliveryOutcome, LedgerWrite, Store};
 
 /// At most this many writes in one transaction; more wait for the next one.
 const GROUP: usize = 256;
 
+/// One lane's writes, committed in one statement; `written` answers for the last one.
 struct Entry {
-    write: LedgerWrite,
+    writes: Vec<LedgerWrite>,
     written: Option<oneshot::Sender<Result<bool, String>>>,
 }
 
-/// A handle on the writer; the writer ends once every handle is dropped and the last
-/// batch is committed (see [`Ledger::finish`]).
+/// A handle on the writers; they end once every handle (and lane) is dropped and the last
+/// batch is committed (see [`LedgerTask::finish`]).
 #[derive(Clone)]
 pub struct Ledger {
     entries: mpsc::UnboundedSender<Entry>,
 }
 
 pub struct LedgerTask {
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     late: Arc<AtomicUsize>,
 }
 
 impl Ledger {
-    /// Starts the writer.
-    pub fn start(store: Store) -> (Ledger, LedgerTask) {
+    /// Starts the writers: `writers` of them take groups from one queue, each committing its
+    /// group while the others gather or commit theirs.
+    pub fn start(store: Store, writers: usize) -> (Ledger, LedgerTask) {
         let (entries, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
         let late = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(write_batches(store, queue, late.clone()));
-        (Ledger { entries }, LedgerTask { task, late })
+        let tasks = (0..writers.max(1))
+            .map(|_| tokio::spawn(write_batches(store.clone(), queue.clone(), late.clone())))
+            .collect();
+        (Ledger { entries }, LedgerTask { tasks, late })
     }
 
-    /// Marks the attempt on this delivery as begun, durably. False when the lease was lost
-    /// meanwhile: the delivery is someone else's now and must not be sent.
+    /// A worker's lane: its writes, in order.
+    pub fn lane(&self) -> Lane {
+        Lane {
+            ledger: self.clone(),
+            pending: Vec::new(),
+            flushed: None,
+        }
+    }
+
+    fn send(&self, entry: Entry) -> anyhow::Result<()> {
+        self.entries
+            .send(entry)
+            .map_err(|_| anyhow::anyhow!("ledger writer stopped"))
+    }
+}
+
+/// One worker's writes. Outcomes wait in the lane for the worker's next mark, or for
+/// [`Lane::flush`]; dropping the lane flushes them.
+pub struct Lane {
+    ledger: Ledger,
+    pending: Vec<LedgerWrite>,
+    /// The commit of the last flushed outcomes: the next mark waits for it, so that a
+    /// worker's writes stay in order whichever writer takes them.
+    flushed: Option<oneshot::Receiver<Result<bool, String>>>,
+}
+
+impl Lane {
+    /// Marks the attempt on this delivery as begun, durably, together with the outcomes the
+    /// lane holds. False when the lease was lost meanwhile or the dispatch is no longer
+    /// active: the delivery must not be sent.
     pub async fn start_attempt(
-        &self,
+        &mut self,
         id: i64,
         owner: &str,
         lease: Duration,
     ) -> anyhow::Result<bool> {
+        if let Some(flushed) = self.flushed.take() {
+            flushed
+                .await
+                .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?
+                .map_err(|e| anyhow::anyhow!("ledger write failed: {e}"))?;
+        }
         let (written, answer) = oneshot::channel();
-        let write = LedgerWrite::Start {
+        let mut writes = std::mem::take(&mut self.pending);
+        writes.push(LedgerWrite::Start {
             id,
             owner: owner.to_string(),
             lease,
-        };
-        self.entries
-            .send(Entry {
-                write,
-                written: Some(written),
-            })
-            .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?;
+        });
+        self.ledger.send(Entry {
+            writes,
+            written: Some(written),
+        })?;
         answer
             .await
             .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?
             .map_err(|e| anyhow::anyhow!("ledger write failed: {e}"))
     }
 
-    /// Queues an outcome; it is committed before this worker's next mark.
-    pub fn record(&self, id: i64, owner: &str, outcome: DeliveryOutcome) -> anyhow::Result<()> {
-        let write = LedgerWrite::Outcome {
+    /// Holds an outcome; it is committed with this worker's next mark, or at the next flush.
+    pub fn record(&mut self, id: i64, owner: &str, outcome: DeliveryOutcome) {
+        self.pending.push(LedgerWrite::Outcome {
             id,
             owner: owner.to_string(),
             outcome,
-        };
-        self.entries
-            .send(Entry {
-                write,
+        });
+    }
+
+    /// Sends the outcomes held to be committed now, without waiting: before the worker
+    /// does anything but start its next attempt (claim, wait for its pace), so that an
+    /// outcome never waits in memory for long.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (written, answer) = oneshot::channel();
+        self.ledger.send(Entry {
+            writes: std::mem::take(&mut self.pending),
+            written: Some(written),
+        })?;
+        self.flushed = Some(answer);
+        Ok(())
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.ledger.send(Entry {
+                writes: std::mem::take(&mut self.pending),
                 written: None,
-            })
-            .map_err(|_| anyhow::anyhow!("ledger writer stopped"))
+            });
+        }
     }
 }
 
 impl LedgerTask {
-    /// Waits until every queued write is committed (all handles must be dropped first).
-    /// Returns how many outcomes came after their lease was lost.
+    /// Waits until every queued write is committed (all handles and lanes must be dropped
+    /// first). Returns how many outcomes came after their lease was lost.
     pub async fn finish(self) -> anyhow::Result<usize> {
-        self.task.await??;
-        Ok(self.late.load(Ordering::SeqCst))
+        let mut first_error = None;
+        for task in self.tasks {
+            if let Err(e) = task.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(self.late.load(Ordering::SeqCst)),
+        }
     }
 }
 
 async fn write_batches(
     store: Store,
-    mut queue: mpsc::UnboundedReceiver<Entry>,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
     late: Arc<AtomicUsize>,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(GROUP);
-    while queue.recv_many(&mut batch, GROUP).await > 0 {
-        let writes: Vec<LedgerWrite> = batch.iter().map(|e| e.write.clone()).collect();
+    loop {
+        // Whoever holds the queue waits for the next entries; the others are committing.
+        if queue.lock().await.recv_many(&mut batch, GROUP).await == 0 {
+            return Ok(());
+        }
+        let writes: Vec<LedgerWrite> = batch
+            .iter()
+            .flat_map(|e: &Entry| e.writes.iter().cloned())
+            .collect();
         let result = store.write_ledger(&writes).await;
-        for (n, entry) in batch.drain(..).enumerate() {
-            let written = match &result {
-                Ok(written) => Ok(written[n]),
-                Err(e) => Err(e.to_string()),
-            };
-            if let (Ok(false), LedgerWrite::Outcome { id, outcome, .. }) = (&written, &entry.write)
-            {
-                late.fetch_add(1, Ordering::SeqCst);
-                metrics::counter!("relais_late_outcomes_total").increment(1);
-                tracing::warn!(
-                    ledger = "delivery",
-                    id,
-                    ?outcome,
-                    "outcome not recorded: the lease expired before the attempt ended, the row stays 'unknown'"
-                );
+        let mut written = result.as_ref().map(|w| w.iter().copied());
+        for entry in batch.drain(..) {
+            let mut last = Ok(false);
+            for write in &entry.writes {
+                last = match &mut written {
+                    Ok(w) => Ok(w.next().unwrap_or(false)),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let (Ok(false), LedgerWrite::Outcome { id, outcome, .. }) = (&last, write) {
+                    late.fetch_add(1, Ordering::SeqCst);
+                    metrics::counter!("relais_late_outcomes_total").increment(1);
+                    tracing::warn!(
+                        ledger = "delivery",
+                        id,
+                        ?outcome,
+                        "outcome not recorded: the lease expired before the attempt ended, the row stays 'unknown'"
+                    );
+                }
             }
             if let Some(answer) = entry.written {
-                let _ = answer.send(written);
+                let _ = answer.send(last);
             }
         }
-        // An outcome that could not be written is lost to the ledger: stop the pass, the row
-        // stays `sending` and recovery makes it `unknown`, as after a crash.
+        // An outcome that could not be written is lost to the ledger: stop the pass (no more
+        // writes are taken; the other writers commit what was queued), the row stays
+        // `sending` and recovery makes it `unknown`, as after a crash.
+        if result.is_err() {
+            queue.lock().await.close();
+        }
         result?;
     }
-    Ok(())
 }

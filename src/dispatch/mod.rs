@@ -30,7 +30,7 @@ use crate::domain::{Interests, IssueStatus, MailKind, Newsletter, SafeUrl};
 use crate::render::{IssueView, MailView, Recipient, Renderer, Selection};
 use crate::store::{ClaimedDelivery, ClaimedMail, DeliveryOutcome, DispatchRow, Receiver, Store};
 use breaker::{Breaker, BreakerSettings};
-use ledger::Ledger;
+use ledger::{Lane, Ledger};
 use pacing::{Pacer, PacingSettings};
 use transport::{Connection, SendResult, Transport};
 
@@ -265,9 +265,9 @@ impl Dispatcher {
         only: Option<i64>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<PassStats> {
-        let (ledger, writer) = Ledger::start(self.store.clone());
+        let (ledger, writer) = Ledger::start(self.store.clone(), self.store.ledger_writers());
         let workers =
-            (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel, &ledger));
+            (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel, ledger.lane()));
         let results = futures::future::join_all(workers).await;
         drop(ledger);
         let late = writer.finish().await?;
@@ -288,7 +288,7 @@ impl Dispatcher {
         &self,
         only: Option<i64>,
         cancel: &CancellationToken,
-        ledger: &Ledger,
+        mut lane: Lane,
     ) -> anyhow::Result<PassStats> {
         let mut connection = self.transport.connection();
         let mut stats = PassStats::default();
@@ -297,6 +297,7 @@ impl Dispatcher {
         let mut next_mail_check = std::time::Instant::now();
         // Claims start small and grow, so that a small send still uses every connection.
         let mut claim = 1;
+        let mut prefetched = None;
         while !cancel.is_cancelled() {
             // Transactional mail first: someone is waiting for that link now. A pass limited
             // to one dispatch (`issue send --wait`) leaves it to the daemon.
@@ -326,20 +327,24 @@ impl Dispatcher {
                     continue;
                 }
             }
-            let batch = self
-                .store
-                .claim_deliveries(only, &self.owner, claim, self.lease())
-                .await?;
-            claim = (claim * 2).min(if self.pacer.is_paced() { 1 } else { BATCH });
+            // Outcomes held for the next mark are committed while the claim runs.
+            // The next claim was made while the last message of this one went out.
+            let (batch, mut receivers) = match prefetched.take() {
+                Some(claimed) => claimed,
+                None => {
+                    // Outcomes held for the next mark are committed while the claim runs.
+                    lane.flush()?;
+                    self.claim(only, &mut claim).await?
+                }
+            };
             if batch.is_empty() {
                 break;
             }
+            let last = batch.len() - 1;
             // Rows whose attempt did not start (a pause, a cancel, a lost lease) go back.
             let mut untried = Vec::new();
-            // Status, subscription and suppression checked again for the whole claim at once.
-            let mut receivers = self.receivers(&batch).await?;
-            let mut claimed = batch.into_iter();
-            for delivery in claimed.by_ref() {
+            let mut claimed = batch.into_iter().enumerate();
+            for (n, delivery) in claimed.by_ref() {
                 stats.claimed += 1;
                 let span = tracing::info_span!(
                     "delivery",
@@ -347,12 +352,22 @@ impl Dispatcher {
                     dispatch = delivery.dispatch_id,
                     subscriber = delivery.subscriber_id
                 );
+                if self.pacer.is_paced() {
+                    lane.flush()?;
+                }
                 let permit = self.pacer.admit(&delivery.email).await;
                 let receiver = receivers.remove(&delivery.id);
-                let outcome = self
-                    .deliver(&mut connection, ledger, &delivery, receiver)
-                    .instrument(span)
-                    .await;
+                let send = self
+                    .deliver(&mut connection, &mut lane, &delivery, receiver)
+                    .instrument(span);
+                // The connection would wait for a claim after its last message: the next one
+                // is made meanwhile (not when paced, where claims are of one).
+                let (outcome, next) = if n == last && !self.pacer.is_paced() {
+                    let (outcome, next) = tokio::join!(send, self.claim(only, &mut claim));
+                    (outcome, Some(next))
+                } else {
+                    (send.await, None)
+                };
                 drop(permit);
                 if let Some(outcome) = outcome {
                     stats.sent += matches!(outcome, DeliveryOutcome::Sent { .. }) as usize;
@@ -361,22 +376,50 @@ impl Dispatcher {
                     // that a failure to pause never loses what the relay answered.
                     let dispatch = delivery.dispatch_id;
                     let refused = outcome.clone();
-                    ledger.record(delivery.id, &self.owner, outcome)?;
+                    lane.record(delivery.id, &self.owner, outcome);
                     self.observe(dispatch, &refused).await?;
                 } else {
                     untried.push(delivery.id);
+                }
+                if let Some(next) = next {
+                    prefetched = Some(next?);
                 }
                 if cancel.is_cancelled() {
                     break;
                 }
             }
-            untried.extend(claimed.map(|d| d.id));
+            untried.extend(claimed.map(|(_, d)| d.id));
             if !untried.is_empty() {
                 self.store.release_deliveries(&untried, &self.owner).await?;
             }
         }
+        // A claim made ahead and not begun goes back.
+        if let Some((batch, _)) = prefetched {
+            let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+            self.store.release_deliveries(&ids, &self.owner).await?;
+        }
         connection.close().await;
         Ok(stats)
+    }
+
+    /// Claims up to `size` due deliveries and reads who each is for (status, subscription and
+    /// suppression checked again for the whole claim at once); the next claim may be twice as
+    /// large (one at a time when a rate applies).
+    async fn claim(
+        &self,
+        only: Option<i64>,
+        size: &mut i64,
+    ) -> anyhow::Result<(Vec<ClaimedDelivery>, HashMap<i64, Receiver>)> {
+        let batch = self
+            .store
+            .claim_deliveries(only, &self.owner, *size, self.lease())
+            .await?;
+        *size = (*size * 2).min(if self.pacer.is_paced() { 1 } else { BATCH });
+        if batch.is_empty() {
+            return Ok((batch, HashMap::new()));
+        }
+        let receivers = self.receivers(&batch).await?;
+        Ok((batch, receivers))
     }
 
     /// Feeds an outcome to the circuit breaker; when it trips, the dispatch pauses and the
@@ -680,11 +723,11 @@ impl Dispatcher {
     async fn deliver(
         &self,
         connection: &mut Connection,
-        ledger: &Ledger,
+        lane: &mut Lane,
         d: &ClaimedDelivery,
         receiver: Option<Receiver>,
     ) -> Option<DeliveryOutcome> {
-        match self.try_deliver(connection, ledger, d, receiver).await {
+        match self.try_deliver(connection, lane, d, receiver).await {
             Ok(outcome) => outcome,
             // Our own failure (database, rendering): nothing left the building, try later.
             Err(e) => {
@@ -697,7 +740,7 @@ impl Dispatcher {
     async fn try_deliver(
         &self,
         connection: &mut Connection,
-        ledger: &Ledger,
+        lane: &mut Lane,
         d: &ClaimedDelivery,
         receiver: Option<Receiver>,
     ) -> anyhow::Result<Option<DeliveryOutcome>> {
@@ -742,7 +785,7 @@ impl Dispatcher {
         // relay discards.
         let from = self.envelope_sender(d.id);
         let (marked, opened) = tokio::join!(
-            ledger.start_attempt(d.id, &self.owner, self.lease()),
+            lane.start_attempt(d.id, &self.owner, self.lease()),
             connection.begin(&from, &to)
         );
         // A transaction opened for a message that will not be sent waits for its data: it

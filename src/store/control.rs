@@ -81,8 +81,9 @@ impl Store {
             let skipped = if to == DispatchState::Cancelled {
                 sqlx::query(
                     "update deliveries set state = 'skipped', last_reply = $2, \
-                       lease_owner = null, lease_expires_at = null, updated_at = $3 \
-                     where state in ('queued', 'deferred') and dispatch_id in \
+                       lease_owner = null, lease_expires_at = null, updated_at = $3, \
+                       settled_at = $3 \
+                     where settled_at is null and state in ('queued', 'deferred') and dispatch_id in \
                        (select id from dispatches where issue_id = $1 and state = 'cancelled')",
                 )
                 .bind(issue_id)

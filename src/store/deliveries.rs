@@ -337,7 +337,7 @@ impl Store {
         let sql = format!(
             "update deliveries set lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
              where id {open}select id from deliveries where dispatch_id = $4 and id > $6 \
-               and state in ('queued', 'deferred') and next_attempt_at <= $3 \
+               and settled_at is null and state in ('queued', 'deferred') and next_attempt_at <= $3 \
                and (lease_owner is null or lease_expires_at < $3) and subscriber_id is not null \
                and exists (select 1 from dispatches x where x.id = $4 and x.state = 'active') \
                order by id limit $5 {lock}{close} \
@@ -387,9 +387,19 @@ impl Store {
         *start = (*start).max(id);
     }
 
+    /// How many ledger writers a pass runs: PostgreSQL commits several groups at once, so a
+    /// mark need not wait for another group's commit; SQLite has one writer at a time anyway.
+    pub fn ledger_writers(&self) -> usize {
+        match self.pool {
+            Pool::Postgres(_) => 3,
+            Pool::Sqlite(_) => 1,
+        }
+    }
+
     /// Writes marks and outcomes of several workers in one statement, so in one transaction
     /// (group commit: one round trip, one commit, one flush to disk, for all of them). A mark
-    /// is the write that makes a row `sending`; an outcome writes any other state. Each write
+    /// is the write that makes a row `sending`; an outcome writes any other state, and settles
+    /// the row (`settled_at`) unless it is `deferred`. Each write
     /// tells whether it was made: only the lease holder may write, a mark only while the
     /// dispatch is active, so `false` means the lease was lost or the send paused. A group
     /// never holds two writes of one delivery: a mark waits for its commit before the attempt
@@ -415,8 +425,11 @@ impl Store {
                 .push(
                     " else deliveries.sent_at end, \
                      lease_owner = case when v.column3 = 'sending' then deliveries.lease_owner end, \
-                     lease_expires_at = v.column6, updated_at = ",
+                     lease_expires_at = v.column6, settled_at = case when v.column3 in \
+                       ('sent', 'failed', 'skipped', 'unknown') then ",
                 )
+                .push_bind(at)
+                .push(" end, updated_at = ")
                 .push_bind(at)
                 .push(" from (");
             qb.push_values(writes, |mut row, write| {
@@ -483,7 +496,7 @@ impl Store {
         Ok(with_pool!(self, |p| {
             sqlx::query(
                 "update deliveries set lease_owner = null, lease_expires_at = null \
-                 where lease_owner = $1 and state in ('queued', 'deferred')",
+                 where settled_at is null and lease_owner = $1 and state in ('queued', 'deferred')",
             )
             .bind(owner)
             .execute(p)
@@ -536,16 +549,22 @@ impl Store {
         let mut recovered = 0;
         // Newsletters' deliveries and transactional mail are leased the same way.
         for table in ["deliveries", "mails"] {
+            // Only deliveries say when they were settled; their unsettled rows are indexed.
+            let (unsettled, settled) = match table {
+                "deliveries" => ("settled_at is null and ", ", settled_at = $2"),
+                _ => ("", ""),
+            };
             let select = format!(
                 "select id, lease_owner, lease_expires_at from {table} \
-                 where state = 'sending' and lease_owner is not null and lease_expires_at is not null"
+                 where {unsettled}state = 'sending' and lease_owner is not null \
+                 and lease_expires_at is not null"
             );
             let rows: Vec<(i64, String, DateTime<Utc>)> =
                 with_pool!(self, |p| { sqlx::query_as(&select).fetch_all(p).await })?;
             let update = format!(
                 "update {table} set state = 'unknown', \
                  last_reply = 'interrompu pendant l''envoi (processus arrêté)', \
-                 lease_owner = null, lease_expires_at = null, updated_at = $2 \
+                 lease_owner = null, lease_expires_at = null, updated_at = $2{settled} \
                  where id = $1 and state = 'sending' and lease_owner = $3"
             );
             for (id, owner, expires) in rows {
@@ -568,7 +587,8 @@ impl Store {
         let claimed: Vec<(i64, String)> = with_pool!(self, |p| {
             sqlx::query_as(
                 "select id, lease_owner from deliveries \
-                 where state in ('queued', 'deferred') and lease_owner is not null",
+                 where settled_at is null and state in ('queued', 'deferred') \
+                 and lease_owner is not null",
             )
             .fetch_all(p)
             .await
@@ -632,7 +652,7 @@ impl Store {
             let mut tx = p.begin_write().await?;
             let done = sqlx::query(
                 "update deliveries set state = 'queued', next_attempt_at = $2, updated_at = $2, \
-                 lease_owner = null, lease_expires_at = null \
+                 lease_owner = null, lease_expires_at = null, settled_at = null \
                  where state = 'unknown' and dispatch_id in \
                    (select id from dispatches where issue_id = $1 and state <> 'cancelled')",
             )
@@ -705,7 +725,7 @@ impl Store {
         Ok(with_pool!(self, |p| {
             sqlx::query_scalar(
                 "select min(next_attempt_at) from deliveries where dispatch_id = $1 \
-                 and state in ('queued', 'deferred')",
+                 and settled_at is null and state in ('queued', 'deferred')",
             )
             .bind(dispatch_id)
             .fetch_one(p)
@@ -718,7 +738,7 @@ impl Store {
         let open: i64 = with_pool!(self, |p| {
             sqlx::query_scalar(
                 "select count(*) from deliveries where dispatch_id = $1 \
-                 and state in ('queued', 'deferred', 'sending')",
+                 and settled_at is null and state in ('queued', 'deferred', 'sending')",
             )
             .bind(dispatch.id)
             .fetch_one(p)

@@ -1,5 +1,7 @@
 //! Dispatch against smtp-sink: segments, refusals, lost replies, resuming.
 
+use std::time::Duration;
+
 use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 
@@ -345,6 +347,68 @@ async fn a_kill_with_several_connections_leaves_only_the_messages_in_flight_unce
         .collect();
     everyone.sort();
     assert_eq!(everyone, people, "each person once");
+}
+
+/// A kill once each connection has sent several messages, at whatever step each one is (its
+/// mark committing, its data leaving, its reply just read): an outcome travels with the
+/// connection's next mark, so only the message in flight on each connection can be left
+/// uncertain, and nobody else is missed or mailed twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_after_several_messages_per_connection_leaves_at_most_one_per_connection_uncertain()
+{
+    let people: Vec<String> = (0..30).map(|n| format!("q{n:02}@example.org")).collect();
+    let csv = people
+        .iter()
+        .fold("email,newsletters\n".to_string(), |csv, p| {
+            csv + p + ",coopdev-info\n"
+        });
+    let (mut env, _server, issue) = env_with_issue(&csv).await;
+    // Each message is held 80 ms before its reply, so that the kill falls amid a stream.
+    let relay = ScriptedRelay::start(Duration::from_millis(80), |_, _| None).await;
+    env.set("RELAIS_SMTP_URL", relay.url());
+    env.set("RELAIS_SMTP_CONNECTIONS", "2");
+    let mut sender = env.spawn(&["issue", "send", &issue, "--wait"]);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            relay.seen().accepted.len() >= 9
+        })
+        .await,
+        "the relay took nine messages"
+    );
+    sender.kill().await.unwrap();
+    let before = relay.seen().recipients();
+    let status = env.status(&issue).await;
+    let uncertain = status["sending"].as_i64().unwrap_or(0);
+    assert!(uncertain <= 2, "at most one per connection: {status}");
+    assert!(
+        status["sent"].as_i64().unwrap_or(0) + uncertain >= before.len() as i64,
+        "every message the relay took is sent or in flight: {status}, relay {before:?}"
+    );
+
+    let accepting = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", accepting.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let status = env.status(&issue).await;
+    let unknown = status["unknown"].as_i64().unwrap_or(0);
+    assert_eq!(unknown, uncertain, "{status}");
+    assert_eq!(status["sent"].as_i64(), Some(30 - unknown), "{status}");
+    let mut everyone: Vec<String> = before
+        .into_iter()
+        .chain(
+            accepting
+                .messages()
+                .iter()
+                .flat_map(|m| m.envelope_to.clone()),
+        )
+        .collect();
+    everyone.sort();
+    let mut once = everyone.clone();
+    once.dedup();
+    let (doubled, missed) = (everyone.len() - once.len(), people.len() - once.len());
+    assert!(
+        doubled + missed <= unknown as usize,
+        "missed {missed} and doubled {doubled}, with {unknown} uncertain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
