@@ -109,7 +109,12 @@ async fn a_schedule_drafts_refuses_the_unapproved_issue_and_sends_the_approved_o
             .any(|m| m.envelope_to.contains(&"lectrice@example.org".to_string()))
     })
     .await;
-    assert!(delivered, "{} message(s)", sink.messages().len());
+    assert!(
+        delivered,
+        "{} message(s); the daemon said:\n{}",
+        sink.messages().len(),
+        daemon.logs()
+    );
     let messages = sink.complete_messages();
     let to_reader = messages
         .iter()
@@ -221,7 +226,7 @@ async fn a_schedule_sends_to_its_segment_and_tells_only_its_editors() {
     .await;
 
     std::fs::write(env.path("relais.toml"), config("Redaction@Example.org")).unwrap();
-    let _daemon = env.serve().await;
+    let daemon = env.serve().await;
     let first = wait_for_run(&env, |r| is(r, "draft", "done")).await;
     let first_issue = first["issue"].as_i64().unwrap();
     wait_for_run(&env, |r| {
@@ -254,8 +259,9 @@ async fn a_schedule_sends_to_its_segment_and_tells_only_its_editors() {
             reached("sante@example.org").await == 1 && reached("redaction@example.org").await > 0
         })
         .await,
-        "{} message(s)",
-        sink.messages().len()
+        "{} message(s); the daemon said:\n{}",
+        sink.messages().len(),
+        daemon.logs()
     );
     assert_eq!(reached("autre@example.org").await, 0, "outside the segment");
     assert_eq!(
