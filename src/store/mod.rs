@@ -45,7 +45,7 @@ pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchR
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use health::WorkState;
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};
-pub use items::{ItemFilter, ItemRow, NewItem, UpsertOutcome};
+pub use items::{FeedEntries, ItemFilter, ItemRow, NewItem, UpsertOutcome};
 pub use mails::{ClaimedMail, ConfirmationData, MailKind, MailProblem};
 pub use members::{LoginLink, LoginRefusal, MemberPerson, MemberRow, MemberSession, NewMember};
 pub use preferences::PreferencesChange;
