@@ -2,7 +2,8 @@
 //! search words, its MinHash signature and band keys, and its story. Story assignment reads
 //! the bands of every indexed item, so it runs under a lock (see `STORY_LOCK`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 
 use crate::domain::similar::{self, Signature};
 
@@ -10,14 +11,14 @@ use super::desk::search_text;
 use super::{with_pool, BeginWrite, Result, Store};
 
 /// The PostgreSQL advisory lock key that serialises story assignment ("stor" in ASCII).
-pub(super) const STORY_LOCK: i64 = 0x73746f72;
+const STORY_LOCK: i64 = 0x73746f72;
 
 /// An item is compared with at most this many candidates: the newest indexed items sharing a
 /// band key with it.
-pub(super) const CANDIDATES: usize = 50;
+const CANDIDATES: usize = 50;
 
 /// Integers inlined in one statement (band keys, ids): a statement stays a few dozen KB.
-pub(super) const INLINED: usize = 1000;
+const INLINED: usize = 1000;
 
 /// An item to index, in the order the feed gave it.
 #[derive(Debug, Clone)]
@@ -102,161 +103,262 @@ pub(super) fn assign_stories(batch: &[Indexing], stored: &Candidates) -> Vec<i64
     stories
 }
 
-/// Inside a write transaction on the pool `$p`, after the batch's rows exist: takes the story
-/// lock, reads the candidates, gives each item without a story its story, and replaces the
-/// batch's band keys. The caller writes search words and signatures (new rows carry them from
-/// their insert; rows stored before get theirs after this, so that until then they count as
-/// the database held them).
+/// An indexed item as the candidates read it: (id, story or its own id, signature).
+type StoryRow = (i64, i64, Option<Vec<u8>>);
+
+/// The statements of indexing, per backend.
+pub(super) trait IndexSql {
+    /// Takes the story lock, held until commit.
+    fn lock_stories(&mut self) -> impl Future<Output = sqlx::Result<()>> + Send;
+    /// Per band key, up to `newest` items holding it, newest first, as (key, item).
+    fn newest_by_key(
+        &mut self,
+        keys: &[i64],
+        newest: i64,
+    ) -> impl Future<Output = sqlx::Result<Vec<(i64, i64)>>> + Send;
+    /// The story and signature of these items.
+    fn stories_of(
+        &mut self,
+        ids: &[i64],
+    ) -> impl Future<Output = sqlx::Result<Vec<StoryRow>>> + Send;
+    fn delete_bands(&mut self, ids: &[i64]) -> impl Future<Output = sqlx::Result<()>> + Send;
+    fn insert_bands(
+        &mut self,
+        keys: &[i64],
+        ids: &[i64],
+    ) -> impl Future<Output = sqlx::Result<()>> + Send;
+}
+
+// Keys and ids are integers computed here or read from the database: SQLite gets them
+// inlined, which is safe and keeps these statements free of the bound-parameter limit. Each
+// text is new, so none is kept prepared: the connections' statement caches would fill with
+// hundreds of them (SQLite's peak memory doubled).
+impl IndexSql for sqlx::SqliteConnection {
+    async fn lock_stories(&mut self) -> sqlx::Result<()> {
+        // Write transactions are serialised already.
+        Ok(())
+    }
+
+    async fn newest_by_key(&mut self, keys: &[i64], newest: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+        let mut rows = Vec::new();
+        for part in keys.chunks(INLINED) {
+            let sql = format!(
+                "select band_key, item_id from (select band_key, item_id, row_number() \
+                 over (partition by band_key order by item_id desc) as place \
+                 from item_bands where band_key in ({})) ranked where place <= {newest}",
+                inlined(part)
+            );
+            rows.extend(
+                sqlx::query_as::<_, (i64, i64)>(&sql)
+                    .persistent(false)
+                    .fetch_all(&mut *self)
+                    .await?,
+            );
+        }
+        Ok(rows)
+    }
+
+    async fn stories_of(&mut self, ids: &[i64]) -> sqlx::Result<Vec<StoryRow>> {
+        let mut rows = Vec::new();
+        for part in ids.chunks(INLINED) {
+            let sql = format!(
+                "select id, coalesce(story_id, id), signature from items where id in ({})",
+                inlined(part)
+            );
+            rows.extend(
+                sqlx::query_as::<_, StoryRow>(&sql)
+                    .persistent(false)
+                    .fetch_all(&mut *self)
+                    .await?,
+            );
+        }
+        Ok(rows)
+    }
+
+    async fn delete_bands(&mut self, ids: &[i64]) -> sqlx::Result<()> {
+        for part in ids.chunks(INLINED) {
+            let sql = format!(
+                "delete from item_bands where item_id in ({})",
+                inlined(part)
+            );
+            sqlx::query(&sql)
+                .persistent(false)
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_bands(&mut self, keys: &[i64], ids: &[i64]) -> sqlx::Result<()> {
+        for (keys, ids) in keys.chunks(INLINED).zip(ids.chunks(INLINED)) {
+            let rows: Vec<String> = keys
+                .iter()
+                .zip(ids)
+                .map(|(key, id)| format!("({key}, {id})"))
+                .collect();
+            let sql = format!(
+                "insert into item_bands (band_key, item_id) values {}",
+                rows.join(", ")
+            );
+            sqlx::query(&sql)
+                .persistent(false)
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+// PostgreSQL gets each list as one array: the statements' texts stay the same, are prepared
+// once, and skip parsing thousands of literals.
+impl IndexSql for sqlx::PgConnection {
+    async fn lock_stories(&mut self) -> sqlx::Result<()> {
+        sqlx::query("select pg_advisory_xact_lock($1)")
+            .bind(STORY_LOCK)
+            .execute(&mut *self)
+            .await?;
+        // Without JIT, which the estimates of tables grown during the pass would switch on
+        // for a few milliseconds of work.
+        sqlx::query("set local jit = off")
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn newest_by_key(&mut self, keys: &[i64], newest: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+        // One index probe per key (a lateral join), and below one per item: with the
+        // statistics of tables that grew during the pass, the planner would otherwise scan
+        // them whole, under the lock.
+        sqlx::query_as(
+            "select k.band_key, c.item_id from unnest($1::bigint[]) as k(band_key) \
+             cross join lateral (select b.item_id from item_bands b \
+             where b.band_key = k.band_key order by b.item_id desc limit $2) c",
+        )
+        .bind(keys)
+        .bind(newest)
+        .fetch_all(&mut *self)
+        .await
+    }
+
+    async fn stories_of(&mut self, ids: &[i64]) -> sqlx::Result<Vec<StoryRow>> {
+        sqlx::query_as(
+            "select i.id, coalesce(i.story_id, i.id), i.signature \
+             from unnest($1::bigint[]) as k(id) \
+             cross join lateral (select id, story_id, signature from items \
+             where id = k.id) i",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self)
+        .await
+    }
+
+    async fn delete_bands(&mut self, ids: &[i64]) -> sqlx::Result<()> {
+        sqlx::query("delete from item_bands where item_id = any($1::bigint[])")
+            .bind(ids)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_bands(&mut self, keys: &[i64], ids: &[i64]) -> sqlx::Result<()> {
+        sqlx::query(
+            "insert into item_bands (band_key, item_id) \
+             select * from unnest($1::bigint[], $2::bigint[])",
+        )
+        .bind(keys)
+        .bind(ids)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Inside a write transaction, before any row of the batch is written: takes the story lock,
+/// reads the candidates and gives the story of each item of the batch, in order (an item that
+/// has one keeps it). The caller writes the stories with the rows, then calls [`write_bands`].
 ///
 /// Story assignment is serialised: two relays indexed in concurrent transactions would not
 /// see each other's bands. SQLite's write transactions already are; PostgreSQL takes a
 /// transaction-level advisory lock, held until commit.
-macro_rules! index_batch {
-    ($tx:expr, $postgres:expr, $batch:expr) => {{
-        use $crate::store::index::{assign_stories, per_key, Candidates, INLINED, STORY_LOCK};
-        let batch: &[$crate::store::index::Indexing] = $batch;
-        if $postgres {
-            sqlx::query("select pg_advisory_xact_lock($1)")
-                .bind(STORY_LOCK)
-                .execute(&mut *$tx)
-                .await?;
-        }
-        let keys: Vec<i64> = batch
-            .iter()
-            .filter(|i| !i.signature.is_empty())
-            .flat_map(|i| $crate::domain::similar::band_keys(&i.signature))
-            .collect::<std::collections::BTreeSet<i64>>()
-            .into_iter()
-            .collect();
-        let mut candidates = Candidates::default();
-        let newest = per_key(batch);
-        // Keys and ids are integers computed here or read from the database: inlining them
-        // is safe, and keeps these statements free of the bound-parameter limit. Each text is
-        // new, so none is kept prepared: the connections' statement caches would fill with
-        // hundreds of them (SQLite's peak memory doubled).
-        let list = |part: &[i64]| {
-            part.iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        // Bands are only ever written with the item's signature, so every item a key names has
-        // one. PostgreSQL probes the index once per key (a lateral join), and reads each item by
-        // its key the same way: with the statistics of tables that grew during the pass, its
-        // planner would otherwise scan them whole, under the lock. Without JIT, which these
-        // estimates would switch on for a few milliseconds of work.
-        if $postgres {
-            sqlx::query("set local jit = off").execute(&mut *$tx).await?;
-        }
-        for part in keys.chunks(INLINED) {
-            let sql = if $postgres {
-                format!(
-                    "select k.band_key, c.item_id from unnest(array[{}]::bigint[]) as k(band_key) \
-                     cross join lateral (select b.item_id from item_bands b \
-                     where b.band_key = k.band_key order by b.item_id desc limit {newest}) c",
-                    list(part)
-                )
-            } else {
-                format!(
-                    "select band_key, item_id from (select band_key, item_id, row_number() \
-                     over (partition by band_key order by item_id desc) as place \
-                     from item_bands where band_key in ({})) ranked where place <= {newest}",
-                    list(part)
-                )
-            };
-            let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
-            for (key, id) in rows {
-                candidates.by_key.entry(key).or_default().push(id);
-            }
-        }
-        let ids: Vec<i64> = candidates
-            .by_key
-            .values()
-            .flatten()
-            .copied()
-            .collect::<std::collections::BTreeSet<i64>>()
-            .into_iter()
-            .collect();
-        for part in ids.chunks(INLINED) {
-            let sql = if $postgres {
-                format!(
-                    "select i.id, coalesce(i.story_id, i.id), i.signature \
-                     from unnest(array[{}]::bigint[]) as k(id) \
-                     cross join lateral (select id, story_id, signature from items \
-                     where id = k.id) i",
-                    list(part)
-                )
-            } else {
-                format!(
-                    "select id, coalesce(story_id, id), signature from items where id in ({})",
-                    list(part)
-                )
-            };
-            let rows: Vec<(i64, i64, Option<Vec<u8>>)> =
-                sqlx::query_as(&sql).persistent(false).fetch_all(&mut *$tx).await?;
-            for (id, story, bytes) in rows {
-                let sig = bytes.as_deref().and_then($crate::domain::similar::from_bytes);
-                candidates.items.insert(id, (story, sig));
-            }
-        }
-        let stories = assign_stories(batch, &candidates);
-        let unset: Vec<(i64, i64)> = batch
-            .iter()
-            .zip(&stories)
-            .filter(|(item, _)| item.story.is_none())
-            .map(|(item, story)| (item.id, *story))
-            .collect();
-        for part in unset.chunks(INLINED) {
-            let cases: String = part
-                .iter()
-                .map(|(id, story)| format!(" when {id} then {story}"))
-                .collect();
-            let ids: Vec<i64> = part.iter().map(|(id, _)| *id).collect();
-            let sql = format!(
-                "update items set story_id = case id{cases} end where id in ({})",
-                list(&ids)
-            );
-            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
-        }
-        let stored: Vec<i64> = batch.iter().filter(|i| i.stored).map(|i| i.id).collect();
-        for part in stored.chunks(INLINED) {
-            let sql = format!("delete from item_bands where item_id in ({})", list(part));
-            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
-        }
-        // An item without words matches nothing: its keys would only crowd one bucket.
-        let bands: Vec<(i64, i64)> = batch
-            .iter()
-            .filter(|i| !i.signature.is_empty())
-            .flat_map(|i| {
-                $crate::domain::similar::band_keys(&i.signature)
-                    .into_iter()
-                    .map(move |key| (key, i.id))
-            })
-            .collect();
-        for part in bands.chunks(INLINED) {
-            let keys: Vec<i64> = part.iter().map(|(key, _)| *key).collect();
-            let ids: Vec<i64> = part.iter().map(|(_, id)| *id).collect();
-            // Two arrays parse and plan faster than a thousand rows of values on PostgreSQL.
-            let sql = if $postgres {
-                format!(
-                    "insert into item_bands (band_key, item_id) select * from \
-                     unnest(array[{}]::bigint[], array[{}]::bigint[]) on conflict do nothing",
-                    list(&keys),
-                    list(&ids)
-                )
-            } else {
-                let rows: Vec<String> =
-                    part.iter().map(|(key, id)| format!("({key}, {id})")).collect();
-                format!(
-                    "insert into item_bands (band_key, item_id) values {} on conflict do nothing",
-                    rows.join(", ")
-                )
-            };
-            sqlx::query(&sql).persistent(false).execute(&mut *$tx).await?;
-        }
-    }};
+pub(super) async fn assign_batch<C: IndexSql + Send>(
+    conn: &mut C,
+    batch: &[Indexing],
+) -> sqlx::Result<Vec<i64>> {
+    conn.lock_stories().await?;
+    let keys: Vec<i64> = batch
+        .iter()
+        .filter(|i| !i.signature.is_empty())
+        .flat_map(|i| similar::band_keys(&i.signature))
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    let mut candidates = Candidates::default();
+    // Bands are only ever written with the item's signature, so every item a key names has
+    // one.
+    for (key, id) in conn.newest_by_key(&keys, per_key(batch) as i64).await? {
+        candidates.by_key.entry(key).or_default().push(id);
+    }
+    let ids: Vec<i64> = candidates
+        .by_key
+        .values()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    for (id, story, bytes) in conn.stories_of(&ids).await? {
+        let sig = bytes.as_deref().and_then(similar::from_bytes);
+        candidates.items.insert(id, (story, sig));
+    }
+    Ok(assign_stories(batch, &candidates))
 }
-pub(super) use index_batch;
+
+/// Inside the write transaction of [`assign_batch`], once the batch's rows exist: replaces
+/// the band keys of its items stored before, and writes those of the others. The items hold
+/// no band any more and get theirs under the story lock: with each item's keys distinct, a
+/// plain insert cannot conflict, and skips the conflict check of every row.
+pub(super) async fn write_bands<C: IndexSql + Send>(
+    conn: &mut C,
+    batch: &[Indexing],
+) -> sqlx::Result<()> {
+    let stored: Vec<i64> = batch.iter().filter(|i| i.stored).map(|i| i.id).collect();
+    if !stored.is_empty() {
+        conn.delete_bands(&stored).await?;
+    }
+    let (keys, ids) = bands(batch);
+    if !keys.is_empty() {
+        conn.insert_bands(&keys, &ids).await?;
+    }
+    Ok(())
+}
+
+/// Integers as an SQL list, to inline (they are computed here or read from the database).
+fn inlined(values: &[i64]) -> String {
+    values
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The band rows of a batch as (keys, item ids), each item's keys once. An item without words
+/// has none: its keys would only crowd one bucket.
+pub(super) fn bands(batch: &[Indexing]) -> (Vec<i64>, Vec<i64>) {
+    let (mut keys, mut ids) = (Vec::new(), Vec::new());
+    for item in batch.iter().filter(|i| !i.signature.is_empty()) {
+        let mut own = similar::band_keys(&item.signature);
+        own.sort_unstable();
+        let mut last = None;
+        for key in own {
+            if last != Some(key) {
+                keys.push(key);
+                ids.push(item.id);
+            }
+            last = Some(key);
+        }
+    }
+    (keys, ids)
+}
 
 impl Store {
     /// Items stored before search and stories existed get theirs (migration 0009), a batch at
@@ -270,7 +372,6 @@ impl Store {
             Option<String>,
             Option<i64>,
         );
-        let postgres = matches!(self.pool, super::Pool::Postgres(_));
         loop {
             let filled = with_pool!(self, |p| {
                 let mut tx = p.begin_write().await?;
@@ -289,22 +390,27 @@ impl Store {
                         stored: true,
                     })
                     .collect();
-                index_batch!(tx, postgres, &batch);
-                for ((id, title, text, edited_title, edited_summary, _), item) in
-                    rows.iter().zip(&batch)
+                let stories = assign_batch(&mut *tx, &batch).await?;
+                for (((id, title, text, edited_title, edited_summary, _), item), story) in
+                    rows.iter().zip(&batch).zip(stories)
                 {
                     // Search reads the editor's words where there are some.
                     let search = search_text(
                         edited_title.as_deref().unwrap_or(title),
                         edited_summary.as_deref().unwrap_or(text),
                     );
-                    sqlx::query("update items set search_text = $2, signature = $3 where id = $1")
-                        .bind(id)
-                        .bind(&search)
-                        .bind(similar::to_bytes(&item.signature))
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "update items set search_text = $2, signature = $3, story_id = $4 \
+                         where id = $1",
+                    )
+                    .bind(id)
+                    .bind(&search)
+                    .bind(similar::to_bytes(&item.signature))
+                    .bind(story)
+                    .execute(&mut *tx)
+                    .await?;
                 }
+                write_bands(&mut *tx, &batch).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(rows.len())
             })?;

@@ -7,7 +7,8 @@ use crate::domain::ItemStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::desk::search_text;
-use super::index::{index_batch, Indexing};
+use super::index::{assign_batch, write_bands, Indexing};
+use super::sources::{record_success, FetchSuccess};
 use super::{push_list, ts, with_pool, BeginWrite, Result, Store, StoreError};
 
 /// An entry after cleaning, ready to store.
@@ -45,12 +46,12 @@ impl UpsertOutcome {
     }
 }
 
-/// Rows per multi-row statement: at most 14 bound values a row, far below SQLite's 32,766
+/// Rows per multi-row statement: at most 16 bound values a row, far below SQLite's 32,766
 /// and PostgreSQL's 65,535 per statement.
 const ITEM_ROWS: usize = 500;
 const TAG_ROWS: usize = 2000;
 const KEY_ROWS: usize = 1000;
-const _: () = assert!(ITEM_ROWS * 14 <= 32_766 && TAG_ROWS * 3 <= 32_766 && KEY_ROWS < 32_766);
+const _: () = assert!(ITEM_ROWS * 16 <= 32_766 && TAG_ROWS * 3 <= 32_766 && KEY_ROWS < 32_766);
 
 /// An item already stored under a key of the feed, as `store_items` reads it.
 type StoredRow = (
@@ -100,6 +101,41 @@ fn runs_of_distinct_keys(items: &[NewItem]) -> Vec<&[NewItem]> {
     runs
 }
 
+/// A feed's entries to store, and the fetch that brought them, recorded in the same
+/// transaction when given.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedEntries<'a> {
+    pub source_id: i64,
+    pub items: &'a [NewItem],
+    pub fetched: Option<&'a FetchSuccess>,
+}
+
+/// The feeds' entries as batches of (feed, run) written together, in order. A run is a part
+/// of a feed without a repeated dedup key; a feed's later run starts a new batch, so that it
+/// finds its earlier run stored, as if it came in a later poll.
+fn batches<'a>(feeds: &[FeedEntries<'a>]) -> Vec<Vec<(usize, &'a [NewItem])>> {
+    let mut batches = vec![Vec::new()];
+    for (feed, entries) in feeds.iter().enumerate() {
+        for (i, run) in runs_of_distinct_keys(entries.items).into_iter().enumerate() {
+            if i > 0 {
+                batches.push(Vec::new());
+            }
+            batches.last_mut().expect("one batch").push((feed, run));
+        }
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
+}
+
+/// A new or changed entry of a batch.
+struct Written<'a> {
+    source_id: i64,
+    item: &'a NewItem,
+    outcome: UpsertOutcome,
+    /// The row stored before, for a changed entry.
+    before: Option<&'a Stored>,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ItemRow {
     pub id: i64,
@@ -144,102 +180,167 @@ impl Store {
         source_id: i64,
         items: &[NewItem],
     ) -> Result<Vec<UpsertOutcome>> {
-        let mut all = self.store_feeds(&[(source_id, items)]).await?;
+        let feed = FeedEntries {
+            source_id,
+            items,
+            fetched: None,
+        };
+        let mut all = self.store_feeds(&[feed]).await?;
         Ok(all.pop().unwrap_or_default())
     }
 
     /// Stores several feeds' entries in one transaction (group commit: one commit, and on
     /// PostgreSQL one turn of the story lock, for all of them), each as [`Store::store_items`]
-    /// would, in order. Returns each feed's outcomes. Any failure rolls back every feed.
-    pub async fn store_feeds(
-        &self,
-        feeds: &[(i64, &[NewItem])],
-    ) -> Result<Vec<Vec<UpsertOutcome>>> {
+    /// would, in order, with the fetch that brought them when given. Returns each feed's
+    /// outcomes. Any failure rolls back every feed.
+    ///
+    /// The new entries of consecutive feeds are written together: their ids are taken first,
+    /// so that their stories are known before their rows are, and each row is written once.
+    pub async fn store_feeds(&self, feeds: &[FeedEntries<'_>]) -> Result<Vec<Vec<UpsertOutcome>>> {
         let at = self.now();
         let postgres = matches!(self.pool, super::Pool::Postgres(_));
-        let mut all = Vec::with_capacity(feeds.len());
+        let mut all: Vec<Vec<UpsertOutcome>> = feeds
+            .iter()
+            .map(|f| Vec::with_capacity(f.items.len()))
+            .collect();
         with_pool!(self, |p, Db| {
             let mut tx = p.begin_write().await?;
-            for &(source_id, items) in feeds {
-                let mut outcomes = Vec::with_capacity(items.len());
-                // A key met again in the same feed is stored after the entries before it, as if it
-                // came in a later poll: each run holds distinct keys.
-                for run in runs_of_distinct_keys(items) {
-                    let mut stored: HashMap<String, Stored> = HashMap::new();
+            for batch in batches(feeds) {
+                // Per feed of the batch, its entries already stored.
+                let mut stored: Vec<HashMap<String, Stored>> = Vec::with_capacity(batch.len());
+                for &(feed, run) in &batch {
+                    let mut found = HashMap::new();
                     for part in run.chunks(KEY_ROWS) {
                         let mut qb = sqlx::QueryBuilder::<Db>::new(
                             "select dedup_key, id, content_hash, story_id, edited_title, \
-                         edited_summary from items where source_id = ",
+                             edited_summary from items where source_id = ",
                         );
-                        qb.push_bind(source_id).push(" and dedup_key in ");
+                        qb.push_bind(feeds[feed].source_id)
+                            .push(" and dedup_key in ");
                         push_list(&mut qb, part.iter().map(|i| i.dedup_key.as_str()));
                         let rows: Vec<StoredRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                        stored.extend(rows.into_iter().map(|r| (r.0.clone(), Stored::from(r))));
+                        found.extend(rows.into_iter().map(|r| (r.0.clone(), Stored::from(r))));
                     }
-                    let fresh: Vec<&NewItem> = run
-                        .iter()
-                        .filter(|i| !stored.contains_key(&i.dedup_key))
-                        .collect();
-                    let mut ids: HashMap<String, i64> = HashMap::new();
-                    for part in fresh.chunks(ITEM_ROWS) {
-                        let mut qb = sqlx::QueryBuilder::<Db>::new(
-                            "insert into items (source_id, dedup_key, guid, url, title, summary, \
-                         content_hash, published_at, deadline, fetched_at, updated_at, \
-                         summary_text, search_text, signature) ",
-                        );
-                        qb.push_values(part, |mut row, item| {
-                            row.push_bind(source_id)
-                                .push_bind(&item.dedup_key)
-                                .push_bind(&item.guid)
-                                .push_bind(&item.url)
-                                .push_bind(&item.title)
-                                .push_bind(&item.summary)
-                                .push_bind(&item.content_hash)
-                                .push_bind(item.published_at.map(ts))
-                                .push_bind(item.deadline)
-                                .push_bind(at)
-                                .push_bind(at)
-                                .push_bind(&item.summary_text)
-                                .push_bind(search_text(&item.title, &item.summary_text))
-                                .push_bind(similar::to_bytes(&item.signature));
-                        });
-                        qb.push(" returning dedup_key, id");
-                        let rows: Vec<(String, i64)> =
-                            qb.build_query_as().fetch_all(&mut *tx).await?;
-                        ids.extend(rows);
-                    }
-                    // What each entry of the run does, in order; `None` for an unchanged one.
-                    let mut written: Vec<(&NewItem, UpsertOutcome, Option<&Stored>)> = Vec::new();
+                    stored.push(found);
+                }
+                let fresh: usize = batch
+                    .iter()
+                    .zip(&stored)
+                    .map(|((_, run), found)| {
+                        run.iter()
+                            .filter(|i| !found.contains_key(&i.dedup_key))
+                            .count()
+                    })
+                    .sum();
+                let mut ids = if postgres {
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "select nextval(pg_get_serial_sequence('items', 'id')) \
+                         from generate_series(1, $1)",
+                    )
+                    .bind(fresh as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    ids
+                } else {
+                    // The write lock is held: the ids after the greatest are free, and are
+                    // those SQLite would give.
+                    let last: i64 = sqlx::query_scalar("select coalesce(max(id), 0) from items")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    (last + 1..=last + fresh as i64).collect()
+                };
+                ids.sort_unstable();
+                let mut ids = ids.into_iter();
+                // What each entry of the batch does, in order; unchanged ones are only counted.
+                let mut written: Vec<Written> = Vec::new();
+                for (&(feed, run), found) in batch.iter().zip(&stored) {
                     for item in run {
-                        let outcome = match stored.get(&item.dedup_key) {
+                        let outcome = match found.get(&item.dedup_key) {
                             Some(s) if s.content_hash == item.content_hash => {
-                                outcomes.push(UpsertOutcome::Unchanged(s.id));
+                                all[feed].push(UpsertOutcome::Unchanged(s.id));
                                 continue;
                             }
-                            Some(s) => (UpsertOutcome::Updated(s.id), Some(s)),
+                            Some(s) => UpsertOutcome::Updated(s.id),
                             None => {
-                                let id =
-                                    *ids.get(&item.dedup_key).ok_or(sqlx::Error::RowNotFound)?;
-                                (UpsertOutcome::Inserted(id), None)
+                                UpsertOutcome::Inserted(ids.next().ok_or(sqlx::Error::RowNotFound)?)
                             }
                         };
-                        outcomes.push(outcome.0);
-                        written.push((item, outcome.0, outcome.1));
+                        all[feed].push(outcome);
+                        written.push(Written {
+                            source_id: feeds[feed].source_id,
+                            item,
+                            outcome,
+                            before: found.get(&item.dedup_key),
+                        });
                     }
-                    let tags: Vec<(i64, &str, &str)> = written
+                }
+                let indexing: Vec<Indexing> = written
+                    .iter()
+                    .map(|w| Indexing {
+                        id: w.outcome.id(),
+                        signature: w.item.signature.clone(),
+                        story: w.before.and_then(|s| s.story),
+                        stored: w.before.is_some(),
+                    })
+                    .collect();
+                let stories = assign_batch(&mut *tx, &indexing).await?;
+                let new: Vec<(&Written, i64)> = written
+                    .iter()
+                    .zip(stories.iter().copied())
+                    .filter(|(w, _)| w.before.is_none())
+                    .collect();
+                for part in new.chunks(ITEM_ROWS) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(
+                        "insert into items (id, source_id, dedup_key, guid, url, title, summary, \
+                         content_hash, published_at, deadline, fetched_at, updated_at, \
+                         summary_text, search_text, signature, story_id) ",
+                    );
+                    if postgres {
+                        qb.push("overriding system value ");
+                    }
+                    qb.push_values(part, |mut row, (w, story)| {
+                        let item = w.item;
+                        row.push_bind(w.outcome.id())
+                            .push_bind(w.source_id)
+                            .push_bind(&item.dedup_key)
+                            .push_bind(&item.guid)
+                            .push_bind(&item.url)
+                            .push_bind(&item.title)
+                            .push_bind(&item.summary)
+                            .push_bind(&item.content_hash)
+                            .push_bind(item.published_at.map(ts))
+                            .push_bind(item.deadline)
+                            .push_bind(at)
+                            .push_bind(at)
+                            .push_bind(&item.summary_text)
+                            .push_bind(search_text(&item.title, &item.summary_text))
+                            .push_bind(similar::to_bytes(&item.signature))
+                            .push_bind(*story);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                // A changed entry keeps its tags and may gain some; a new one has none yet, so
+                // its tags, each once, take a plain insert without the conflict check per row.
+                for changed in [false, true] {
+                    let mut tags: Vec<(i64, &str, &str)> = written
                         .iter()
-                        .flat_map(|(item, outcome, _)| {
-                            let id = outcome.id();
-                            item.themes
+                        .filter(|w| w.before.is_some() == changed)
+                        .flat_map(|w| {
+                            let id = w.outcome.id();
+                            w.item
+                                .themes
                                 .iter()
                                 .map(move |t| (id, "theme", t.as_str()))
                                 .chain(
-                                    item.countries
+                                    w.item
+                                        .countries
                                         .iter()
                                         .map(move |c| (id, "country", c.as_str())),
                                 )
                         })
                         .collect();
+                    tags.sort_unstable();
+                    tags.dedup();
                     for part in tags.chunks(TAG_ROWS) {
                         let mut qb = sqlx::QueryBuilder::<Db>::new(
                             "insert into item_tags (item_id, kind, value) ",
@@ -247,53 +348,54 @@ impl Store {
                         qb.push_values(part, |mut row, (id, kind, value)| {
                             row.push_bind(*id).push_bind(*kind).push_bind(*value);
                         });
-                        qb.push(" on conflict do nothing");
+                        if changed {
+                            qb.push(" on conflict do nothing");
+                        }
                         qb.build().execute(&mut *tx).await?;
                     }
-                    let batch: Vec<Indexing> = written
-                        .iter()
-                        .map(|(item, outcome, before)| Indexing {
-                            id: outcome.id(),
-                            signature: item.signature.clone(),
-                            story: before.and_then(|s| s.story),
-                            stored: before.is_some(),
-                        })
-                        .collect();
-                    index_batch!(tx, postgres, &batch);
-                    for (item, outcome, before) in &written {
-                        let Some(before) = before else { continue };
-                        // Search reads the editor's words where there are some.
-                        let search = search_text(
-                            before.edited_title.as_deref().unwrap_or(&item.title),
-                            before
-                                .edited_summary
-                                .as_deref()
-                                .unwrap_or(&item.summary_text),
-                        );
-                        sqlx::query(
-                            "update items set guid = $2, url = $3, title = $4, summary = $5, \
+                }
+                write_bands(&mut *tx, &indexing).await?;
+                for (w, story) in written.iter().zip(stories) {
+                    let (item, Some(before)) = (w.item, w.before) else {
+                        continue;
+                    };
+                    // Search reads the editor's words where there are some.
+                    let search = search_text(
+                        before.edited_title.as_deref().unwrap_or(&item.title),
+                        before
+                            .edited_summary
+                            .as_deref()
+                            .unwrap_or(&item.summary_text),
+                    );
+                    sqlx::query(
+                        "update items set guid = $2, url = $3, title = $4, summary = $5, \
                          content_hash = $6, published_at = coalesce($7, published_at), \
                          deadline = coalesce($8, deadline), changed = $9, updated_at = $10, \
-                         summary_text = $11, search_text = $12, signature = $13 where id = $1",
-                        )
-                        .bind(outcome.id())
-                        .bind(&item.guid)
-                        .bind(&item.url)
-                        .bind(&item.title)
-                        .bind(&item.summary)
-                        .bind(&item.content_hash)
-                        .bind(item.published_at.map(ts))
-                        .bind(item.deadline)
-                        .bind(true)
-                        .bind(at)
-                        .bind(&item.summary_text)
-                        .bind(&search)
-                        .bind(similar::to_bytes(&item.signature))
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                         summary_text = $11, search_text = $12, signature = $13, \
+                         story_id = $14 where id = $1",
+                    )
+                    .bind(w.outcome.id())
+                    .bind(&item.guid)
+                    .bind(&item.url)
+                    .bind(&item.title)
+                    .bind(&item.summary)
+                    .bind(&item.content_hash)
+                    .bind(item.published_at.map(ts))
+                    .bind(item.deadline)
+                    .bind(true)
+                    .bind(at)
+                    .bind(&item.summary_text)
+                    .bind(&search)
+                    .bind(similar::to_bytes(&item.signature))
+                    .bind(story)
+                    .execute(&mut *tx)
+                    .await?;
                 }
-                all.push(outcomes);
+            }
+            for feed in feeds {
+                if let Some(fetched) = feed.fetched {
+                    record_success!(&mut *tx, feed.source_id, fetched, at);
+                }
             }
             tx.commit().await
         })

@@ -66,6 +66,34 @@ pub struct FetchFailure {
     pub disable: bool,
 }
 
+/// Records a successful fetch of source `$id` (a [`FetchSuccess`]) at `$at`, through `$e`: a
+/// pool, or a transaction that also stores the feed's entries.
+macro_rules! record_success {
+    ($e:expr, $id:expr, $ok:expr, $at:expr) => {{
+        let ok: &$crate::store::FetchSuccess = $ok;
+        sqlx::query(
+            "update sources set state = 'ok', etag = $2, last_modified = $3, \
+             body_hash = coalesce($4, body_hash), effective_url = coalesce($5, effective_url), \
+             last_fetched_at = $6, last_success_at = $6, \
+             last_unconditional_at = case when $7 then $6 else last_unconditional_at end, \
+             last_error = $9, consecutive_failures = 0, failing_since = null, \
+             next_poll_at = $8, updated_at = $6 where id = $1",
+        )
+        .bind($id)
+        .bind(&ok.etag)
+        .bind(&ok.last_modified)
+        .bind(&ok.body_hash)
+        .bind(&ok.moved_to)
+        .bind($at)
+        .bind(ok.unconditional)
+        .bind($crate::store::ts(ok.next_poll_at))
+        .bind(&ok.warning)
+        .execute($e)
+        .await?;
+    }};
+}
+pub(super) use record_success;
+
 impl Store {
     /// Brings the table in line with `sources.toml`: new slugs are added, known ones get the
     /// file's name, URL and title. A changed URL forgets the old redirect and validators.
@@ -148,26 +176,8 @@ impl Store {
     pub async fn record_fetch_success(&self, id: i64, ok: &FetchSuccess) -> Result<()> {
         let at = self.now();
         with_pool!(self, |p| {
-            sqlx::query(
-                "update sources set state = 'ok', etag = $2, last_modified = $3, \
-                 body_hash = coalesce($4, body_hash), effective_url = coalesce($5, effective_url), \
-                 last_fetched_at = $6, last_success_at = $6, \
-                 last_unconditional_at = case when $7 then $6 else last_unconditional_at end, \
-                 last_error = $9, consecutive_failures = 0, failing_since = null, \
-                 next_poll_at = $8, updated_at = $6 where id = $1",
-            )
-            .bind(id)
-            .bind(&ok.etag)
-            .bind(&ok.last_modified)
-            .bind(&ok.body_hash)
-            .bind(&ok.moved_to)
-            .bind(at)
-            .bind(ok.unconditional)
-            .bind(ts(ok.next_poll_at))
-            .bind(&ok.warning)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
+            record_success!(p, id, ok, at);
+            Ok::<_, sqlx::Error>(())
         })?;
         Ok(())
     }

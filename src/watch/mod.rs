@@ -106,7 +106,19 @@ pub struct Watcher {
 struct PendingFeed {
     source_id: i64,
     items: Vec<store::NewItem>,
+    /// The fetch that brought them, recorded with them.
+    fetched: FetchSuccess,
     done: tokio::sync::oneshot::Sender<store::Result<Vec<UpsertOutcome>>>,
+}
+
+impl PendingFeed {
+    fn entries(&self) -> store::FeedEntries<'_> {
+        store::FeedEntries {
+            source_id: self.source_id,
+            items: &self.items,
+            fetched: Some(&self.fetched),
+        }
+    }
 }
 
 impl Watcher {
@@ -395,7 +407,9 @@ impl Watcher {
             return report;
         };
         match self.fetch_and_store(&row, &config, &mut report).await {
-            Ok(success) => {
+            // Recorded with the feed's entries.
+            Ok(None) => {}
+            Ok(Some(success)) => {
                 if let Err(e) = self.store.record_fetch_success(row.id, &success).await {
                     report.error = Some(format!("enregistrement impossible : {e}"));
                 }
@@ -411,12 +425,14 @@ impl Watcher {
         report
     }
 
+    /// Fetches a source and stores its entries; returns the fetch's success when it is still
+    /// to record (it is recorded in the transaction that stores the entries, when there are).
     async fn fetch_and_store(
         &self,
         row: &SourceRow,
         config: &SourceConfig,
         report: &mut PollReport,
-    ) -> Result<FetchSuccess, FetchFailure> {
+    ) -> Result<Option<FetchSuccess>, FetchFailure> {
         let now = Utc::now();
         let unconditional = row
             .last_unconditional_at
@@ -459,7 +475,7 @@ impl Watcher {
         let (bytes, final_url, content_type, validators, moved_to, hint) = match fetched {
             Fetched::NotModified { validators, hint } => {
                 report.not_modified = true;
-                return Ok(FetchSuccess {
+                return Ok(Some(FetchSuccess {
                     etag: validators.etag,
                     last_modified: validators.last_modified,
                     body_hash: None,
@@ -467,7 +483,7 @@ impl Watcher {
                     unconditional,
                     next_poll_at: next_poll(config.every, hint),
                     warning: kept_warning,
-                });
+                }));
             }
             Fetched::Body(body) => {
                 let body = *body;
@@ -494,7 +510,7 @@ impl Watcher {
         if row.body_hash.as_deref() == Some(body_hash.as_str()) {
             report.not_modified = true;
             success.warning = kept_warning;
-            return Ok(success);
+            return Ok(Some(success));
         }
         let digested = self
             .digest(bytes, final_url, content_type, config, now)
@@ -506,7 +522,7 @@ impl Watcher {
             success.warning = Some(format!("flux réparé : {}", digested.fixes.join(" ; ")));
         }
         let outcomes = self
-            .store_grouped(row.id, digested.items)
+            .store_grouped(row.id, digested.items, success)
             .await
             .map_err(|e| {
                 self.failure(row, format!("enregistrement impossible : {e}"), None, false)
@@ -518,18 +534,19 @@ impl Watcher {
                 UpsertOutcome::Unchanged(_) => report.unchanged += 1,
             }
         }
-        Ok(success)
+        Ok(None)
     }
 
-    /// Stores a feed's entries with those of the other feeds digested meanwhile, in one
-    /// transaction (group commit): while one poll stores, the feeds that arrive wait, and the
-    /// first of them to get its turn stores them all. Each feed is stored as if alone, in the
-    /// order it arrived; when the group fails, each is stored again on its own, so that only
-    /// a faulty feed fails.
+    /// Stores a feed's entries and records its fetch with those of the other feeds digested
+    /// meanwhile, in one transaction (group commit): while one poll stores, the feeds that
+    /// arrive wait, and the first of them to get its turn stores them all. Each feed is stored
+    /// as if alone, in the order it arrived; when the group fails, each is stored again on its
+    /// own, so that only a faulty feed fails.
     async fn store_grouped(
         &self,
         source_id: i64,
         items: Vec<store::NewItem>,
+        fetched: FetchSuccess,
     ) -> store::Result<Vec<UpsertOutcome>> {
         let (done, mut outcome) = tokio::sync::oneshot::channel();
         self.pending
@@ -538,6 +555,7 @@ impl Watcher {
             .push(PendingFeed {
                 source_id,
                 items,
+                fetched,
                 done,
             });
         let turn = self.storing.lock().await;
@@ -545,10 +563,7 @@ impl Watcher {
             return stored;
         }
         let group = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let feeds: Vec<(i64, &[store::NewItem])> = group
-            .iter()
-            .map(|f| (f.source_id, f.items.as_slice()))
-            .collect();
+        let feeds: Vec<store::FeedEntries> = group.iter().map(PendingFeed::entries).collect();
         match self.store.store_feeds(&feeds).await {
             Ok(all) => {
                 for (feed, outcomes) in group.into_iter().zip(all) {
@@ -561,7 +576,8 @@ impl Watcher {
                     group.len()
                 );
                 for feed in group {
-                    let alone = self.store.store_items(feed.source_id, &feed.items).await;
+                    let alone = self.store.store_feeds(&[feed.entries()]).await;
+                    let alone = alone.map(|mut all| all.pop().unwrap_or_default());
                     feed.done.send(alone).ok();
                 }
             }
