@@ -1,7 +1,7 @@
 # relais: multi-stage build, slim runtime, non-root user, data in a volume.
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 # The binary carries its default templates and feed list (built in at compile time).
