@@ -138,17 +138,21 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            // Both ledgers: newsletters' deliveries and transactional mail.
-            for table in ["deliveries", "mails"] {
-                sqlx::query(&format!(
+            // Both ledgers: newsletters' deliveries and transactional mail. A delivery skipped
+            // here is settled: it leaves the claim's index.
+            for (table, settled) in [
+                ("deliveries", ", settled_at = case when state in ('queued', 'deferred') then $2 else settled_at end"),
+                ("mails", ""),
+            ] {
+                let sql = format!(
                     "update {table} set email = '', \
                      state = case when state in ('queued', 'deferred') then 'skipped' else state end, \
-                     last_reply = case when state in ('queued', 'deferred') then 'données effacées' else last_reply end \
+                     last_reply = case when state in ('queued', 'deferred') then 'données effacées' else last_reply end{settled} \
                      where subscriber_id = $1"
-                ))
-                .bind(subscriber_id)
-                .execute(&mut *tx)
-                .await?;
+                );
+                let query = sqlx::query(&sql).bind(subscriber_id);
+                let query = if settled.is_empty() { query } else { query.bind(at) };
+                query.execute(&mut *tx).await?;
             }
             // A bounce's diagnostic often quotes the address.
             sqlx::query("update bounces set diagnostic = null where subscriber_id = $1")
