@@ -8,16 +8,18 @@
 #  3. the same send again, which must add nobody.
 # PostgreSQL: a fresh database on RELAIS_BENCH_POSTGRES (an admin URL, default the loopback
 # server), dropped after; skipped with --sqlite-only.
-# Usage: scripts/bench-scale.sh [--sqlite-only] [N]. RELAIS_BENCH_KEEP=1 keeps the files.
+# Usage: scripts/bench-scale.sh [--sqlite-only|--postgres-only] [N]. RELAIS_BENCH_KEEP=1 keeps the files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 sqlite_only=false
+postgres_only=false
 args=()
 for arg in "$@"; do
   case $arg in
     --sqlite-only) sqlite_only=true ;;
+    --postgres-only) postgres_only=true ;;
     *) args+=("$arg") ;;
   esac
 done
@@ -89,7 +91,7 @@ scale() {
 }
 
 echo "== $n subscribers ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-scale sqlite "sqlite://$work/sqlite/relais.db"
+$postgres_only || scale sqlite "sqlite://$work/sqlite/relais.db"
 if ! $sqlite_only; then
   PGOPTIONS=--client-min-messages=warning psql "$pg_admin" -qc "drop database if exists $pg_db" -c "create database $pg_db" >/dev/null
   scale postgres "${pg_admin%/*}/$pg_db"
