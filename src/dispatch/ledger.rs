@@ -6,9 +6,8 @@
 //! message leaves. Its outcome is held by the lane and goes out with its next mark, in the
 //! same statement, so it is durable before (or with) that mark: at any moment at most the
 //! message in flight on each connection is `sending`, and only those can turn out ambiguous
-//! after a crash. Because a lane's writes travel together, several writers may commit at once
-//! (PostgreSQL): a mark does not wait for another group's commit to end before its own
-//! starts. SQLite serialises writers anyway, so it has one.
+//! after a crash. Because a lane's writes travel together, several writers could commit at
+//! once without breaking that order; a pass runs one (see `LEDGER_WRITERS`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

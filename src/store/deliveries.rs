@@ -387,15 +387,6 @@ impl Store {
         *start = (*start).max(id);
     }
 
-    /// How many ledger writers a pass runs: PostgreSQL commits several groups at once, so a
-    /// mark need not wait for another group's commit; SQLite has one writer at a time anyway.
-    pub fn ledger_writers(&self) -> usize {
-        match self.pool {
-            Pool::Postgres(_) => 3,
-            Pool::Sqlite(_) => 1,
-        }
-    }
-
     /// Writes marks and outcomes of several workers in one statement, so in one transaction
     /// (group commit: one round trip, one commit, one flush to disk, for all of them). A mark
     /// is the write that makes a row `sending`; an outcome writes any other state, and settles
