@@ -1,19 +1,20 @@
-//! The delivery ledger's writers during a pass: every worker's "attempt started" marks and
+//! The delivery ledger's one writer during a pass: every worker's "attempt started" marks and
 //! outcomes, committed together (group commit), so that a commit and its flush to disk are
 //! paid once for several connections instead of twice per message.
 //!
 //! Each worker writes through its own [`Lane`]. A worker waits for its mark before the
 //! message leaves. Its outcome is held by the lane and goes out with its next mark, in the
-//! same statement, so it is durable before (or with) that mark: at any moment at most the
-//! message in flight on each connection is `sending`, and only those can turn out ambiguous
-//! after a crash. Because a lane's writes travel together, several writers could commit at
-//! once without breaking that order; a pass runs one (see `LEDGER_WRITERS`).
+//! same statement (rather than in a group of its own that the mark would wait behind), so it
+//! is durable before (or with) that mark: at any moment at most the message in flight on each
+//! connection is `sending`, and only those can turn out ambiguous after a crash. The writer
+//! takes entries in the order they were sent, so outcomes a lane flushed earlier commit before
+//! its next mark.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{DeliveryOutcome, LedgerWrite, Store};
 
@@ -26,29 +27,25 @@ struct Entry {
     written: Option<oneshot::Sender<Result<bool, String>>>,
 }
 
-/// A handle on the writers; they end once every handle (and lane) is dropped and the last
-/// batch is committed (see [`LedgerTask::finish`]).
+/// A handle on the writer; it ends once every handle (and lane) is dropped and the last batch
+/// is committed (see [`LedgerTask::finish`]).
 #[derive(Clone)]
 pub struct Ledger {
     entries: mpsc::UnboundedSender<Entry>,
 }
 
 pub struct LedgerTask {
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
     late: Arc<AtomicUsize>,
 }
 
 impl Ledger {
-    /// Starts the writers: `writers` of them take groups from one queue, each committing its
-    /// group while the others gather or commit theirs.
-    pub fn start(store: Store, writers: usize) -> (Ledger, LedgerTask) {
+    /// Starts the writer.
+    pub fn start(store: Store) -> (Ledger, LedgerTask) {
         let (entries, queue) = mpsc::unbounded_channel();
-        let queue = Arc::new(Mutex::new(queue));
         let late = Arc::new(AtomicUsize::new(0));
-        let tasks = (0..writers.max(1))
-            .map(|_| tokio::spawn(write_batches(store.clone(), queue.clone(), late.clone())))
-            .collect();
-        (Ledger { entries }, LedgerTask { tasks, late })
+        let task = tokio::spawn(write_batches(store, queue, late.clone()));
+        (Ledger { entries }, LedgerTask { task, late })
     }
 
     /// A worker's lane: its writes, in order.
@@ -56,7 +53,6 @@ impl Ledger {
         Lane {
             ledger: self.clone(),
             pending: Vec::new(),
-            flushed: None,
         }
     }
 
@@ -72,9 +68,6 @@ impl Ledger {
 pub struct Lane {
     ledger: Ledger,
     pending: Vec<LedgerWrite>,
-    /// The commit of the last flushed outcomes: the next mark waits for it, so that a
-    /// worker's writes stay in order whichever writer takes them.
-    flushed: Option<oneshot::Receiver<Result<bool, String>>>,
 }
 
 impl Lane {
@@ -87,12 +80,6 @@ impl Lane {
         owner: &str,
         lease: Duration,
     ) -> anyhow::Result<bool> {
-        if let Some(flushed) = self.flushed.take() {
-            flushed
-                .await
-                .map_err(|_| anyhow::anyhow!("ledger writer stopped"))?
-                .map_err(|e| anyhow::anyhow!("ledger write failed: {e}"))?;
-        }
         let (written, answer) = oneshot::channel();
         let mut writes = std::mem::take(&mut self.pending);
         writes.push(LedgerWrite::Start {
@@ -126,13 +113,10 @@ impl Lane {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let (written, answer) = oneshot::channel();
         self.ledger.send(Entry {
             writes: std::mem::take(&mut self.pending),
-            written: Some(written),
-        })?;
-        self.flushed = Some(answer);
-        Ok(())
+            written: None,
+        })
     }
 }
 
@@ -151,30 +135,18 @@ impl LedgerTask {
     /// Waits until every queued write is committed (all handles and lanes must be dropped
     /// first). Returns how many outcomes came after their lease was lost.
     pub async fn finish(self) -> anyhow::Result<usize> {
-        let mut first_error = None;
-        for task in self.tasks {
-            if let Err(e) = task.await.map_err(anyhow::Error::from).and_then(|r| r) {
-                first_error.get_or_insert(e);
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(self.late.load(Ordering::SeqCst)),
-        }
+        self.task.await??;
+        Ok(self.late.load(Ordering::SeqCst))
     }
 }
 
 async fn write_batches(
     store: Store,
-    queue: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
+    mut queue: mpsc::UnboundedReceiver<Entry>,
     late: Arc<AtomicUsize>,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(GROUP);
-    loop {
-        // Whoever holds the queue waits for the next entries; the others are committing.
-        if queue.lock().await.recv_many(&mut batch, GROUP).await == 0 {
-            return Ok(());
-        }
+    while queue.recv_many(&mut batch, GROUP).await > 0 {
         let writes: Vec<LedgerWrite> = batch
             .iter()
             .flat_map(|e: &Entry| e.writes.iter().cloned())
@@ -203,12 +175,9 @@ async fn write_batches(
                 let _ = answer.send(last);
             }
         }
-        // An outcome that could not be written is lost to the ledger: stop the pass (no more
-        // writes are taken; the other writers commit what was queued), the row stays
-        // `sending` and recovery makes it `unknown`, as after a crash.
-        if result.is_err() {
-            queue.lock().await.close();
-        }
+        // An outcome that could not be written is lost to the ledger: stop the pass, the row
+        // stays `sending` and recovery makes it `unknown`, as after a crash.
         result?;
     }
+    Ok(())
 }

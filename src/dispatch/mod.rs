@@ -37,11 +37,6 @@ use transport::{Connection, SendResult, Transport};
 /// Deliveries leased per claim, at most. Claiming reserves without starting: only the message in flight
 /// on each connection is `sending`, so after a crash the rest of a claim is still queued.
 const BATCH: i64 = 16;
-/// Ledger writers per pass. Several could commit at once (each worker's lane keeps its writes
-/// in order whichever writer takes them), but on PostgreSQL two, three, four or six were no
-/// faster than one on the send benchmark and cost more database CPU per message (184 µs with
-/// one, 228 with three): one writer gathers larger groups.
-const LEDGER_WRITERS: usize = 1;
 /// While newsletters are being sent, how often a worker looks for transactional mail.
 const MAIL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A claimed row whose worker vanished is recovered after this long.
@@ -270,7 +265,7 @@ impl Dispatcher {
         only: Option<i64>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<PassStats> {
-        let (ledger, writer) = Ledger::start(self.store.clone(), LEDGER_WRITERS);
+        let (ledger, writer) = Ledger::start(self.store.clone());
         let workers =
             (0..self.settings.connections.max(1)).map(|_| self.work(only, cancel, ledger.lane()));
         let results = futures::future::join_all(workers).await;
