@@ -8,7 +8,8 @@
 #  3. the same send again, which must add nobody.
 # PostgreSQL: a fresh database on RELAIS_BENCH_POSTGRES (an admin URL, default the loopback
 # server), dropped after; skipped with --sqlite-only.
-# Usage: scripts/bench-scale.sh [--sqlite-only|--postgres-only] [N]. RELAIS_BENCH_KEEP=1 keeps the files.
+# Usage: scripts/bench-scale.sh [--sqlite-only|--postgres-only] [N]. RELAIS_BENCH_KEEP=1 keeps the files;
+# RELAIS_BENCH_BIN=PATH measures another build of relais.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,9 +30,12 @@ pg_db=relais_bench_scale_$$
 command -v /usr/bin/time >/dev/null || { echo "/usr/bin/time is missing (Debian: time)" >&2; exit 1; }
 $sqlite_only || command -v psql >/dev/null || { echo "psql is missing (or pass --sqlite-only)" >&2; exit 1; }
 
-echo "== building (release)"
-cargo build --release --quiet --bin relais
-bin=$target/release/relais
+bin=${RELAIS_BENCH_BIN:-} # another build of relais to measure, instead of this tree's
+if [ -z "$bin" ]; then
+  echo "== building (release)"
+  cargo build --release --quiet --bin relais
+  bin=$target/release/relais
+fi
 work=$(mktemp -d)
 cleanup() {
   if [ "${RELAIS_BENCH_KEEP:-}" = 1 ]; then echo "kept: $work, database $pg_db"; return; fi

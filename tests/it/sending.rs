@@ -531,3 +531,84 @@ async fn readers_with_interests_get_a_copy_without_what_falls_outside_them() {
         .ok();
     assert!(!preview.stdout.contains("Eau et assainissement"));
 }
+
+/// The ledger names only dispatches, issues and subscribers that exist, whatever checks it
+/// (per row on SQLite, per statement on PostgreSQL): a freeze of a real audience passes, a row
+/// naming nobody is refused, a subscriber deleted by hand leaves anonymous rows behind, and a
+/// dispatch with rows cannot be deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ledger_names_only_rows_that_exist_and_keeps_its_counts_when_a_person_is_deleted() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters\n\
+         a@example.org,coopdev-info\n\
+         b@example.org,coopdev-info\n",
+    )
+    .await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert_eq!(
+        recipients(&sink),
+        vec!["a@example.org".to_string(), "b@example.org".to_string()]
+    );
+    let count = |q: &'static str| {
+        let env = &env;
+        async move { sql_text(env, q).await.unwrap_or_default() }
+    };
+    assert_eq!(
+        count("select cast(count(*) as text) from deliveries").await,
+        "2"
+    );
+
+    let copy = "insert into deliveries (dispatch_id, issue_id, subscriber_id, email, state, \
+                next_attempt_at, message_id, created_at, updated_at) \
+                select dispatch_id, issue_id, {subscriber}, email, 'queued', next_attempt_at, \
+                message_id || '.copy', created_at, updated_at from deliveries \
+                where email = 'a@example.org'";
+    let err = try_sql(&env, &copy.replace("{subscriber}", "424242"), &[])
+        .await
+        .expect_err("a delivery to a subscriber that does not exist was stored");
+    assert_reference_refused(&err);
+    let err = try_sql(
+        &env,
+        "update deliveries set subscriber_id = 424242 where email = 'b@example.org'",
+        &[],
+    )
+    .await
+    .expect_err("a delivery was pointed at a subscriber that does not exist");
+    assert_reference_refused(&err);
+    assert_eq!(
+        count("select cast(count(*) as text) from deliveries").await,
+        "2"
+    );
+
+    // Deleting a person by hand keeps the issue's counts: the row stays, naming nobody.
+    sql(
+        &env,
+        "delete from subscribers where email = 'a@example.org'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        count(
+            "select cast(count(*) as text) from deliveries \
+             where email = 'a@example.org' and subscriber_id is null"
+        )
+        .await,
+        "1"
+    );
+    let err = try_sql(&env, "delete from dispatches", &[])
+        .await
+        .expect_err("a dispatch with deliveries was deleted");
+    assert_reference_refused(&err);
+    let status = env.status(&issue).await;
+    assert_eq!(status["sent"], 2, "{status}");
+}
+
+fn assert_reference_refused(err: &sqlx::Error) {
+    assert!(
+        err.as_database_error()
+            .is_some_and(|e| e.is_foreign_key_violation()),
+        "{err}"
+    );
+}

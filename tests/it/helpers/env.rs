@@ -429,22 +429,33 @@ async fn fresh_postgres_database(admin_url: &str) -> String {
 
 /// Runs one statement on the test's database, whichever backend it is, with text parameters.
 pub async fn sql(env: &TestEnv, statement: &str, params: &[&str]) {
+    if let Err(e) = try_sql(env, statement, params).await {
+        panic!("{statement}: {e}");
+    }
+}
+
+/// Runs one statement as [`sql`] does and returns the rows it changed, or the database's
+/// error. SQLite connections enforce foreign keys, as relais's own do.
+pub async fn try_sql(env: &TestEnv, statement: &str, params: &[&str]) -> sqlx::Result<u64> {
     if env.database_url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+        let pool = sqlx::PgPool::connect(&env.database_url).await?;
         let mut q = sqlx::query(statement);
         for p in params {
             q = q.bind(*p);
         }
-        q.execute(&pool).await.unwrap();
+        let done = q.execute(&pool).await;
         pool.close().await;
+        done.map(|r| r.rows_affected())
     } else {
-        let pool = sqlx::SqlitePool::connect(&env.database_url).await.unwrap();
+        let options: sqlx::sqlite::SqliteConnectOptions = env.database_url.parse()?;
+        let pool = sqlx::SqlitePool::connect_with(options.foreign_keys(true)).await?;
         let mut q = sqlx::query(statement);
         for p in params {
             q = q.bind(*p);
         }
-        q.execute(&pool).await.unwrap();
+        let done = q.execute(&pool).await;
         pool.close().await;
+        done.map(|r| r.rows_affected())
     }
 }
 
