@@ -11,7 +11,8 @@
 # peak resident memory of relais (target: under 100 MB).
 # Usage: scripts/bench-send.sh [--sqlite-only|--postgres-only] [--no-dkim] [N] [C]. RELAIS_BENCH_KEEP=1 keeps the files;
 # RELAIS_BENCH_PERF=DIR records each timed send with `perf record` (DWARF call graphs) into
-# DIR/LABEL-RUN.data, for `perf report` (the figures are then slower than without it).
+# DIR/LABEL-RUN.data, for `perf report` (the figures are then slower than without it); with
+# RELAIS_BENCH_PERF_ALL=1 the whole machine is sampled instead (`perf report --sort comm,dso,sym`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,6 +35,13 @@ c=${args[1]:-8}
 runs=${RUNS:-3}
 pg_admin=${RELAIS_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 pg_db=relais_bench_send_$$
+# The benchmark databases' URLs: the admin URL's, on another database, with its options
+# (`?sslmode=disable`, `?host=/var/run/postgresql` for the Unix socket…).
+pg_url() {
+  local base=${pg_admin%%\?*} query=
+  [ "$base" = "$pg_admin" ] || query="?${pg_admin#*\?}"
+  echo "${base%/*}/$1$query"
+}
 
 for tool in smtp-sink smtp-source /usr/bin/time openssl python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: postfix, time, openssl, python3)" >&2; exit 1; }
@@ -167,7 +175,11 @@ bench() {
     sink0=$(cpu_of smtp-sink)
     start=$(now)
     local prof=()
-    [ -n "${RELAIS_BENCH_PERF:-}" ] && prof=(perf record -q -F 499 --call-graph dwarf,16384 -o "$RELAIS_BENCH_PERF/$label-$r.data" --)
+    if [ -n "${RELAIS_BENCH_PERF:-}" ]; then
+      prof=(perf record -q -F 499 --call-graph dwarf,16384 -o "$RELAIS_BENCH_PERF/$label-$r.data" --)
+      # The whole machine (the database server and the sink too), sampled without call graphs.
+      [ "${RELAIS_BENCH_PERF_ALL:-}" = 1 ] && prof=(perf record -q -a -e cpu-clock -F 999 -o "$RELAIS_BENCH_PERF/$label-$r.data" --)
+    fi
     /usr/bin/time -v -o "$work/time.txt" "${prof[@]}" "$bin" issue send "$issue" --wait --json > "$work/send.json" 2>"$work/send.err"
     end=$(now)
     cpu_db+=("$(echo "($(cpu_of postgres) - $db0) * 1000000 / $n" | bc -l)")
@@ -201,6 +213,6 @@ if ! $sqlite_only; then
   for db in "$pg_db" "${pg_db}_dkim"; do
     PGOPTIONS=--client-min-messages=warning psql "$pg_admin" -qc "drop database if exists $db" -c "create database $db" >/dev/null
   done
-  bench postgres "${pg_admin%/*}/$pg_db"
-  $no_dkim || bench postgres+dkim "${pg_admin%/*}/${pg_db}_dkim" "${dkim[@]}"
+  bench postgres "$(pg_url "$pg_db")"
+  $no_dkim || bench postgres+dkim "$(pg_url "${pg_db}_dkim")" "${dkim[@]}"
 fi

@@ -163,6 +163,35 @@ pub(super) fn audience_condition(newsletter: &str, segment: &str) -> String {
     )
 }
 
+/// The ledger's group write: `source` names each write's columns `v.column1` to `v.column6`
+/// (the delivery, its lease holder, the new state, the reply, the next attempt, the lease's new
+/// end), `at` is the placeholder of the time. Only the lease holder may write, a mark (state
+/// `sending`) only while the dispatch is active. The ids are listed again (`ids`, `in (…)` or
+/// `= any(…)`): PostgreSQL then finds the rows through the primary key; from the join alone, a
+/// generic plan may walk a whole dispatch's index entries.
+fn ledger_statement(at: &str, source: &str, ids: &str) -> String {
+    format!(
+        "update deliveries set state = v.column3, \
+         attempts = deliveries.attempts + case when v.column3 = 'sending' then 1 else 0 end, \
+         last_reply = case when v.column3 = 'sending' then deliveries.last_reply \
+           else v.column4 end, \
+         next_attempt_at = coalesce(v.column5, deliveries.next_attempt_at), \
+         sent_at = case when v.column3 = 'sent' then {at} else deliveries.sent_at end, \
+         lease_owner = case when v.column3 = 'sending' then deliveries.lease_owner end, \
+         lease_expires_at = v.column6, \
+         settled_at = case when v.column3 in ('sent', 'failed', 'skipped', 'unknown') \
+           then {at} end, \
+         updated_at = {at} \
+         from {source} \
+         where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
+         and case when v.column3 = 'sending' \
+           then deliveries.state in ('queued', 'deferred') and {ACTIVE_DISPATCH} \
+           else deliveries.state in ('queued', 'deferred', 'sending') end \
+         and deliveries.id {ids} \
+         returning deliveries.id"
+    )
+}
+
 impl Store {
     /// The dispatch of this issue to this audience, created on first use. `segment_key` is
     /// the segment slug or '' for the whole title; the unique constraint makes a second
@@ -401,29 +430,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let at = self.now();
-        let written: HashSet<i64> = with_pool!(self, |p, Db| {
-            // `values` rows are named column1, column2… on both databases: the delivery, its
-            // lease holder, the new state, the reply, the next attempt, the lease's new end.
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "update deliveries set state = v.column3, \
-                 attempts = deliveries.attempts + case when v.column3 = 'sending' then 1 else 0 end, \
-                 last_reply = case when v.column3 = 'sending' then deliveries.last_reply \
-                   else v.column4 end, \
-                 next_attempt_at = coalesce(v.column5, deliveries.next_attempt_at), \
-                 sent_at = case when v.column3 = 'sent' then ",
-            );
-            qb.push_bind(at)
-                .push(
-                    " else deliveries.sent_at end, \
-                     lease_owner = case when v.column3 = 'sending' then deliveries.lease_owner end, \
-                     lease_expires_at = v.column6, settled_at = case when v.column3 in \
-                       ('sent', 'failed', 'skipped', 'unknown') then ",
-                )
-                .push_bind(at)
-                .push(" end, updated_at = ")
-                .push_bind(at)
-                .push(" from (");
-            qb.push_values(writes, |mut row, write| {
+        // Each write's columns: the delivery, its lease holder, the new state, the reply, the
+        // next attempt, the lease's new end.
+        let columns: Vec<_> = writes
+            .iter()
+            .map(|write| {
                 let (state, reply, next, until) = match write {
                     LedgerWrite::Start { lease, .. } => {
                         let lease = chrono::Duration::from_std(*lease)
@@ -438,28 +449,62 @@ impl Store {
                 let owner = match write {
                     LedgerWrite::Start { owner, .. } | LedgerWrite::Outcome { owner, .. } => owner,
                 };
-                row.push_bind(write.id())
-                    .push_bind(owner.as_str())
-                    .push_bind(state)
-                    .push_bind(reply)
-                    .push_bind(next)
-                    .push_bind(until);
-            });
-            // The ids are listed again as `id in (…)`: PostgreSQL then finds the rows through
-            // the primary key; from the join alone, a generic plan may walk a whole
-            // dispatch's index entries.
-            qb.push(format!(
-                ") as v where deliveries.id = v.column1 and deliveries.lease_owner = v.column2 \
-                 and case when v.column3 = 'sending' \
-                   then deliveries.state in ('queued', 'deferred') and {ACTIVE_DISPATCH} \
-                   else deliveries.state in ('queued', 'deferred', 'sending') end \
-                 and deliveries.id in "
-            ));
-            push_list(&mut qb, writes.iter().map(LedgerWrite::id));
-            qb.push(" returning deliveries.id");
-            let ids: Vec<i64> = qb.build_query_scalar().fetch_all(p).await?;
-            Ok::<_, sqlx::Error>(ids.into_iter().collect())
-        })?;
+                (write.id(), owner.as_str(), state, reply, next, until)
+            })
+            .collect();
+        let ids: Vec<i64> = writes.iter().map(LedgerWrite::id).collect();
+        let written: Vec<i64> = match &self.pool {
+            // One statement text whatever the group's size, its writes as arrays, on the
+            // ledger's own connections: prepared once per connection and planned once (a
+            // generic plan), where a `values` list of each length was a statement of its own,
+            // planned again at every execution.
+            Pool::Postgres(p) => {
+                let p = self.ledger_pool.as_ref().unwrap_or(p);
+                let sql = ledger_statement(
+                    "$7",
+                    "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                     $5::timestamptz[], $6::timestamptz[]) \
+                     as v (column1, column2, column3, column4, column5, column6)",
+                    "= any($1)",
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(&ids)
+                    .bind(columns.iter().map(|c| c.1).collect::<Vec<_>>())
+                    .bind(columns.iter().map(|c| c.2).collect::<Vec<_>>())
+                    .bind(columns.iter().map(|c| c.3).collect::<Vec<_>>())
+                    .bind(columns.iter().map(|c| c.4).collect::<Vec<_>>())
+                    .bind(columns.iter().map(|c| c.5).collect::<Vec<_>>())
+                    .bind(at)
+                    .fetch_all(p)
+                    .await?
+            }
+            // `values` rows are named column1, column2… The statement's placeholders are bound
+            // in the order they appear: the time three times, the rows, then the ids.
+            Pool::Sqlite(p) => {
+                let rows = vec!["(?, ?, ?, ?, ?, ?)"; columns.len()].join(", ");
+                let list = vec!["?"; ids.len()].join(", ");
+                let sql = ledger_statement(
+                    "?",
+                    &format!("(values {rows}) as v"),
+                    &format!("in ({list})"),
+                );
+                let mut query = sqlx::query_scalar(&sql).bind(at).bind(at).bind(at);
+                for (id, owner, state, reply, next, until) in &columns {
+                    query = query
+                        .bind(id)
+                        .bind(*owner)
+                        .bind(*state)
+                        .bind(*reply)
+                        .bind(next)
+                        .bind(until);
+                }
+                for id in &ids {
+                    query = query.bind(id);
+                }
+                query.fetch_all(p).await?
+            }
+        };
+        let written: HashSet<i64> = written.into_iter().collect();
         Ok(writes.iter().map(|w| written.contains(&w.id())).collect())
     }
 
