@@ -54,16 +54,20 @@ pub fn digest_feed(
             })
             .collect::<Vec<_>>(),
     );
+    // Keep words and keyword rules folded once for the feed, and each entry's text folded
+    // once for them and for its deadline (the folding is the same: `tag::fold`).
+    let tagger = tag::Tagger::new(source, rules);
     let items = parsed
         .entries
         .iter()
         .zip(cleaned)
         .zip(keys)
-        .filter(|((_, entry), _)| tag::kept(source, &entry.title, &entry.summary_text))
-        .map(|((raw, entry), key)| {
-            let text = format!("{}\n{}", entry.title, entry.summary_text);
-            let (themes, countries) =
-                tag::tags_for(source, rules, &entry.title, &entry.summary_text);
+        .filter_map(|((raw, entry), key)| {
+            let folded = tag::folded_entry(&entry.title, &entry.summary_text);
+            tagger.kept(&folded).then_some((raw, entry, key, folded))
+        })
+        .map(|(raw, entry, key, folded)| {
+            let (themes, countries) = tagger.tags(&folded);
             let reference = raw.published.unwrap_or(now).date_naive();
             let content_hash =
                 dedup::content_hash(&entry.title, &entry.summary, entry.link.as_deref());
@@ -82,7 +86,7 @@ pub fn digest_feed(
                 summary: entry.summary,
                 summary_text: entry.summary_text,
                 published_at: raw.published,
-                deadline: deadline::find_deadline(&text, reference),
+                deadline: deadline::find_deadline_folded(&folded, reference),
                 themes,
                 countries,
             }
