@@ -9,7 +9,7 @@ use super::parse::{self, ParseError};
 use super::{clean, deadline, dedup, tag};
 use crate::config::{SourceConfig, TagRule};
 use crate::domain::similar;
-use crate::store::NewItem;
+use crate::store::{search_text, NewItem};
 
 /// A feed turned into items ready to store.
 #[derive(Debug, Default)]
@@ -82,6 +82,7 @@ pub fn digest_feed(
                 guid: entry.guid,
                 url: entry.link,
                 signature: similar::signature(&title, &entry.summary_text),
+                search_text: search_text(&title, &entry.summary_text),
                 title,
                 summary: entry.summary,
                 summary_text: entry.summary_text,
