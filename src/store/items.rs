@@ -21,6 +21,9 @@ pub struct NewItem {
     pub summary: String,
     /// The summary's plain text, computed once at ingest.
     pub summary_text: String,
+    /// The words search reads, `search_text(title, summary_text)`: computed with the rest of
+    /// the entry on a blocking thread, not while the store holds the write transaction.
+    pub search_text: String,
     pub content_hash: String,
     pub published_at: Option<DateTime<Utc>>,
     pub deadline: Option<NaiveDate>,
@@ -313,7 +316,7 @@ impl Store {
                             .push_bind(at)
                             .push_bind(at)
                             .push_bind(&item.summary_text)
-                            .push_bind(search_text(&item.title, &item.summary_text))
+                            .push_bind(&item.search_text)
                             .push_bind(similar::to_bytes(&item.signature))
                             .push_bind(*story);
                     });

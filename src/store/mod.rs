@@ -42,6 +42,7 @@ pub use bounces::{BounceEffect, BouncedDelivery, NewBounce};
 pub use compose::{Approval, FROZEN};
 pub use control::{ControlOutcome, DispatchControl};
 pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
+pub(crate) use desk::search_text;
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use health::WorkState;
 pub use issues::{FrozenIssue, IssueRow, PublishedItem};

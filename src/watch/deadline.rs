@@ -23,7 +23,12 @@ const REACH: usize = 6;
 /// The first date that follows a trigger in `text`. A date without a year is the next one
 /// on or after `reference` (the entry's publication, else today).
 pub fn find_deadline(text: &str, reference: NaiveDate) -> Option<NaiveDate> {
-    let folded = fold(text);
+    find_deadline_folded(&fold(text), reference)
+}
+
+/// [`find_deadline`] in a text already folded (`tag::fold`), so that ingest folds each entry
+/// once for tagging and deadlines.
+pub fn find_deadline_folded(folded: &str, reference: NaiveDate) -> Option<NaiveDate> {
     let words: Vec<&str> = folded.split_whitespace().collect();
     let mut hits: Vec<usize> = TRIGGERS
         .iter()

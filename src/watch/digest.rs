@@ -9,7 +9,7 @@ use super::parse::{self, ParseError};
 use super::{clean, deadline, dedup, tag};
 use crate::config::{SourceConfig, TagRule};
 use crate::domain::similar;
-use crate::store::NewItem;
+use crate::store::{search_text, NewItem};
 
 /// A feed turned into items ready to store.
 #[derive(Debug, Default)]
@@ -54,16 +54,20 @@ pub fn digest_feed(
             })
             .collect::<Vec<_>>(),
     );
+    // Keep words and keyword rules folded once for the feed, and each entry's text folded
+    // once for them and for its deadline (the folding is the same: `tag::fold`).
+    let tagger = tag::Tagger::new(source, rules);
     let items = parsed
         .entries
         .iter()
         .zip(cleaned)
         .zip(keys)
-        .filter(|((_, entry), _)| tag::kept(source, &entry.title, &entry.summary_text))
-        .map(|((raw, entry), key)| {
-            let text = format!("{}\n{}", entry.title, entry.summary_text);
-            let (themes, countries) =
-                tag::tags_for(source, rules, &entry.title, &entry.summary_text);
+        .filter_map(|((raw, entry), key)| {
+            let folded = tag::folded_entry(&entry.title, &entry.summary_text);
+            tagger.kept(&folded).then_some((raw, entry, key, folded))
+        })
+        .map(|(raw, entry, key, folded)| {
+            let (themes, countries) = tagger.tags(&folded);
             let reference = raw.published.unwrap_or(now).date_naive();
             let content_hash =
                 dedup::content_hash(&entry.title, &entry.summary, entry.link.as_deref());
@@ -78,11 +82,12 @@ pub fn digest_feed(
                 guid: entry.guid,
                 url: entry.link,
                 signature: similar::signature(&title, &entry.summary_text),
+                search_text: search_text(&title, &entry.summary_text),
                 title,
                 summary: entry.summary,
                 summary_text: entry.summary_text,
                 published_at: raw.published,
-                deadline: deadline::find_deadline(&text, reference),
+                deadline: deadline::find_deadline_folded(&folded, reference),
                 themes,
                 countries,
             }
