@@ -323,6 +323,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(ledger) = &self.ledger_pool {
+            ledger.close().await;
+        }
         with_pool!(self, |p| p.close().await)
     }
 
