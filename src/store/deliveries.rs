@@ -430,8 +430,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let at = self.now();
-        // Each write's columns: the delivery, its lease holder, the new state, the reply, the
-        // next attempt, the lease's new end.
+        // Each write's columns after its delivery's id: its lease holder, the new state, the
+        // reply, the next attempt, the lease's new end.
+        let ids: Vec<i64> = writes.iter().map(LedgerWrite::id).collect();
         let columns: Vec<_> = writes
             .iter()
             .map(|write| {
@@ -449,10 +450,9 @@ impl Store {
                 let owner = match write {
                     LedgerWrite::Start { owner, .. } | LedgerWrite::Outcome { owner, .. } => owner,
                 };
-                (write.id(), owner.as_str(), state, reply, next, until)
+                (owner.as_str(), state, reply, next, until)
             })
             .collect();
-        let ids: Vec<i64> = writes.iter().map(LedgerWrite::id).collect();
         let written: Vec<i64> = match &self.pool {
             // One statement text whatever the group's size, its writes as arrays, on the
             // ledger's own connections: prepared once per connection and planned once (a
@@ -469,11 +469,11 @@ impl Store {
                 );
                 sqlx::query_scalar(&sql)
                     .bind(&ids)
+                    .bind(columns.iter().map(|c| c.0).collect::<Vec<_>>())
                     .bind(columns.iter().map(|c| c.1).collect::<Vec<_>>())
                     .bind(columns.iter().map(|c| c.2).collect::<Vec<_>>())
                     .bind(columns.iter().map(|c| c.3).collect::<Vec<_>>())
                     .bind(columns.iter().map(|c| c.4).collect::<Vec<_>>())
-                    .bind(columns.iter().map(|c| c.5).collect::<Vec<_>>())
                     .bind(at)
                     .fetch_all(p)
                     .await?
@@ -489,7 +489,7 @@ impl Store {
                     &format!("in ({list})"),
                 );
                 let mut query = sqlx::query_scalar(&sql).bind(at).bind(at).bind(at);
-                for (id, owner, state, reply, next, until) in &columns {
+                for (id, (owner, state, reply, next, until)) in ids.iter().zip(&columns) {
                     query = query
                         .bind(id)
                         .bind(*owner)
