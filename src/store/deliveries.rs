@@ -769,32 +769,51 @@ impl Store {
         })?)
     }
 
-    /// Marks the dispatch complete once nothing is left to try, and its issue sent.
+    /// Marks the dispatch complete once nothing is left to try, and its issue sent when it was
+    /// the issue's last open dispatch.
+    ///
+    /// The check and the mark are one step, never a count then an update: a freeze (a
+    /// schedule's send, the desk's) may add rows and reopen the dispatch between the two, and
+    /// the update would then close a dispatch with recipients still queued, which no claim
+    /// reads again. On SQLite one statement is enough (it holds the write lock from its
+    /// start). On PostgreSQL the dispatch row is locked first and the rows are looked for by
+    /// the next statement, whose snapshot sees whatever committed before the lock was had:
+    /// a freeze reopens the dispatch after its rows are committed, so either the rows are
+    /// seen or the reopening comes after this mark.
     pub async fn complete_dispatch_if_done(&self, dispatch: &DispatchRow) -> Result<bool> {
-        let open: i64 = with_pool!(self, |p| {
-            sqlx::query_scalar(
-                "select count(*) from deliveries where dispatch_id = $1 \
-                 and settled_at is null and state in ('queued', 'deferred', 'sending')",
-            )
-            .bind(dispatch.id)
-            .fetch_one(p)
-            .await
-        })?;
-        if open > 0 {
+        const COMPLETE: &str =
+            "update dispatches set completed_at = coalesce(completed_at, $2) where id = $1 \
+             and not exists (select 1 from deliveries where dispatch_id = $1 \
+               and settled_at is null and state in ('queued', 'deferred', 'sending'))";
+        let at = self.now();
+        let done = match &self.pool {
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("select id from dispatches where id = $1 for update")
+                    .bind(dispatch.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query(COMPLETE)
+                    .bind(dispatch.id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                done
+            }
+            Pool::Sqlite(p) => sqlx::query(COMPLETE)
+                .bind(dispatch.id)
+                .bind(at)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        };
+        if done == 0 {
             return Ok(false);
         }
-        with_pool!(self, |p| {
-            sqlx::query(
-                "update dispatches set completed_at = coalesce(completed_at, $2) where id = $1",
-            )
-            .bind(dispatch.id)
-            .bind(self.now())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        self.set_issue_status(dispatch.issue_id, crate::domain::IssueStatus::Sent)
-            .await?;
+        // The issue is sent once all its dispatches are (a segment's may still be going).
+        self.mark_issue_sent_if_done(dispatch.issue_id).await?;
         Ok(true)
     }
 }

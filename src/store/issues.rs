@@ -140,9 +140,32 @@ impl Store {
     /// change keeps the first snapshot) in the same transaction; once it is sent, its watch
     /// items count as published.
     pub async fn set_issue_status(&self, id: i64, status: IssueStatus) -> Result<()> {
+        self.write_issue_status(id, status, "").await.map(|_| ())
+    }
+
+    /// Marks the issue sent if none of its dispatches is still open; returns whether it did.
+    /// Checked in the status write itself: a dispatch reopened by a freeze just before keeps
+    /// the issue `sending`.
+    pub async fn mark_issue_sent_if_done(&self, id: i64) -> Result<bool> {
+        self.write_issue_status(
+            id,
+            IssueStatus::Sent,
+            " and not exists (select 1 from dispatches where issue_id = $1 \
+               and completed_at is null)",
+        )
+        .await
+    }
+
+    async fn write_issue_status(&self, id: i64, status: IssueStatus, guard: &str) -> Result<bool> {
         let at = self.now();
+        let update = format!(
+            "update issues set status = $2, \
+             approved_at = case when $2 = 'approved' then $3 else approved_at end, \
+             sent_at = case when $2 = 'sent' then coalesce(sent_at, $3) else sent_at end \
+             where id = $1{guard}"
+        );
         let freezes = matches!(status, IssueStatus::Sending | IssueStatus::Sent);
-        with_pool!(self, |p| {
+        Ok(with_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             if freezes {
                 let unfrozen: Option<(String, String, String)> = sqlx::query_as(
@@ -172,17 +195,18 @@ impl Store {
                         .await?;
                 }
             }
-            sqlx::query(
-                "update issues set status = $2, \
-                 approved_at = case when $2 = 'approved' then $3 else approved_at end, \
-                 sent_at = case when $2 = 'sent' then coalesce(sent_at, $3) else sent_at end \
-                 where id = $1",
-            )
-            .bind(id)
-            .bind(status)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            let written = sqlx::query(&update)
+                .bind(id)
+                .bind(status)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if !written {
+                // Nothing moved: the snapshot taken above (if any) goes with the rollback.
+                return Ok(false);
+            }
             if status == IssueStatus::Sent {
                 sqlx::query(
                     "update items set status = 'published', updated_at = $2 \
@@ -193,9 +217,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.commit().await
-        })?;
-        Ok(())
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        })?)
     }
 
     /// Issues not sent yet (drafts, approved, sending), newest first: the desk's work list.

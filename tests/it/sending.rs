@@ -612,3 +612,65 @@ fn assert_reference_refused(err: &sqlx::Error) {
         "{err}"
     );
 }
+
+/// The daemon's send loop closes the dispatches with nothing left to try while a schedule may
+/// be freezing a new one: a dispatch closed between the two would never be claimed (a
+/// scheduled issue reported sent and received by nobody). Both run here side by side, many
+/// times; every frozen recipient must still be claimable afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispatch_frozen_while_the_send_loop_closes_finished_ones_is_still_sent() {
+    let env = TestEnv::new().await;
+    env.import("email,newsletters\nlectrice@example.org,coopdev-info\n")
+        .await
+        .ok();
+    let store = relais::store::Store::open(&env.database_url).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Several loops, as several daemons' send loops would, to meet the window more often.
+    let closers: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    for d in store.open_dispatches().await.unwrap() {
+                        store.complete_dispatch_if_done(&d).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let sections = relais::domain::Sections::default();
+    let today = chrono::Utc::now().date_naive();
+    let rounds = 200;
+    for n in 0..rounds {
+        let subject = format!("Numéro {n}");
+        let issue =
+            relais::desk::create_issue(&store, &sections, "coopdev-info", Some(&subject), today)
+                .await
+                .unwrap();
+        let (dispatch, _) = store.find_or_create_dispatch(issue, None).await.unwrap();
+        assert_eq!(
+            store
+                .freeze_audience(&dispatch, "example.org")
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for closer in closers {
+        closer.await.unwrap();
+    }
+    let claimed = store
+        .claim_deliveries(None, "test", 1000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut sent: Vec<i64> = claimed.iter().map(|d| d.dispatch_id).collect();
+    sent.sort();
+    assert_eq!(
+        sent.len(),
+        rounds,
+        "{} of {rounds} recipients queued can be sent; dispatches sent: {sent:?}",
+        sent.len()
+    );
+    store.close().await;
+}
