@@ -246,3 +246,43 @@ async fn without_smtp_messages_go_to_the_outbox_folder() {
         .unwrap()
         .contains("Rencontre des acteurs"));
 }
+
+/// Band keys and tags are stored beside each item without foreign keys (issue 15): deleting
+/// items by hand, as an operator cleaning a source's history would, still takes them along,
+/// and nothing of a deleted item is found by its similarity keys or its tags.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_items_deletes_their_band_keys_and_tags() {
+    let (env, _server) = env_with_feed().await;
+    env.run(&["fetch"]).await.ok();
+    let count = |table: &'static str| {
+        let env = &env;
+        async move {
+            sql_text(env, &format!("select cast(count(*) as text) from {table}"))
+                .await
+                .unwrap_or_default()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    assert_eq!(count("items").await, 3);
+    assert_eq!(count("item_bands").await, 3 * 16);
+    assert!(
+        count("item_tags").await >= 3,
+        "every item has its source's theme"
+    );
+    sql(
+        &env,
+        "delete from items where id in (select min(id) from items)",
+        &[],
+    )
+    .await;
+    assert_eq!(count("items").await, 2);
+    assert_eq!(count("item_bands").await, 2 * 16);
+    assert_eq!(
+        count("item_tags where item_id not in (select id from items)").await,
+        0
+    );
+    sql(&env, "delete from items", &[]).await;
+    assert_eq!(count("item_bands").await, 0);
+    assert_eq!(count("item_tags").await, 0);
+}
