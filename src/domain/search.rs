@@ -1,14 +1,23 @@
 //! Full-text search in French that ignores accents and case, the same on both databases.
 //!
 //! Text is folded here, once, into words of `[a-z0-9]` separated by single spaces; SQLite's
-//! FTS5 (`unicode61`) and PostgreSQL's `to_tsvector('simple', …)` both split such a string into
-//! exactly those words and neither stems nor drops any, so a query of folded prefixes finds
-//! the same items on both.
+//! FTS5 (`unicode61`) and PostgreSQL's `array_to_tsvector` of the words split on spaces
+//! (migration 0022; `to_tsvector('simple', …)` before, which read the same words for two and
+//! a half times the work) index exactly those words and neither stem nor drop any, so a query of
+//! folded prefixes finds the same items on both.
 
 use unicode_normalization::UnicodeNormalization;
 
 /// At most this many words of a query are used; the rest is ignored.
 pub const MAX_TERMS: usize = 8;
+
+/// The words searched for are cut to this many characters (ASCII once folded); a query's terms
+/// are at most 40, and match as prefixes.
+pub const MAX_WORD: usize = 64;
+
+/// A query's terms are cut to this many characters.
+const TERM_CHARS: usize = 40;
+const _: () = assert!(TERM_CHARS <= MAX_WORD);
 
 /// Lowercase, without accents, ligatures spelled out, every run of other characters one space.
 pub fn fold(text: &str) -> String {
@@ -72,7 +81,7 @@ pub fn terms(query: &str) -> Vec<String> {
     fold(query)
         .split(' ')
         .filter(|w| !w.is_empty())
-        .map(|w| w.chars().take(40).collect())
+        .map(|w| w.chars().take(TERM_CHARS).collect())
         .take(MAX_TERMS)
         .collect()
 }

@@ -106,9 +106,19 @@ const DESK_SELECT_FTS: &str = concat!(
 /// The inbox counts its matches up to this many.
 pub const COUNT_CAP: i64 = 1000;
 
-/// The folded words searched for an item: its title and text as editors see them.
+/// The folded words searched for an item: its title and text as editors see them, each cut
+/// to [`search::MAX_WORD`] characters (a search term is at most 40 and matches as a prefix,
+/// so a longer word is still found; PostgreSQL refuses a lexeme past 2047 bytes).
 pub(crate) fn search_text(title: &str, text: &str) -> String {
-    search::fold(&format!("{title} {text}"))
+    let folded = search::fold(&format!("{title} {text}"));
+    if folded.split(' ').all(|w| w.len() <= search::MAX_WORD) {
+        return folded;
+    }
+    folded
+        .split(' ')
+        .map(|w| &w[..w.len().min(search::MAX_WORD)])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Store {
@@ -380,5 +390,22 @@ impl Store {
             (row.themes, row.countries) = tags.remove(&row.id).unwrap_or_default();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_are_cut_and_keep_their_start() {
+        let long = "x".repeat(3000);
+        let text = search_text("Été", &format!("avant {long} après"));
+        let words: Vec<&str> = text.split(' ').collect();
+        assert_eq!(words.len(), 4, "{text}");
+        assert_eq!(words[0], "ete");
+        assert_eq!(words[2], "x".repeat(search::MAX_WORD));
+        assert_eq!(words[3], "apres");
+        assert_eq!(search_text("Court", "et simple"), "court et simple");
     }
 }

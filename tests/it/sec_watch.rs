@@ -350,6 +350,56 @@ async fn fifty_thousand_nested_tags_are_read_quickly_and_kept_bounded() {
     );
 }
 
+/// A word of thousands of letters (a pasted hash, a broken feed) is stored and searchable by
+/// its start like any other, with its neighbours: PostgreSQL refuses a lexeme past 2047
+/// bytes, and one item must not fail its feed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_with_a_word_of_thousands_of_letters_is_stored_and_found() {
+    let word = format!("Interminable{}", "abcdefghij".repeat(400));
+    let body = rss(&format!(
+        "{}{}",
+        item(
+            "long-1",
+            "Un mot sans fin",
+            "https://example.org/long",
+            &format!("Avant {word} après, au Sénégal."),
+        ),
+        item(
+            "court-1",
+            "Appel ordinaire",
+            "https://example.org/court",
+            "Un appel à projets.",
+        )
+    ));
+    let server = FeedServer::start(vec![("/long.xml", Route::feed(body))]).await;
+    let env = TestEnv::new().await;
+    env.write_sources(&sources_toml(&[("long", &server.url("/long.xml"), true)]));
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("2 nouveau(x)"), "{}", run.stderr);
+    assert_eq!(source(&env, "long").await["state"], "ok");
+
+    let store = relais::store::Store::open(&env.database_url).await.unwrap();
+    let search = |words: &str| {
+        let filter = relais::store::InboxFilter {
+            terms: relais::domain::search::terms(words),
+            limit: 50,
+            ..Default::default()
+        };
+        let store = &store;
+        async move {
+            let (rows, _) = store.inbox(&filter).await.unwrap();
+            rows.into_iter().map(|r| r.title).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("interminableabcdefghijabcdefghijabcdefghij").await,
+        ["Un mot sans fin"]
+    );
+    assert_eq!(search("senegal apres").await, ["Un mot sans fin"]);
+    assert_eq!(search("appel projets").await, ["Appel ordinaire"]);
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_huge_title_is_cut_and_the_issue_stays_under_gmails_clipping_size() {
     let huge = "Coopération ".repeat(100_000 / 13);
