@@ -135,8 +135,7 @@ pub(super) trait IndexSql {
 // fill with hundreds of them: SQLite's peak memory doubled). Band keys, a batch's largest
 // lists by far (16 per item), are bound instead, in parts whose sizes are powers of two (see
 // [`bound_parts`]): a few statements, each compiled once per connection, where inlining
-// compiled a statement of a thousand rows for every thousand keys (a third of storing a
-// first fetch).
+// compiled a statement of a thousand rows for every thousand keys.
 impl IndexSql for sqlx::SqliteConnection {
     async fn lock_stories(&mut self) -> sqlx::Result<()> {
         // Write transactions are serialised already.
