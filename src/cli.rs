@@ -1220,6 +1220,9 @@ async fn import_subscribers(app: &App, file: &PathBuf, json: bool) -> anyhow::Re
             break;
         }
     }
+    if tally.added + tally.updated > 0 {
+        app.store.analyze_audience().await?;
+    }
     if let Some(e) = lines.failure() {
         return Err(anyhow::Error::new(e).context(format!(
             "{} illisible après {} ligne(s) enregistrée(s)",

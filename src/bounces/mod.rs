@@ -251,12 +251,16 @@ impl Ingest<'_> {
                 "adresse de retour VERP dont la signature est fausse".into()
             ));
         }
-        for id in report
+        for (id, (dispatch, subscriber)) in report
             .message_ids
             .iter()
-            .filter(|id| is_delivery_message_id(id))
+            .filter_map(|id| Some((id, delivery_message_id(id)?)))
         {
-            let Some(d) = self.store.delivery_by_message_id(id).await? else {
+            let Some(d) = self
+                .store
+                .delivery_by_message_id(id, dispatch, subscriber)
+                .await?
+            else {
                 continue;
             };
             let recipient_agrees = report.recipients.is_empty()
@@ -278,18 +282,17 @@ impl Ingest<'_> {
     }
 }
 
-/// `<relais.DISPATCH.SUBSCRIBER@domain>`: a newsletter delivery's Message-ID.
-fn is_delivery_message_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("<relais.") else {
-        return false;
+/// `<relais.DISPATCH.SUBSCRIBER@domain>`: a newsletter delivery's Message-ID, and the two
+/// ids it names.
+fn delivery_message_id(id: &str) -> Option<(i64, i64)> {
+    let (numbers, _) = id.strip_prefix("<relais.")?.split_once('@')?;
+    let (dispatch, subscriber) = numbers.split_once('.')?;
+    let number = |p: &str| {
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<i64>().ok())
+            .flatten()
     };
-    let Some((numbers, _)) = rest.split_once('@') else {
-        return false;
-    };
-    let mut parts = numbers.split('.');
-    let number =
-        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    number(parts.next()) && number(parts.next()) && parts.next().is_none()
+    Some((number(dispatch)?, number(subscriber)?))
 }
 
 /// The files to read under `path`, and whether it is a maildir.
@@ -377,12 +380,20 @@ mod tests {
 
     #[test]
     fn only_newsletter_message_ids_are_looked_up() {
-        assert!(is_delivery_message_id("<relais.7.42@example.org>"));
-        assert!(!is_delivery_message_id(
-            "<relais.preview.7.ab12@example.org>"
-        ));
-        assert!(!is_delivery_message_id("<relais.7@example.org>"));
-        assert!(!is_delivery_message_id("<20261130.ABC@example.org>"));
+        assert_eq!(
+            delivery_message_id("<relais.7.42@example.org>"),
+            Some((7, 42))
+        );
+        for other in [
+            "<relais.preview.7.ab12@example.org>",
+            "<relais.7@example.org>",
+            "<relais.7.42.1@example.org>",
+            "<relais.7.+42@example.org>",
+            "<relais.7.99999999999999999999@example.org>",
+            "<20261130.ABC@example.org>",
+        ] {
+            assert_eq!(delivery_message_id(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{with_pool, BeginWrite, Result, Store};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BouncedDelivery {
     pub id: i64,
-    /// `None` once the person was erased.
+    /// `None` once the person was deleted by hand (erasure keeps the id, not the data).
     pub subscriber_id: Option<i64>,
     /// The address it was sent to (empty once erased).
     pub email: String,
@@ -46,15 +46,27 @@ impl Store {
         })?)
     }
 
+    /// The delivery whose Message-ID is `message_id`, which names its dispatch and subscriber
+    /// (`<relais.DISPATCH.SUBSCRIBER@domain>`), found through the issue's one copy per person
+    /// (the only index that names a delivery by its recipient, migration 0023). An erased
+    /// person's rows keep their subscriber id; a row whose subscriber was deleted by hand
+    /// names nobody and is found by its VERP address only.
     pub async fn delivery_by_message_id(
         &self,
         message_id: &str,
+        dispatch_id: i64,
+        subscriber_id: i64,
     ) -> Result<Option<BouncedDelivery>> {
         Ok(with_pool!(self, |p| {
-            sqlx::query_as(&format!("{DELIVERY}message_id = $1"))
-                .bind(message_id)
-                .fetch_optional(p)
-                .await
+            sqlx::query_as(&format!(
+                "{DELIVERY}issue_id = (select x.issue_id from dispatches x where x.id = $1) \
+                 and subscriber_id = $2 and message_id = $3"
+            ))
+            .bind(dispatch_id)
+            .bind(subscriber_id)
+            .bind(message_id)
+            .fetch_optional(p)
+            .await
         })?)
     }
 

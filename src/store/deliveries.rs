@@ -253,13 +253,19 @@ impl Store {
         let at = self.now();
         let prefix = format!("<relais.{}.", dispatch.id);
         let suffix = format!("@{mail_domain}>");
-        // No conflict target: a row is skipped on (dispatch_id, subscriber_id) when the same
-        // dispatch is sent again, and on (issue_id, subscriber_id) when another dispatch of
-        // the issue has the person; PostgreSQL waits for a concurrent freeze to commit first.
+        // No conflict target: a row is skipped on (issue_id, subscriber_id) when the same
+        // dispatch is sent again or another dispatch of the issue has the person (SQLite
+        // also has a (dispatch_id, subscriber_id) key, which PostgreSQL dropped as implied in
+        // 0023); PostgreSQL waits for a concurrent freeze to commit first.
         // PostgreSQL first tries a plain insert of the people who do not have the issue yet:
         // `on conflict` checks every unique index before each row (a fifth of the time of a
         // million-recipient freeze); only a concurrent freeze makes it fail, and then the
         // statement with `on conflict` runs.
+        // The sort is not only for the rows' order (ids in subscriber order, index entries
+        // appended in order): it reads the whole audience before the first row is written.
+        // Without it, a plan that scans `deliveries` for the not-exists (statistics saying
+        // the table is empty, after a vacuum) read again, for each recipient, every row the
+        // statement had written so far: a million-recipient freeze ran for minutes.
         let statement = |guard: &str, conflict: &str| {
             format!(
                 "insert into deliveries (dispatch_id, issue_id, subscriber_id, email, state, \

@@ -386,3 +386,84 @@ async fn without_a_bounce_domain_the_envelope_sender_is_the_senders_address() {
         "lettres@occitanie-cooperation.fr"
     );
 }
+
+/// A report found by the original's Message-ID alone (no VERP): the Message-ID names its
+/// dispatch and person, and is found through them, also once the person was erased; a
+/// Message-ID that names another dispatch, or another person, finds nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_id_finds_its_delivery_even_once_the_person_is_erased() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters\nefface@example.org,coopdev-info\nreste@example.org,coopdev-info\n",
+    )
+    .await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    let sent = sent_by_recipient(&sink.wait_for(2).await);
+
+    // The person erases their data through their own preferences link.
+    let daemon = env.serve().await;
+    let (prefs, _) = personal_links(&env, &issue, "efface@example.org").await;
+    let erased = daemon
+        .client
+        .post(format!("{prefs}/effacer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+
+    let kept = &sent["reste@example.org"].message_id;
+    let (dispatch, person) = kept
+        .strip_prefix("<relais.")
+        .and_then(|r| r.split_once('@'))
+        .and_then(|(numbers, _)| numbers.split_once('.'))
+        .expect("a delivery's Message-ID");
+    let (dispatch, person): (i64, i64) = (dispatch.parse().unwrap(), person.parse().unwrap());
+    let domain = kept.split_once('@').unwrap().1;
+    let other_dispatch = format!("<relais.{}.{person}@{domain}", dispatch + 1);
+    let other_person = format!("<relais.{dispatch}.{}@{domain}", person + 100);
+    let folder = env.path("rapports");
+    std::fs::create_dir(&folder).unwrap();
+    for (name, id, rcpt) in [
+        (
+            "1-efface",
+            sent["efface@example.org"].message_id.as_str(),
+            "efface@example.org",
+        ),
+        (
+            "2-autre-envoi",
+            other_dispatch.as_str(),
+            "reste@example.org",
+        ),
+        (
+            "3-autre-personne",
+            other_person.as_str(),
+            "reste@example.org",
+        ),
+    ] {
+        let text = report(
+            "outlook-ndr.eml",
+            "lettres@occitanie-cooperation.fr",
+            id,
+            rcpt,
+        );
+        std::fs::write(folder.join(format!("{name}.eml")), text).unwrap();
+    }
+    let run = env
+        .run(&["bounces", "ingest", folder.to_str().unwrap(), "--json"])
+        .await
+        .ok();
+    let summary = &run.json_lines()[0];
+    assert_eq!(
+        (
+            summary["matched"].as_i64(),
+            summary["suppressed"].as_i64(),
+            summary["unmatched"].as_i64()
+        ),
+        (Some(1), Some(0), Some(2)),
+        "{summary}\n{}",
+        run.stderr
+    );
+    assert_eq!(statuses(&env).await["reste@example.org"], "active");
+    drop(daemon);
+}

@@ -12,20 +12,6 @@ use crate::helpers::*;
 
 const SUBJECT: &str = "Confirmez votre abonnement";
 
-/// The preferences and unsubscribe links `email` would get in `issue`, from a real render.
-async fn personal_links(env: &TestEnv, issue: &str, email: &str) -> (String, String) {
-    let out = env
-        .run(&["issue", "render", issue, "--format", "text", "--to", email])
-        .await
-        .ok()
-        .stdout;
-    let base = env.env["RELAIS_BASE_URL"].clone();
-    (
-        find_url(&out, &format!("{base}/preferences/")).expect("a preferences link"),
-        find_url(&out, &format!("{base}/desinscription/")).expect("an unsubscribe link"),
-    )
-}
-
 async fn subscribe(daemon: &Daemon, email: &str, name: &str) -> reqwest::Response {
     let form = [
         ("email", email),

@@ -48,6 +48,20 @@ pub fn find_url(text: &str, prefix: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// The preferences and unsubscribe links `email` would get in `issue`, from a real render.
+pub async fn personal_links(env: &TestEnv, issue: &str, email: &str) -> (String, String) {
+    let out = env
+        .run(&["issue", "render", issue, "--format", "text", "--to", email])
+        .await
+        .ok()
+        .stdout;
+    let base = env.env["RELAIS_BASE_URL"].clone();
+    (
+        find_url(&out, &format!("{base}/preferences/")).expect("a preferences link"),
+        find_url(&out, &format!("{base}/desinscription/")).expect("an unsubscribe link"),
+    )
+}
+
 /// Whether an outside program a test needs is here. `scripts/test.sh` installs all of them and
 /// sets `RELAIS_TEST_STRICT`, so there a missing one fails the test; a bare `cargo test` on a
 /// machine without it skips the test and says why on stderr.
