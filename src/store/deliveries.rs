@@ -254,9 +254,8 @@ impl Store {
         let prefix = format!("<relais.{}.", dispatch.id);
         let suffix = format!("@{mail_domain}>");
         // No conflict target: a row is skipped on (issue_id, subscriber_id) when the same
-        // dispatch is sent again or another dispatch of the issue has the person (SQLite
-        // also has a (dispatch_id, subscriber_id) key, which PostgreSQL dropped as implied in
-        // 0023); PostgreSQL waits for a concurrent freeze to commit first.
+        // dispatch is sent again or another dispatch of the issue has the person;
+        // PostgreSQL waits for a concurrent freeze to commit first.
         // PostgreSQL first tries a plain insert of the people who do not have the issue yet:
         // `on conflict` checks every unique index before each row (a fifth of the time of a
         // million-recipient freeze); only a concurrent freeze makes it fail, and then the
