@@ -373,10 +373,14 @@ async fn an_editor_works_the_week_in_a_browser_with_the_keyboard_and_the_mouse()
         .flat_map(|m| m.envelope_to.clone())
         .collect();
     to.sort();
+    let received: Vec<String> = delivered
+        .iter()
+        .map(|m| format!("{:?} {:?}", m.envelope_to, m.header("Subject")))
+        .collect();
     assert_eq!(
         to,
         ["awa@example.org", "chloe@example.org"],
-        "exactly the segment"
+        "exactly the segment; the relay received {received:#?}"
     );
 
     for path in [
