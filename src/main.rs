@@ -66,5 +66,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let app = App::open(config).await?;
-    cli::run(cli, app).await
+    let store = app.store.clone();
+    let result = cli::run(cli, app).await;
+    // Closing the pools says goodbye to PostgreSQL (without it the server logs "connection
+    // reset by peer" after every command) and lets SQLite checkpoint its WAL. A connection
+    // still held by a task that outlived the command would make it wait: bounded.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), store.close()).await;
+    result
 }
