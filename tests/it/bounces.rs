@@ -404,12 +404,7 @@ async fn a_message_id_finds_its_delivery_even_once_the_person_is_erased() {
     // The person erases their data through their own preferences link.
     let daemon = env.serve().await;
     let (prefs, _) = personal_links(&env, &issue, "efface@example.org").await;
-    let erased = daemon
-        .client
-        .post(format!("{prefs}/effacer"))
-        .send()
-        .await
-        .unwrap();
+    let erased = erase_through(&daemon, &prefs).await;
     assert_eq!(erased.status(), 200);
 
     let kept = &sent["reste@example.org"].message_id;

@@ -88,12 +88,7 @@ async fn an_erased_persons_old_links_never_reach_the_next_person_imported() {
         .ok();
     let issue = env.create_issue("coopdev-info").await;
     let (prefs, unsubscribe) = personal_links(&env, &issue, "marie@example.org").await;
-    let erased = daemon
-        .client
-        .post(format!("{prefs}/effacer"))
-        .send()
-        .await
-        .unwrap();
+    let erased = erase_through(&daemon, &prefs).await;
     assert_eq!(erased.status(), 200);
 
     env.import("email,name,newsletters\npaul@example.org,Paul Secret,coopdev-info\n")
@@ -120,12 +115,7 @@ async fn an_erased_persons_old_links_never_reach_the_next_person_imported() {
         .send()
         .await
         .unwrap();
-    daemon
-        .client
-        .post(format!("{prefs}/effacer"))
-        .send()
-        .await
-        .unwrap();
+    erase_through(&daemon, &prefs).await;
     let export = env.export().await;
     let paul = person(&export, "paul@example.org").expect("Paul is still there");
     assert_eq!(paul["name"], "Paul Secret");
@@ -150,12 +140,7 @@ async fn an_old_confirmation_link_never_confirms_someone_elses_subscription() {
     // The attacker erases their own pending record, from a preview's preferences link.
     let issue = env.create_issue("coopdev-info").await;
     let (prefs, _) = personal_links(&env, &issue, "attaquant@example.org").await;
-    daemon
-        .client
-        .post(format!("{prefs}/effacer"))
-        .send()
-        .await
-        .unwrap();
+    erase_through(&daemon, &prefs).await;
 
     subscribe(&daemon, "victime@example.org", "V").await;
     let replay = daemon.client.post(&own).send().await.unwrap();

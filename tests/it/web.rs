@@ -442,12 +442,7 @@ async fn the_preferences_centre_changes_titles_and_interests_and_erases_on_reque
         .unwrap();
     assert!(ask.contains("Effacer définitivement mes données"));
     assert_eq!(env.export().await.len(), 1);
-    let erased = daemon
-        .client
-        .post(format!("{link}/effacer"))
-        .send()
-        .await
-        .unwrap();
+    let erased = erase_through(&daemon, &link).await;
     assert_eq!(erased.status(), 200);
     assert!(env
         .run(&["subscribers", "export", "--json"])

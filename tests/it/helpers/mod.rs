@@ -62,6 +62,16 @@ pub async fn personal_links(env: &TestEnv, issue: &str, email: &str) -> (String,
     )
 }
 
+/// What a person's "erase my data" button sends, from their preferences link `prefs`.
+pub async fn erase_through(daemon: &Daemon, prefs: &str) -> reqwest::Response {
+    daemon
+        .client
+        .post(format!("{prefs}/effacer"))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Whether an outside program a test needs is here. `scripts/test.sh` installs all of them and
 /// sets `RELAIS_TEST_STRICT`, so there a missing one fails the test; a bare `cargo test` on a
 /// machine without it skips the test and says why on stderr.
