@@ -780,40 +780,53 @@ impl Store {
     /// The check and the mark are one step, never a count then an update: a freeze (a
     /// schedule's send, the desk's) may add rows and reopen the dispatch between the two, and
     /// the update would then close a dispatch with recipients still queued, which no claim
-    /// reads again. On SQLite one statement is enough (it holds the write lock from its
-    /// start). On PostgreSQL the dispatch row is locked first and the rows are looked for by
-    /// the next statement, whose snapshot sees whatever committed before the lock was had:
+    /// reads again. On SQLite the transaction holds the write lock from its start. On
+    /// PostgreSQL the dispatch row is locked first and the rows are looked for by the next
+    /// statement, whose snapshot sees whatever committed before the lock was had:
     /// a freeze reopens the dispatch after its rows are committed, so either the rows are
     /// seen or the reopening comes after this mark.
+    ///
+    /// A row whose person was deleted by hand (`subscriber_id` null: the app only ever
+    /// erases) is never claimed. Waiting rows of that kind do not hold the dispatch open: when
+    /// it closes, they are settled as skipped in the same transaction. They are looked at only
+    /// then, so a tick of a large send does not walk its whole queue for them; one in flight
+    /// still holds it open until its outcome is written.
     pub async fn complete_dispatch_if_done(&self, dispatch: &DispatchRow) -> Result<bool> {
         const COMPLETE: &str =
             "update dispatches set completed_at = coalesce(completed_at, $2) where id = $1 \
              and not exists (select 1 from deliveries where dispatch_id = $1 \
-               and settled_at is null and state in ('queued', 'deferred', 'sending'))";
+               and settled_at is null and (state = 'sending' \
+                 or (state in ('queued', 'deferred') and subscriber_id is not null)))";
+        const ORPHANS: &str = "update deliveries set state = 'skipped', \
+               last_reply = 'destinataire supprimé', lease_owner = null, lease_expires_at = null, \
+               updated_at = $2, settled_at = $2 \
+             where dispatch_id = $1 and settled_at is null and state in ('queued', 'deferred') \
+               and subscriber_id is null";
         let at = self.now();
-        let done = match &self.pool {
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
+        let done = with_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            if matches!(self.pool, Pool::Postgres(_)) {
                 sqlx::query("select id from dispatches where id = $1 for update")
                     .bind(dispatch.id)
                     .execute(&mut *tx)
                     .await?;
-                let done = sqlx::query(COMPLETE)
+            }
+            let done = sqlx::query(COMPLETE)
+                .bind(dispatch.id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done > 0 {
+                sqlx::query(ORPHANS)
                     .bind(dispatch.id)
                     .bind(at)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                done
+                    .await?;
             }
-            Pool::Sqlite(p) => sqlx::query(COMPLETE)
-                .bind(dispatch.id)
-                .bind(at)
-                .execute(p)
-                .await?
-                .rows_affected(),
-        };
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        })?;
         if done == 0 {
             return Ok(false);
         }

@@ -605,6 +605,56 @@ async fn the_ledger_names_only_rows_that_exist_and_keeps_its_counts_when_a_perso
     assert_eq!(status["sent"], 2, "{status}");
 }
 
+/// An operator who deletes a person by hand in the database, while a send waits to reach
+/// them, leaves a row naming nobody: it is never claimed, and it must not keep the issue
+/// « en cours d'envoi » for ever. The send ends, the others get their copy, and that row
+/// counts as set aside.
+#[tokio::test]
+async fn a_person_deleted_by_hand_during_a_send_does_not_hold_it_open() {
+    let (mut env, _server, issue) = env_with_issue(
+        "email,newsletters\n\
+         a@example.org,coopdev-info\n\
+         b@example.org,coopdev-info\n\
+         c@example.org,coopdev-info\n",
+    )
+    .await;
+    let sink = SmtpSink::start(&[]).await;
+    env.set("RELAIS_SMTP_URL", sink.url());
+    // Frozen, not yet sent: the daemon would take it from here.
+    env.run(&["issue", "send", &issue]).await.ok();
+    sql(
+        &env,
+        "delete from subscribers where email = 'b@example.org'",
+        &[],
+    )
+    .await;
+
+    let done = env.run(&["issue", "send", &issue, "--wait"]).await.ok();
+    assert_eq!(
+        recipients(&sink),
+        vec!["a@example.org".to_string(), "c@example.org".to_string()]
+    );
+    let status = env.status(&issue).await;
+    assert_eq!(status["sent"], 2, "{status}");
+    assert_eq!(status["skipped"], 1, "{status}");
+    assert_eq!(status["queued"], 0, "{status}");
+    assert!(done.stderr.contains("1 écarté(s) sur 3"), "{}", done.stderr);
+    let state = sql_text(
+        &env,
+        &format!("select status from issues where id = {issue}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(state, "sent");
+    let reason = sql_text(
+        &env,
+        "select last_reply from deliveries where subscriber_id is null",
+    )
+    .await
+    .unwrap();
+    assert_eq!(reason, "destinataire supprimé");
+}
+
 fn assert_reference_refused(err: &sqlx::Error) {
     assert!(
         err.as_database_error()
