@@ -25,13 +25,21 @@ impl SmtpSink {
         Self::start_on(free_port(), flags).await
     }
 
-    /// Waits until at least `count` whole messages arrived (15 s at most) and returns them all.
+    /// Waits until at least `count` whole messages arrived and returns them all; fails the
+    /// test, naming who did get one, when they are not all there within 15 s.
     pub async fn wait_for(&self, count: usize) -> Vec<Captured> {
-        eventually(Duration::from_secs(15), || async {
+        let arrived = eventually(Duration::from_secs(15), || async {
             self.complete_messages().len() >= count
         })
         .await;
-        self.complete_messages()
+        let messages = self.complete_messages();
+        assert!(
+            arrived,
+            "the relay received {} whole message(s) of {count} within 15 s, for {:?}",
+            messages.len(),
+            messages.iter().map(|m| &m.envelope_to).collect::<Vec<_>>()
+        );
+        messages
     }
 
     /// smtp-sink on a port chosen by the test (a relay that comes back where it was).
