@@ -9,7 +9,8 @@
 #     (RELAIS_BENCH_POSTGRES, an admin URL, default the loopback server; skipped with
 #     --sqlite-only), a second fetch of the same bodies, and parse + clean of the same bodies
 #     alone on one thread (`examples/ingest_bench.rs`, which also serves the feeds): wall
-#     times, peak memory and the ratio first fetch / parse + clean (target ≤ 3×).
+#     times, peak memory and the ratio first fetch / parse + clean (target ≤ 3×); the first fetch
+#     is run RUNS times (default 3), each into a fresh database, and its median is compared.
 # Usage: scripts/bench-watch.sh [--ingest] [--sqlite-only]; --ingest runs the third part only.
 # RELAIS_BENCH_KEEP=1 keeps the work folder and the PostgreSQL database.
 set -euo pipefail
@@ -220,26 +221,47 @@ timed_fetch() {
   tail -n 1 "$work/fetch.log" | sed 's/^/  /'
 }
 
+# A fresh, migrated database for one first fetch: "$1" is sqlite or postgres.
+fresh_database() {
+  if [ "$1" = sqlite ]; then
+    rm -f "$work"/ingest.db*
+  else
+    psql "$pg_admin" -qc "drop database if exists $pg_db" >/dev/null
+    psql "$pg_admin" -qc "create database $pg_db" >/dev/null
+  fi
+  "$target/release/relais" migrate >/dev/null 2>"$work/migrate.log" || { cat "$work/migrate.log" >&2; exit 1; }
+}
+
+# RUNS first fetches (default 3), each into a fresh database, then a second fetch after the
+# last; the median first fetch against the median parse + clean.
 ingest_on() {
-  local label=$1 url=$2
+  local label=$1 url=$2 firsts=() peaks=()
   (
     export RELAIS_DATABASE_URL="$url" RELAIS_DATA_DIR="$work/data-$label" \
       RELAIS_SOURCES="$work/ingest-sources.toml" \
       RELAIS_SECRET=bench-secret-that-is-long-enough-0123456789 \
       RELAIS_TEMPLATES_DIR="$root/templates"
-    "$target/release/relais" migrate >/dev/null
     echo "-- $label"
-    timed_fetch
-    read -r first first_kb <"$work/time"
+    for _ in $(seq "${RUNS:-3}"); do
+      fresh_database "$label"
+      timed_fetch
+      read -r first first_kb <"$work/time"
+      firsts+=("$first")
+      peaks+=("$first_kb")
+    done
     timed_fetch
     read -r second _ <"$work/time"
-    python3 - "$label" "$first" "$first_kb" "$second" "$parse_json" <<'PY'
-import json, sys
-label, first, first_kb, second, parsed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5])
+    python3 - "$label" "$second" "$parse_json" "${firsts[*]}" "${peaks[*]}" <<'PY'
+import json, statistics, sys
+label, second, parsed = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+firsts = [float(v) for v in sys.argv[4].split()]
+peak = max(int(v) for v in sys.argv[5].split())
+first = statistics.median(firsts)
 pc, pce = parsed["parse_clean_s"], parsed["parse_clean_entry_s"]
-print(f"first fetch   {first:6.2f} s  (peak RSS {first_kb // 1024} MiB)")
+runs = " ".join(f"{v:.2f}" for v in firsts)
+print(f"first fetch   {first:6.2f} s  median of {len(firsts)} (runs: {runs}; peak RSS {peak // 1024} MiB)")
 print(f"second fetch  {second:6.2f} s")
-print(f"parse+clean   {pc:6.2f} s  (with plain text and links, as ingest cleans: {pce:.2f} s)")
+print(f"parse+clean   {pc:6.2f} s  median (with plain text and links, as ingest cleans: {pce:.2f} s)")
 print(f"ratio         {first / pc:6.2f}× first fetch / parse+clean (target ≤ 3×; {first / pce:.2f}× against the full cleaning)")
 PY
   )
@@ -247,7 +269,5 @@ PY
 
 ingest_on sqlite "sqlite://$work/ingest.db"
 if ! $sqlite_only; then
-  psql "$pg_admin" -qc "drop database if exists $pg_db" >/dev/null
-  psql "$pg_admin" -qc "create database $pg_db" >/dev/null
   ingest_on postgres "${pg_admin%/*}/$pg_db"
 fi
