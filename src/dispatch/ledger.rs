@@ -146,12 +146,21 @@ async fn write_batches(
     late: Arc<AtomicUsize>,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(GROUP);
+    // Taken at the first write and held until the pass ends: a statement on the pool would
+    // pay two more round trips, the pool's checks of the connection it lends.
+    let mut connection = None;
     while queue.recv_many(&mut batch, GROUP).await > 0 {
         let writes: Vec<LedgerWrite> = batch
             .iter()
             .flat_map(|e: &Entry| e.writes.iter().cloned())
             .collect();
-        let result = store.write_ledger(&writes).await;
+        let result = match &mut connection {
+            Some(conn) => store.write_ledger(conn, &writes).await,
+            None => match store.ledger_connection().await {
+                Ok(conn) => store.write_ledger(connection.insert(conn), &writes).await,
+                Err(e) => Err(e),
+            },
+        };
         let mut written = result.as_ref().map(|w| w.iter().copied());
         for entry in batch.drain(..) {
             let mut last = Ok(false);

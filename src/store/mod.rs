@@ -41,7 +41,9 @@ pub use audience::{
 pub use bounces::{BounceEffect, BouncedDelivery, NewBounce};
 pub use compose::{Approval, FROZEN};
 pub use control::{ControlOutcome, DispatchControl};
-pub use deliveries::{ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerWrite};
+pub use deliveries::{
+    ClaimedDelivery, DeliveryCounts, DeliveryOutcome, DispatchRow, LedgerConnection, LedgerWrite,
+};
 pub(crate) use desk::search_text;
 pub use desk::{DeskItem, InboxFilter, ItemEdit, ItemPlacement, COUNT_CAP};
 pub use health::WorkState;
