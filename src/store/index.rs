@@ -121,7 +121,11 @@ pub(super) trait IndexSql {
         &mut self,
         ids: &[i64],
     ) -> impl Future<Output = sqlx::Result<Vec<StoryRow>>> + Send;
-    fn delete_bands(&mut self, ids: &[i64]) -> impl Future<Output = sqlx::Result<()>> + Send;
+    fn delete_bands(
+        &mut self,
+        keys: &[i64],
+        ids: &[i64],
+    ) -> impl Future<Output = sqlx::Result<()>> + Send;
     fn insert_bands(
         &mut self,
         keys: &[i64],
@@ -177,14 +181,12 @@ impl IndexSql for sqlx::SqliteConnection {
         Ok(rows)
     }
 
-    async fn delete_bands(&mut self, ids: &[i64]) -> sqlx::Result<()> {
-        for part in ids.chunks(INLINED) {
-            let sql = format!(
-                "delete from item_bands where item_id in ({})",
-                inlined(part)
-            );
-            sqlx::query(&sql)
-                .persistent(false)
+    async fn delete_bands(&mut self, keys: &[i64], ids: &[i64]) -> sqlx::Result<()> {
+        // Through the primary key, one row at a time: changed items are few.
+        for (key, id) in keys.iter().zip(ids) {
+            sqlx::query("delete from item_bands where band_key = $1 and item_id = $2")
+                .bind(key)
+                .bind(id)
                 .execute(&mut *self)
                 .await?;
         }
@@ -253,11 +255,15 @@ impl IndexSql for sqlx::PgConnection {
         .await
     }
 
-    async fn delete_bands(&mut self, ids: &[i64]) -> sqlx::Result<()> {
-        sqlx::query("delete from item_bands where item_id = any($1::bigint[])")
-            .bind(ids)
-            .execute(&mut *self)
-            .await?;
+    async fn delete_bands(&mut self, keys: &[i64], ids: &[i64]) -> sqlx::Result<()> {
+        sqlx::query(
+            "delete from item_bands b using unnest($1::bigint[], $2::bigint[]) as d(k, i) \
+             where b.band_key = d.k and b.item_id = d.i",
+        )
+        .bind(keys)
+        .bind(ids)
+        .execute(&mut *self)
+        .await?;
         Ok(())
     }
 
@@ -314,17 +320,37 @@ pub(super) async fn assign_batch<C: IndexSql + Send>(
     Ok(assign_stories(batch, &candidates))
 }
 
-/// Inside the write transaction of [`assign_batch`], once the batch's rows exist: replaces
-/// the band keys of its items stored before, and writes those of the others. The items hold
-/// no band any more and get theirs under the story lock: with each item's keys distinct, a
-/// plain insert cannot conflict, and skips the conflict check of every row.
+/// Inside the write transaction of [`assign_batch`], once the batch's new rows exist and
+/// before its stored rows get their new signatures: replaces the band keys of its items stored
+/// before, and writes those of the others. A stored item's keys are those of its stored
+/// signature (bands are only ever written from it), so they are found through the primary
+/// key: no index by item is kept, which was a third of writing the bands. The items hold no
+/// band any more and get theirs under the story lock: with each item's keys distinct, a plain
+/// insert cannot conflict, and skips the conflict check of every row.
 pub(super) async fn write_bands<C: IndexSql + Send>(
     conn: &mut C,
     batch: &[Indexing],
 ) -> sqlx::Result<()> {
     let stored: Vec<i64> = batch.iter().filter(|i| i.stored).map(|i| i.id).collect();
     if !stored.is_empty() {
-        conn.delete_bands(&stored).await?;
+        let old: Vec<Indexing> = conn
+            .stories_of(&stored)
+            .await?
+            .into_iter()
+            .filter_map(|(id, _, bytes)| {
+                let signature = similar::from_bytes(bytes.as_deref()?)?;
+                Some(Indexing {
+                    id,
+                    signature,
+                    story: None,
+                    stored: true,
+                })
+            })
+            .collect();
+        let (keys, ids) = bands(&old);
+        if !keys.is_empty() {
+            conn.delete_bands(&keys, &ids).await?;
+        }
     }
     let (keys, ids) = bands(batch);
     if !keys.is_empty() {
@@ -422,6 +448,7 @@ impl Store {
                     })
                     .collect();
                 let stories = assign_batch(&mut *tx, &batch).await?;
+                write_bands(&mut *tx, &batch).await?;
                 for (((id, title, text, edited_title, edited_summary, _), item), story) in
                     rows.iter().zip(&batch).zip(stories)
                 {
@@ -441,7 +468,6 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                write_bands(&mut *tx, &batch).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(rows.len())
             })?;

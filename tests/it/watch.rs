@@ -226,6 +226,64 @@ async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
     assert_eq!(after[0]["deadline"], "2027-01-15");
 }
 
+/// Band keys are found by key alone since migration 0024: an entry whose text changes must
+/// still lose the keys of its old text (found again from its stored signature), or a relay
+/// of the old text would keep joining its story, and the keys would pile up at every edit.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_entry_keeps_only_the_band_keys_of_its_new_text() {
+    let item = |text: &str| {
+        rss(&format!(
+            "<item><guid>appel-1</guid><title>Appel à projets</title>\
+             <link>https://example.org/appel</link><description>{text}</description></item>"
+        ))
+    };
+    let old = "Le ministère ouvre un appel à projets pour l'eau potable dans les villages \
+               du Sahel, avec un soutien aux collectivités partenaires et aux associations.";
+    let new = "Report de la date limite : les dossiers de candidature sur la santé des enfants \
+               à Madagascar seront reçus jusqu'au mois de mars, formulaire en ligne.";
+    let server = Server::start(vec![("/feed.xml", Reply::feed(item(old)))]).await;
+    let env = env_with(&[("veille", server.url("/feed.xml"))]).await;
+    async fn bands(env: &TestEnv) -> i64 {
+        sql_text(env, "select cast(count(*) as text) from item_bands")
+            .await
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(bands(&env).await, 16);
+    server.set("/feed.xml", Reply::feed(item(new)));
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("1 mis à jour"), "{}", run.stderr);
+    assert_eq!(bands(&env).await, 16, "the old text's keys are gone");
+
+    // A relay of the old text, from another source, is a story of its own now.
+    let relay = Server::start(vec![(
+        "/relais.xml",
+        Reply::feed(rss(&format!(
+            "<item><guid>relais-1</guid><title>Relayé : appel à projets</title>\
+             <link>https://relais.example.org/appel</link><description>{old}</description></item>"
+        ))),
+    )])
+    .await;
+    env.write_sources(&format!(
+        "[[source]]\nslug = \"veille\"\nname = \"veille\"\nurl = \"{}\"\nallow_private = true\n\n\
+         [[source]]\nslug = \"relais\"\nname = \"relais\"\nurl = \"{}\"\nallow_private = true\n",
+        server.url("/feed.xml"),
+        relay.url("/relais.xml")
+    ));
+    env.run(&["fetch"]).await.ok();
+    assert_eq!(
+        sql_text(
+            &env,
+            "select cast(count(distinct coalesce(story_id, id)) as text) from items"
+        )
+        .await
+        .as_deref(),
+        Some("2")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_never_answers_times_out_with_a_french_reason() {
     let mut slow = Reply::feed(rss(""));
