@@ -3,6 +3,7 @@
 //! the bands of every indexed item, so it runs under a lock (see `STORY_LOCK`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
 use std::future::Future;
 
 use crate::domain::similar::{self, Signature};
@@ -137,9 +138,9 @@ pub(super) trait IndexSql {
 // reads inlined, which is safe and keeps those statements free of the bound-parameter limit;
 // each such text is new, so none is kept prepared (the connections' statement caches would
 // fill with hundreds of them: SQLite's peak memory doubled). Band keys, a batch's largest
-// lists by far (16 per item), are bound instead, in parts whose sizes are powers of two (see
-// [`bound_parts`]): a few statements, each compiled once per connection, where inlining
-// compiled a statement of a thousand rows for every thousand keys.
+// lists by far (16 per item), are bound as one JSON array read by `json_each`: one statement
+// of fixed text per batch, compiled once per connection, where parts of at most 256 bound
+// values made 25 statements for a batch of 400 items, each a round trip to SQLite's thread.
 impl IndexSql for sqlx::SqliteConnection {
     async fn lock_stories(&mut self) -> sqlx::Result<()> {
         // Write transactions are serialised already.
@@ -147,21 +148,16 @@ impl IndexSql for sqlx::SqliteConnection {
     }
 
     async fn newest_by_key(&mut self, keys: &[i64], newest: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-        let mut rows = Vec::new();
-        for part in bound_parts(keys) {
-            let sql = format!(
-                "select band_key, item_id from (select band_key, item_id, row_number() \
-                 over (partition by band_key order by item_id desc) as place \
-                 from item_bands where band_key in ({})) ranked where place <= ?",
-                placeholders(part.len(), 1)
-            );
-            let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-            for key in part {
-                query = query.bind(key);
-            }
-            rows.extend(query.bind(newest).fetch_all(&mut *self).await?);
-        }
-        Ok(rows)
+        sqlx::query_as(
+            "select band_key, item_id from (select band_key, item_id, row_number() \
+             over (partition by band_key order by item_id desc) as place \
+             from item_bands where band_key in (select value from json_each($1))) ranked \
+             where place <= $2",
+        )
+        .bind(json_list(keys.iter().copied()))
+        .bind(newest)
+        .fetch_all(&mut *self)
+        .await
     }
 
     async fn stories_of(&mut self, ids: &[i64]) -> sqlx::Result<Vec<StoryRow>> {
@@ -197,17 +193,13 @@ impl IndexSql for sqlx::SqliteConnection {
         // In key order, the primary key's pages are visited once each, left to right.
         let mut rows: Vec<(i64, i64)> = keys.iter().copied().zip(ids.iter().copied()).collect();
         rows.sort_unstable();
-        for part in bound_parts(&rows) {
-            let sql = format!(
-                "insert into item_bands (band_key, item_id) values {}",
-                placeholders(part.len(), 2)
-            );
-            let mut query = sqlx::query(&sql);
-            for (key, id) in part {
-                query = query.bind(key).bind(id);
-            }
-            query.execute(&mut *self).await?;
-        }
+        sqlx::query(
+            "insert into item_bands (band_key, item_id) \
+             select value ->> 0, value ->> 1 from json_each($1) order by key",
+        )
+        .bind(json_pairs(&rows))
+        .execute(&mut *self)
+        .await?;
         Ok(())
     }
 }
@@ -359,34 +351,31 @@ pub(super) async fn write_bands<C: IndexSql + Send>(
     Ok(())
 }
 
-/// At most this many values (or rows) bound in one statement of SQLite's band keys.
-const BOUND: usize = 256;
-
-/// `values` in consecutive parts of `BOUND`, then of decreasing powers of two: whatever the
-/// length, a statement's text is one of nine, so it is prepared once and kept.
-fn bound_parts<T>(mut values: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if values.is_empty() {
-            return None;
+/// Integers as a JSON array, for `json_each`.
+fn json_list(values: impl Iterator<Item = i64>) -> String {
+    let mut out = String::from("[");
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        let size = BOUND.min(1 << values.len().ilog2());
-        let (part, rest) = values.split_at(size);
-        values = rest;
-        Some(part)
-    })
+        write!(out, "{value}").expect("writing to a String");
+    }
+    out.push(']');
+    out
 }
 
-/// `count` groups of `width` anonymous placeholders: `?, ?` for one, `(?, ?), (?, ?)` for
-/// two. Never numbered: SQLite finds a numbered parameter's name by walking the list of all
-/// of them, which makes binding hundreds of them quadratic (7 % of a first fetch's CPU).
-fn placeholders(count: usize, width: usize) -> String {
-    let group = vec!["?"; width].join(", ");
-    let group = if width == 1 {
-        group
-    } else {
-        format!("({group})")
-    };
-    vec![group; count].join(", ")
+/// Pairs of integers as a JSON array of two-element arrays, for `json_each`.
+fn json_pairs(rows: &[(i64, i64)]) -> String {
+    let mut out = String::with_capacity(rows.len() * 32 + 2);
+    out.push('[');
+    for (i, (a, b)) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write!(out, "[{a},{b}]").expect("writing to a String");
+    }
+    out.push(']');
+    out
 }
 
 /// Integers as an SQL list, to inline (they are computed here or read from the database).
@@ -483,17 +472,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bound_parts_cover_every_value_once_in_few_distinct_sizes() {
-        for len in [0, 1, 2, 3, 255, 256, 257, 1000, 4000] {
-            let values: Vec<usize> = (0..len).collect();
-            let parts: Vec<&[usize]> = bound_parts(&values).collect();
-            assert_eq!(parts.concat(), values, "{len}");
-            assert!(parts
-                .iter()
-                .all(|p| p.len().is_power_of_two() && p.len() <= BOUND));
-        }
-        assert_eq!(placeholders(2, 2), "(?, ?), (?, ?)");
-        assert_eq!(placeholders(3, 1), "?, ?, ?");
+    fn band_lists_are_json_that_reads_back_the_same_integers() {
+        let values = [0, -1, i64::MIN, i64::MAX, 42];
+        let list: Vec<i64> = serde_json::from_str(&json_list(values.into_iter())).unwrap();
+        assert_eq!(list, values);
+        assert_eq!(json_list(std::iter::empty()), "[]");
+        let rows = [(i64::MIN, 1), (7, i64::MAX)];
+        let pairs: Vec<(i64, i64)> = serde_json::from_str(&json_pairs(&rows)).unwrap();
+        assert_eq!(pairs, rows);
+        assert_eq!(json_pairs(&[]), "[]");
+    }
+
+    #[tokio::test]
+    async fn band_keys_at_the_ends_of_the_integers_go_in_and_come_back_through_sqlite() {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query(
+            "create table item_bands (band_key integer not null, item_id integer not null, \
+             primary key (band_key, item_id)) without rowid",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+        let keys = [i64::MIN, -1, 0, 1, i64::MAX, i64::MAX];
+        let ids = [1, 2, 3, 4, 5, 6];
+        db.insert_bands(&keys, &ids).await.unwrap();
+        let mut found = db
+            .newest_by_key(&[i64::MIN, i64::MAX, 0, 9], 1)
+            .await
+            .unwrap();
+        found.sort_unstable();
+        assert_eq!(found, [(i64::MIN, 1), (0, 3), (i64::MAX, 6)]);
     }
 
     const CALL: &str =
