@@ -39,6 +39,12 @@ const UNCONDITIONAL_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
 /// Requests in flight to one host at a time, whatever the global limit.
 const PER_HOST: usize = 2;
+/// At most this many digested entries wait for the store: while the one writer stores a
+/// group, polls go on fetching and digesting the next one, up to this bound, instead of
+/// holding their fetch slot until their turn, which kept the groups small and the second core
+/// idle. A first fetch of 500 feeds of 50 new entries on SQLite: 6.28 s before, 5.05–5.12 s
+/// with this bound (141 MB at peak); 10,000 did no better for 20 MB more.
+const WAITING_ENTRIES: usize = 5_000;
 /// Time one feed may take between its body arriving and its items being ready to store.
 const DIGEST_BUDGET: Duration = Duration::from_secs(20);
 
@@ -93,6 +99,10 @@ pub struct Watcher {
     sources: std::sync::RwLock<HashMap<String, Arc<SourceConfig>>>,
     rules: Arc<Vec<crate::config::TagRule>>,
     concurrency: usize,
+    /// Fetches and digests in progress, at most `concurrency`.
+    fetching: Semaphore,
+    /// Entries digested and not yet stored, at most [`WAITING_ENTRIES`].
+    waiting: Arc<Semaphore>,
     hosts: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Set once the items stored before `summary_text` existed have been given theirs.
     texts_filled: std::sync::atomic::AtomicBool,
@@ -109,6 +119,8 @@ struct PendingFeed {
     /// The fetch that brought them, recorded with them.
     fetched: FetchSuccess,
     done: tokio::sync::oneshot::Sender<store::Result<Vec<UpsertOutcome>>>,
+    /// Its share of [`WAITING_ENTRIES`], given back once it is stored.
+    _waiting: Option<OwnedSemaphorePermit>,
 }
 
 impl PendingFeed {
@@ -141,6 +153,8 @@ impl Watcher {
             ),
             rules: Arc::new(sources.rules.clone()),
             concurrency,
+            fetching: Semaphore::new(concurrency.max(1)),
+            waiting: Arc::new(Semaphore::new(WAITING_ENTRIES)),
             hosts: Default::default(),
             texts_filled: Default::default(),
             pending: Default::default(),
@@ -185,9 +199,12 @@ impl Watcher {
         if let Err(e) = self.fill_missing_texts().await {
             tracing::error!("cannot bound the summaries of old items: {e}");
         }
+        // Every poll starts at once and waits for a fetch slot: a poll whose entries wait for
+        // the store holds none, so the others go on fetching meanwhile.
+        let polls = rows.len().max(1);
         let reports: Vec<PollReport> = futures::stream::iter(rows)
             .map(|row| self.poll_source(row))
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(polls)
             .collect()
             .await;
         let mut summary = PassSummary {
@@ -433,6 +450,8 @@ impl Watcher {
         config: &SourceConfig,
         report: &mut PollReport,
     ) -> Result<Option<FetchSuccess>, FetchFailure> {
+        // Held until the entries are digested and their turn to be stored is booked.
+        let fetching = self.fetching.acquire().await.ok();
         let now = Utc::now();
         let unconditional = row
             .last_unconditional_at
@@ -522,7 +541,7 @@ impl Watcher {
             success.warning = Some(format!("flux réparé : {}", digested.fixes.join(" ; ")));
         }
         let outcomes = self
-            .store_grouped(row.id, digested.items, success)
+            .store_grouped(row.id, digested.items, success, fetching)
             .await
             .map_err(|e| {
                 self.failure(row, format!("enregistrement impossible : {e}"), None, false)
@@ -547,7 +566,12 @@ impl Watcher {
         source_id: i64,
         items: Vec<store::NewItem>,
         fetched: FetchSuccess,
+        fetching: Option<tokio::sync::SemaphorePermit<'_>>,
     ) -> store::Result<Vec<UpsertOutcome>> {
+        // A feed larger than the bound waits for all of it, alone.
+        let share = items.len().clamp(1, WAITING_ENTRIES) as u32;
+        let waiting = self.waiting.clone().acquire_many_owned(share).await.ok();
+        drop(fetching);
         let (done, mut outcome) = tokio::sync::oneshot::channel();
         self.pending
             .lock()
@@ -557,6 +581,7 @@ impl Watcher {
                 items,
                 fetched,
                 done,
+                _waiting: waiting,
             });
         let turn = self.storing.lock().await;
         if let Ok(stored) = outcome.try_recv() {
