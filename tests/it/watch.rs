@@ -575,6 +575,53 @@ async fn one_host_never_gets_more_than_two_requests_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn feeds_are_still_fetched_while_a_slow_database_stores_the_first() {
+    // One fetch at a time: the first feed, once fetched, waits for the database; the second
+    // must be fetched meanwhile, not after.
+    let mut first = Reply::feed(rss(
+        "<item><guid>a</guid><title>Premier flux</title></item>",
+    ));
+    first.delay = Duration::from_millis(500);
+    let server = Server::start(vec![
+        ("/a.xml", first),
+        (
+            "/b.xml",
+            Reply::feed(rss("<item><guid>b</guid><title>Second flux</title></item>")),
+        ),
+    ])
+    .await;
+    let mut env = env_with(&[("a", server.url("/a.xml")), ("b", server.url("/b.xml"))]).await;
+    env.set("RELAIS_FETCH_CONCURRENCY", "1");
+    let fetched = |path: &str| !server.requests(path).is_empty();
+    let (run, seen_while_held) = tokio::join!(env.run(&["fetch"]), async {
+        // The first request shows the sources are in place; its reply is still on its way.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !fetched("/a.xml") && !fetched("/b.xml") {
+            assert!(std::time::Instant::now() < deadline, "no feed requested");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            fetched("/a.xml"),
+            "the sources are polled in the order of their slugs"
+        );
+        hold_item_writes(&env, || fetched("/b.xml")).await;
+        fetched("/b.xml")
+    });
+    let run = run.ok();
+    assert!(run.stderr.contains("0 en échec"), "{}", run.stderr);
+    assert!(
+        seen_while_held,
+        "the second feed waited for the first to be stored"
+    );
+    let titles: Vec<String> = items(&env)
+        .await
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn raw_deflate_and_bodies_labelled_compressed_but_plain_are_read() {
     use std::io::Write;
     let feed = |title: &str| {

@@ -459,6 +459,40 @@ pub async fn try_sql(env: &TestEnv, statement: &str, params: &[&str]) -> sqlx::R
     }
 }
 
+/// Holds the items table against writes, as a long store would, until `until` says so or ten
+/// seconds pass: SQLite's write lock, or on PostgreSQL a lock that lets reads through.
+pub async fn hold_item_writes(env: &TestEnv, until: impl Fn() -> bool) {
+    use sqlx::Connection;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let wait = || async {
+        while !until() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    if env.database_url.starts_with("postgres") {
+        let mut db = sqlx::PgConnection::connect(&env.database_url)
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("lock table items in exclusive mode")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        wait().await;
+        tx.rollback().await.unwrap();
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(&env.database_url)
+            .await
+            .unwrap();
+        sqlx::query("begin immediate")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        wait().await;
+        sqlx::query("rollback").execute(&mut db).await.unwrap();
+    }
+}
+
 /// The first column of the first row `query` returns, as text (null: `None`).
 pub async fn sql_text(env: &TestEnv, query: &str) -> Option<String> {
     if env.database_url.starts_with("postgres") {
