@@ -5,7 +5,7 @@ use crate::helpers::*;
 use crate::pipeline::env_with_feed;
 use std::time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 async fn sign_in(daemon: &Daemon, email: &str, password: &str) -> reqwest::Response {
     daemon

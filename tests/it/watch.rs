@@ -189,17 +189,19 @@ fn last_error(source: &Value) -> &str {
     source["last_error"].as_str().unwrap_or("")
 }
 
+/// A feed of one call for projects, `appel-1`, with this title and text.
+fn appel(title: &str, text: &str) -> String {
+    rss(&format!(
+        "<item><guid>appel-1</guid><title>{title}</title><link>https://example.org/appel</link>\
+         <description>{text}</description></item>"
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
-    let item = |title: &str, text: &str| {
-        rss(&format!(
-            "<item><guid>appel-1</guid><title>{title}</title><link>https://example.org/appel</link>\
-             <description>{text}</description></item>"
-        ))
-    };
     let server = Server::start(vec![(
         "/feed.xml",
-        Reply::feed(item("Appel à projets", "Ouvert à tous.")),
+        Reply::feed(appel("Appel à projets", "Ouvert à tous.")),
     )])
     .await;
     let env = env_with(&[("veille", server.url("/feed.xml"))]).await;
@@ -211,7 +213,7 @@ async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
 
     server.set(
         "/feed.xml",
-        Reply::feed(item(
+        Reply::feed(appel(
             "Appel à projets (prolongé)",
             "Date limite : 15 janvier 2027.",
         )),
@@ -229,19 +231,18 @@ async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
 /// Band keys are found by key alone since migration 0024: an entry whose text changes must
 /// still lose the keys of its old text (found again from its stored signature), or a relay
 /// of the old text would keep joining its story, and the keys would pile up at every edit.
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_entry_keeps_only_the_band_keys_of_its_new_text() {
-    let item = |text: &str| {
-        rss(&format!(
-            "<item><guid>appel-1</guid><title>Appel à projets</title>\
-             <link>https://example.org/appel</link><description>{text}</description></item>"
-        ))
-    };
     let old = "Le ministère ouvre un appel à projets pour l'eau potable dans les villages \
                du Sahel, avec un soutien aux collectivités partenaires et aux associations.";
     let new = "Report de la date limite : les dossiers de candidature sur la santé des enfants \
                à Madagascar seront reçus jusqu'au mois de mars, formulaire en ligne.";
-    let server = Server::start(vec![("/feed.xml", Reply::feed(item(old)))]).await;
+    let server = Server::start(vec![(
+        "/feed.xml",
+        Reply::feed(appel("Appel à projets", old)),
+    )])
+    .await;
     let env = env_with(&[("veille", server.url("/feed.xml"))]).await;
     async fn bands(env: &TestEnv) -> i64 {
         sql_text(env, "select cast(count(*) as text) from item_bands")
@@ -252,7 +253,7 @@ async fn an_edited_entry_keeps_only_the_band_keys_of_its_new_text() {
     }
     env.run(&["fetch"]).await.ok();
     assert_eq!(bands(&env).await, 16);
-    server.set("/feed.xml", Reply::feed(item(new)));
+    server.set("/feed.xml", Reply::feed(appel("Appel à projets", new)));
     let run = env.run(&["fetch"]).await.ok();
     assert!(run.stderr.contains("1 mis à jour"), "{}", run.stderr);
     assert_eq!(bands(&env).await, 16, "the old text's keys are gone");
@@ -282,6 +283,65 @@ async fn an_edited_entry_keeps_only_the_band_keys_of_its_new_text() {
         .as_deref(),
         Some("2")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inbox_search_finds_an_item_by_its_current_words_only() {
+    let server = Server::start(vec![(
+        "/feed.xml",
+        Reply::feed(appel(
+            "Appel à projets",
+            "Eau potable dans les villages du Sahel.",
+        )),
+    )])
+    .await;
+    let mut env = env_with(&[("veille", server.url("/feed.xml"))]).await;
+    env.run(&["fetch"]).await.ok();
+    server.set(
+        "/feed.xml",
+        Reply::feed(appel("Appel à projets", "Santé des enfants à Madagascar.")),
+    );
+    let run = env.run(&["fetch"]).await.ok();
+    assert!(run.stderr.contains("1 mis à jour"), "{}", run.stderr);
+    env.run_with_stdin(
+        &["user", "add", "redaction@example.org", "--role", "editor"],
+        &format!("{}\n", crate::desk::PASSWORD),
+    )
+    .await
+    .ok();
+    let daemon = env.serve().await;
+    let cookie = crate::desk::signed_in(&daemon, "redaction@example.org").await;
+    let id = env.item_id("Appel à projets").await;
+    // Whether the inbox searched for `q` shows the item.
+    let finds = |q: &str| {
+        let path = format!("/admin/veille?q={q}");
+        let (daemon, cookie) = (&daemon, &cookie);
+        async move {
+            crate::desk::page(daemon, &path, cookie)
+                .await
+                .contains(&format!("data-item-id=\"{id}\""))
+        }
+    };
+    assert!(finds("madagascar").await, "the feed's new words");
+    assert!(!finds("sahel").await, "not the words it no longer has");
+
+    // An editor's words replace the feed's for search.
+    let inbox = crate::desk::page(&daemon, "/admin/veille", &cookie).await;
+    let edited = crate::desk::post_with(
+        &daemon,
+        &format!("/admin/veille/{id}"),
+        &cookie,
+        &[
+            ("csrf", crate::desk::csrf_of(&inbox).as_str()),
+            ("title", "Appel à projets"),
+            ("summary", "Forages à Tombouctou."),
+            ("deadline", ""),
+        ],
+    )
+    .await;
+    assert_eq!(edited.status(), 303);
+    assert!(finds("tombouctou").await, "the editor's words");
+    assert!(!finds("madagascar").await, "not the feed's any more");
 }
 
 #[tokio::test(flavor = "multi_thread")]
