@@ -231,7 +231,6 @@ async fn an_edited_entry_is_updated_and_flagged_not_duplicated() {
 /// Band keys are found by key alone since migration 0024: an entry whose text changes must
 /// still lose the keys of its old text (found again from its stored signature), or a relay
 /// of the old text would keep joining its story, and the keys would pile up at every edit.
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_entry_keeps_only_the_band_keys_of_its_new_text() {
     let old = "Le ministère ouvre un appel à projets pour l'eau potable dans les villages \
