@@ -394,17 +394,26 @@ impl Store {
                 if wanted <= 0 {
                     break;
                 }
-                let claimed: Vec<ClaimedDelivery> = with_pool!(self, |p| {
-                    sqlx::query_as(&sql)
-                        .bind(owner)
-                        .bind(expires)
-                        .bind(at)
-                        .bind(dispatch)
-                        .bind(wanted)
-                        .bind(after)
-                        .fetch_all(p)
-                        .await
-                })?;
+                macro_rules! claim {
+                    ($p:expr) => {
+                        sqlx::query_as(&sql)
+                            .bind(owner)
+                            .bind(expires)
+                            .bind(at)
+                            .bind(dispatch)
+                            .bind(wanted)
+                            .bind(after)
+                            .fetch_all($p)
+                            .await
+                    };
+                }
+                let claimed: Vec<ClaimedDelivery> = match (&self.pool, &self.ledger_pool) {
+                    // On the ledger's connections, planned once (the same plan): planning
+                    // it again at each claim took 0.47-0.57 ms on the server, as long as
+                    // running it.
+                    (Pool::Postgres(_), Some(ledger)) => claim!(ledger)?,
+                    _ => with_pool!(self, |p| claim!(p))?,
+                };
                 let found = claimed.len() as i64;
                 if let Some(last) = claimed.iter().map(|d| d.id).max() {
                     self.claimed_past(dispatch, last);

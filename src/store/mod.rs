@@ -182,7 +182,8 @@ pub struct Store {
     /// it (see [`Store::claim_deliveries`]). A hint shared by every clone of the store.
     claimed_up_to: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
     /// PostgreSQL: the connections of the delivery ledger's group writes (see
-    /// [`Store::write_ledger`]), opened on first use.
+    /// [`Store::write_ledger`]) and of the senders' claims ([`Store::claim_deliveries`]),
+    /// opened on first use, with generic plans.
     ledger_pool: Option<PgPool>,
 }
 
@@ -231,11 +232,13 @@ impl Store {
             // lasts, always the same statement with other arrays: its plan, the same whatever
             // the arrays, is made once. PostgreSQL's default kept planning it again at every
             // execution (its estimate for arrays of unknown length never beat the first
-            // plans'), a third of the statement's time on the server. Only these connections
+            // plans'), a third of the statement's time on the server. The senders' claims
+            // run here too (see `Store::claim_deliveries`): the writer holds one connection
+            // for the pass, the claims of 8 senders share the others. Only these connections
             // are set so: other statements are planned for their values.
             ledger_pool = Some(
                 PgPoolOptions::new()
-                    .max_connections(2)
+                    .max_connections(6)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_lazy_with(
                         options
