@@ -234,7 +234,7 @@ impl Store {
             // execution (its estimate for arrays of unknown length never beat the first
             // plans'), a third of the statement's time on the server. The senders' claims
             // run here too (see `Store::claim_deliveries`): the writer holds one connection
-            // for the pass, the claims of 8 senders share the others. Only these connections
+            // for the pass, the senders' claims share the others. Only these connections
             // are set so: other statements are planned for their values.
             ledger_pool = Some(
                 PgPoolOptions::new()
