@@ -168,6 +168,45 @@ pub struct ItemFilter {
     pub limit: i64,
 }
 
+/// Runs `$body`, which ends with the commit of `$tx`, in a write transaction: on SQLite on
+/// the store's ingest writer, the connection kept between calls (see `IngestWriter`), given
+/// up after a failure so that the next call starts on a sound one; on PostgreSQL on a
+/// connection of the pool. `$db` names the backend's type in `$body`.
+macro_rules! with_ingest_tx {
+    ($store:expr, |$tx:ident, $db:ident| $body:expr) => {
+        match &$store.pool {
+            super::Pool::Sqlite(p) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                let mut held = $store.ingest_writer.lock().await;
+                let conn = match held.as_mut() {
+                    Some(conn) => conn,
+                    None => held.insert(p.acquire().await?),
+                };
+                let done: sqlx::Result<()> = async {
+                    use sqlx::Connection;
+                    let mut $tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                    $body
+                }
+                .await;
+                if done.is_err() {
+                    held.take();
+                }
+                done
+            }
+            super::Pool::Postgres(p) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                async {
+                    let mut $tx = p.begin_write().await?;
+                    $body
+                }
+                .await
+            }
+        }
+    };
+}
+
 const SELECT: &str = "select i.id, s.slug as source, s.name as source_name, i.guid, i.url, \
     i.title, i.summary, i.summary_text, i.published_at, i.deadline, i.status, i.changed, i.fetched_at \
     from items i join sources s on s.id = i.source_id";
@@ -206,8 +245,7 @@ impl Store {
             .iter()
             .map(|f| Vec::with_capacity(f.items.len()))
             .collect();
-        with_pool!(self, |p, Db| {
-            let mut tx = p.begin_write().await?;
+        with_ingest_tx!(self, |tx, Db| {
             for batch in batches(feeds) {
                 // Per feed of the batch, its entries already stored.
                 let mut stored: Vec<HashMap<String, Stored>> = Vec::with_capacity(batch.len());

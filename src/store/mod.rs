@@ -185,7 +185,19 @@ pub struct Store {
     /// [`Store::write_ledger`]) and of the senders' claims ([`Store::claim_deliveries`]),
     /// opened on first use, with generic plans.
     ledger_pool: Option<PgPool>,
+    /// SQLite: the connection ingest writes through (see [`Store::store_feeds`]), held
+    /// between writes so that its page cache stays warm; taken from the pool on first use.
+    ingest_writer: IngestWriter,
 }
+
+/// SQLite keeps a page cache per connection, emptied when the connection finds that another
+/// one wrote. A pool lends its idle connections in turn, so each group of feeds a pass
+/// stored met a cold cache and read again, through system calls, the pages of the band keys
+/// and indexes the previous group had just written: a first fetch of 500 feeds of 50 new
+/// items, in alternation, took 5.61-5.90 s (8.8-9.5 s of CPU) through the pool, 5.33-5.53 s
+/// (8.1-8.3 s) through one held connection.
+type IngestWriter =
+    std::sync::Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>>;
 
 impl Store {
     /// Opens the database named by the URL (`sqlite://PATH` creates the file and its folder)
@@ -259,6 +271,7 @@ impl Store {
             clock: crate::domain::Clock::system(),
             claimed_up_to: Default::default(),
             ledger_pool,
+            ingest_writer: Default::default(),
         };
         store.migrate().await.context("cannot apply migrations")?;
         Ok(store)
@@ -328,6 +341,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // The pool waits for every connection lent.
+        self.ingest_writer.lock().await.take();
         if let Some(ledger) = &self.ledger_pool {
             ledger.close().await;
         }
