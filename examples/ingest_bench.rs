@@ -5,16 +5,21 @@
 //!
 //! `ingest_bench parse DIR [RUNS]` parses and cleans every feed body in DIR on one thread,
 //! nothing else (no tagging, keys, signatures or store), and prints the median of RUNS passes
-//! as one JSON object: the yardstick the first fetch is compared with.
+//! as one JSON object: the yardstick the first fetch is compared with. Beside it, `digest_s`
+//! is the median of a pass of the whole digest ingest runs before the store (also tags,
+//! deadlines, dedup keys, search words and same-story signatures): the part of a first fetch
+//! that is not the store's.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use relais::watch::{clean, parse};
+use relais::config::{SourceConfig, TagRule};
+use relais::watch::budget::Budget;
+use relais::watch::{clean, digest, parse};
 use url::Url;
 
 fn main() -> anyhow::Result<()> {
@@ -87,7 +92,31 @@ fn parse_clean(bodies: Vec<Vec<u8>>, runs: usize) -> anyhow::Result<()> {
     let base = Url::parse("http://127.0.0.1/feed.xml")?;
     // Title and summary cleaned, as `benches/watch.rs` measures; the second pass cleans each
     // entry whole, as ingest does (`clean::clean_entry`: also the plain text and the links).
-    let (mut short, mut full, mut entries) = (Vec::new(), Vec::new(), 0);
+    let (mut short, mut full, mut whole, mut entries) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let source = SourceConfig {
+        slug: "bench".into(),
+        name: "Bench".into(),
+        url: base.clone(),
+        newsletter: "coopdev-info",
+        themes: vec!["sante".into()],
+        countries: vec!["SN".into()],
+        every: Duration::from_secs(3600),
+        enabled: true,
+        allow_private: true,
+        keep: Vec::new(),
+    };
+    let rule = |kind: &'static str, value: &str, keywords: &[&str]| TagRule {
+        kind,
+        value: value.into(),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+    };
+    let rules = [
+        rule("theme", "eau-assainissement", &["eau", "assainissement"]),
+        rule("theme", "sante", &["santé", "hôpital"]),
+        rule("country", "SN", &["Sénégal"]),
+    ];
+    let budget = Budget::new(Duration::from_secs(3600));
+    let now = chrono::Utc::now();
     for _ in 0..runs.max(1) {
         let started = Instant::now();
         for bytes in &bodies {
@@ -108,16 +137,30 @@ fn parse_clean(bodies: Vec<Vec<u8>>, runs: usize) -> anyhow::Result<()> {
             }
         }
         full.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        for bytes in &bodies {
+            black_box(digest::digest_feed(
+                black_box(bytes),
+                &base,
+                None,
+                &source,
+                &rules,
+                now,
+                &budget,
+            )?);
+        }
+        whole.push(started.elapsed().as_secs_f64());
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     println!(
-        "{{\"feeds\": {}, \"entries\": {entries}, \"parse_clean_s\": {:.3}, \"parse_clean_entry_s\": {:.3}}}",
+        "{{\"feeds\": {}, \"entries\": {entries}, \"parse_clean_s\": {:.3}, \"parse_clean_entry_s\": {:.3}, \"digest_s\": {:.3}}}",
         bodies.len(),
         median(&mut short),
-        median(&mut full)
+        median(&mut full),
+        median(&mut whole)
     );
     Ok(())
 }
