@@ -21,26 +21,41 @@ const _: () = assert!(TERM_CHARS <= MAX_WORD);
 
 /// Lowercase, without accents, ligatures spelled out, every run of other characters one space.
 pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    fold_joined(&[text], usize::MAX)
+}
+
+/// [`fold`] of `texts` joined by spaces, each word cut to `max_word` characters, without
+/// joining or cutting copies.
+pub fn fold_joined(texts: &[&str], max_word: usize) -> String {
+    let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
     let mut pending_space = false;
+    // Characters of the word being written.
+    let mut word = 0;
     let mut push = |c: char, out: &mut String| {
         if c.is_ascii_alphanumeric() {
             if pending_space && !out.is_empty() {
                 out.push(' ');
+                word = 0;
             }
             pending_space = false;
-            out.push(c.to_ascii_lowercase());
+            if word < max_word {
+                out.push(c.to_ascii_lowercase());
+                word += 1;
+            }
         } else {
             pending_space = true;
         }
     };
-    decompose(text, true, |c| match c {
-        'œ' | 'Œ' => "oe".chars().for_each(|c| push(c, &mut out)),
-        'æ' | 'Æ' => "ae".chars().for_each(|c| push(c, &mut out)),
-        'ß' => "ss".chars().for_each(|c| push(c, &mut out)),
-        c if unicode_normalization::char::is_combining_mark(c) => {}
-        c => push(c, &mut out),
-    });
+    for text in texts {
+        decompose(text, true, |c| match c {
+            'œ' | 'Œ' => "oe".chars().for_each(|c| push(c, &mut out)),
+            'æ' | 'Æ' => "ae".chars().for_each(|c| push(c, &mut out)),
+            'ß' => "ss".chars().for_each(|c| push(c, &mut out)),
+            c if unicode_normalization::char::is_combining_mark(c) => {}
+            c => push(c, &mut out),
+        });
+        push(' ', &mut out);
+    }
     out
 }
 
@@ -146,6 +161,33 @@ pub(crate) mod tests {
             let mut nfkd = String::new();
             decompose(text, true, |c| nfkd.push(c));
             assert_eq!(nfkd, text.nfkd().collect::<String>(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn folding_texts_together_is_folding_them_joined_then_cutting_words() {
+        // What `fold_joined` replaced: a copy of the texts joined by a space, folded, and each
+        // word of the result cut.
+        let reference = |a: &str, b: &str, max: usize| {
+            fold(&format!("{a} {b}"))
+                .split(' ')
+                .map(|w| &w[..w.len().min(max)])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let long = format!("{}é{} ", "x".repeat(70), "y".repeat(10));
+        let mut samples: Vec<&str> = FOLD_SAMPLES.to_vec();
+        samples.push(&long);
+        for a in &samples {
+            for b in &samples {
+                for max in [3, MAX_WORD, usize::MAX] {
+                    assert_eq!(
+                        fold_joined(&[a, b], max),
+                        reference(a, b, max),
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -128,19 +128,19 @@ impl Default for Signature {
 pub fn normalise_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     for_each_word(text, |w| {
-        words.push(w);
+        words.push(w.to_owned());
         true
     });
     words
 }
 
 /// Feeds the words of `text`, as [`normalise_words`] defines them, to `f` until it returns
-/// false: the text is only read as far as needed.
+/// false: the text is only read as far as needed. Each word is lent from one buffer, reused.
 ///
 /// Each character is decomposed on its own (ASCII needs nothing): the same result as NFKD of
 /// the whole text once combining marks are dropped, as NFKD only adds their reordering, and
 /// about twice as fast as the streaming normaliser.
-fn for_each_word(text: &str, f: impl FnMut(String) -> bool) {
+fn for_each_word(text: &str, f: impl FnMut(&str) -> bool) {
     let mut words = Words {
         current: String::new(),
         f,
@@ -174,7 +174,7 @@ struct Words<F> {
     done: bool,
 }
 
-impl<F: FnMut(String) -> bool> Words<F> {
+impl<F: FnMut(&str) -> bool> Words<F> {
     /// Takes a lower-case character without combining marks.
     fn push(&mut self, c: char) {
         match c {
@@ -188,33 +188,72 @@ impl<F: FnMut(String) -> bool> Words<F> {
 
     /// Ends the current word, handing it on unless it is a stop word or a single character.
     fn flush(&mut self) {
-        if self.current.is_empty() || self.done {
-            self.current.clear();
-            return;
+        if !self.current.is_empty()
+            && !self.done
+            && self.current.chars().nth(1).is_some()
+            && !is_stop_word(&self.current)
+        {
+            self.done = !(self.f)(&self.current);
         }
-        let word = std::mem::take(&mut self.current);
-        if word.chars().nth(1).is_some() && !is_stop_word(&word) {
-            self.done = !(self.f)(word);
+        self.current.clear();
+    }
+}
+
+/// An item's words end to end in one buffer, with where each ends: no allocation per word.
+#[derive(Default)]
+struct WordList {
+    bytes: String,
+    ends: Vec<usize>,
+}
+
+impl WordList {
+    fn push(&mut self, word: &str) {
+        self.bytes.push_str(word);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// One 64-bit hash for the shingle of words `range`: FNV-1a over the words' bytes, each
+    /// word followed by 0xFF (a byte UTF-8 never uses, so ["ab", "c"] and ["a", "bc"] differ),
+    /// then the splitmix64 finaliser so every bit depends on every input byte.
+    fn shingle_hash(&self, range: std::ops::Range<usize>) -> u64 {
+        let start = if range.start == 0 {
+            0
+        } else {
+            self.ends[range.start - 1]
+        };
+        let mut from = start;
+        let mut h = FNV_OFFSET;
+        for &end in &self.ends[range] {
+            h = fnv_word(h, &self.bytes.as_bytes()[from..end]);
+            from = end;
         }
+        splitmix64(h)
     }
 }
 
 /// The MinHash signature of an item: 3-word shingles (single words when there are fewer than
 /// 3) over the title's words followed by the first 80 words of the plain text.
 pub fn signature(title: &str, text: &str) -> Signature {
-    let mut words = normalise_words(title);
+    let mut words = WordList::default();
+    for_each_word(title, |w| {
+        words.push(w);
+        true
+    });
     let mut taken = 0;
     for_each_word(text, |w| {
         words.push(w);
         taken += 1;
         taken < TEXT_WORDS
     });
-    if words.is_empty() {
+    if words.len() == 0 {
         return Signature::EMPTY;
     }
     let mut slots = [u32::MAX; HASHES];
-    let mut add = |shingle: &[String]| {
-        let h = shingle_hash(shingle);
+    let mut add = |h: u64| {
         for (slot, &(a, b)) in slots.iter_mut().zip(PARAMS.iter()) {
             // Multiply-add, keep the high half; u32::MAX is kept for the empty signature.
             let v = ((a.wrapping_mul(h).wrapping_add(b) >> 32) as u32).min(u32::MAX - 1);
@@ -222,9 +261,9 @@ pub fn signature(title: &str, text: &str) -> Signature {
         }
     };
     if words.len() < SHINGLE {
-        words.chunks(1).for_each(&mut add);
+        (0..words.len()).for_each(|i| add(words.shingle_hash(i..i + 1)));
     } else {
-        words.windows(SHINGLE).for_each(&mut add);
+        (0..=words.len() - SHINGLE).for_each(|i| add(words.shingle_hash(i..i + SHINGLE)));
     }
     Signature(slots)
 }
@@ -366,18 +405,13 @@ const PARAMS_SEED: u64 = 0x5265_6c61_6973_4d48; // "RelaisMH"
 /// Mixed into every band key.
 const BAND_SEED: u64 = 0x5265_6c61_6973_4c53; // "RelaisLS"
 
-/// One 64-bit hash per shingle: FNV-1a over the words' bytes, each word followed by 0xFF
-/// (a byte UTF-8 never uses, so ["ab", "c"] and ["a", "bc"] differ), then the splitmix64
-/// finaliser so every bit depends on every input byte.
-fn shingle_hash(words: &[String]) -> u64 {
-    let mut h = FNV_OFFSET;
-    for w in words {
-        for &byte in w.as_bytes().iter().chain(&[0xFF]) {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(FNV_PRIME);
-        }
+/// FNV-1a of a word's bytes and the 0xFF after it, from `h`.
+fn fnv_word(mut h: u64, word: &[u8]) -> u64 {
+    for &byte in word.iter().chain(&[0xFF]) {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(FNV_PRIME);
     }
-    splitmix64(h)
+    h
 }
 
 /// The splitmix64 finaliser (Steele, Lea, Flood 2014).
@@ -580,6 +614,51 @@ mod tests {
             band_keys(&Signature::EMPTY)[0],
             0x7d94_feb1_f188_33dd_u64 as i64
         );
+    }
+
+    /// The signature as it was first written, a `String` per word: the reference.
+    fn signature_reference(title: &str, text: &str) -> Signature {
+        let mut words = normalise_words(title);
+        words.extend(normalise_words(text).into_iter().take(TEXT_WORDS));
+        if words.is_empty() {
+            return Signature::EMPTY;
+        }
+        let hash = |shingle: &[String]| {
+            let mut h = FNV_OFFSET;
+            for w in shingle {
+                for &byte in w.as_bytes().iter().chain(&[0xFF]) {
+                    h ^= u64::from(byte);
+                    h = h.wrapping_mul(FNV_PRIME);
+                }
+            }
+            splitmix64(h)
+        };
+        let mut slots = [u32::MAX; HASHES];
+        let size = if words.len() < SHINGLE { 1 } else { SHINGLE };
+        for shingle in words.windows(size) {
+            let h = hash(shingle);
+            for (slot, &(a, b)) in slots.iter_mut().zip(PARAMS.iter()) {
+                let v = ((a.wrapping_mul(h).wrapping_add(b) >> 32) as u32).min(u32::MAX - 1);
+                *slot = (*slot).min(v);
+            }
+        }
+        Signature(slots)
+    }
+
+    #[test]
+    fn signatures_are_those_of_the_reference() {
+        let long = template("Sénégal").repeat(3);
+        let mut texts = crate::domain::search::tests::FOLD_SAMPLES.to_vec();
+        texts.extend([MEAE_TITLE, MEAE_TEXT, AFD_TITLE, "deux mots", long.as_str()]);
+        for title in &texts {
+            for text in &texts {
+                assert_eq!(
+                    signature(title, text),
+                    signature_reference(title, text),
+                    "{title:?} {text:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -110,15 +110,7 @@ pub const COUNT_CAP: i64 = 1000;
 /// to [`search::MAX_WORD`] characters (a search term is at most 40 and matches as a prefix,
 /// so a longer word is still found; PostgreSQL refuses a lexeme past 2047 bytes).
 pub(crate) fn search_text(title: &str, text: &str) -> String {
-    let folded = search::fold(&format!("{title} {text}"));
-    if folded.split(' ').all(|w| w.len() <= search::MAX_WORD) {
-        return folded;
-    }
-    folded
-        .split(' ')
-        .map(|w| &w[..w.len().min(search::MAX_WORD)])
-        .collect::<Vec<_>>()
-        .join(" ")
+    search::fold_joined(&[title, text], search::MAX_WORD)
 }
 
 impl Store {

@@ -6,15 +6,15 @@ use chrono::{Datelike, NaiveDate};
 use super::tag::fold;
 
 /// Words that announce a deadline, folded (lower case, no accents, punctuation as spaces).
-const TRIGGERS: &[&str] = &[
-    "date limite",
-    "avant le",
-    "jusqu au",
-    "au plus tard",
-    "cloture",
-    "echeance",
-    "limite de depot",
-    "deadline",
+const TRIGGERS: &[&[&str]] = &[
+    &["date", "limite"],
+    &["avant", "le"],
+    &["jusqu", "au"],
+    &["au", "plus", "tard"],
+    &["cloture"],
+    &["echeance"],
+    &["limite", "de", "depot"],
+    &["deadline"],
 ];
 
 /// How many words may stand between the trigger and the date ("avant le lundi 15 …").
@@ -29,19 +29,17 @@ pub fn find_deadline(text: &str, reference: NaiveDate) -> Option<NaiveDate> {
 /// [`find_deadline`] in a text already folded (`tag::fold`), so that ingest folds each entry
 /// once for tagging and deadlines.
 pub fn find_deadline_folded(folded: &str, reference: NaiveDate) -> Option<NaiveDate> {
-    let words: Vec<&str> = folded.split_whitespace().collect();
-    let mut hits: Vec<usize> = TRIGGERS
-        .iter()
-        .flat_map(|t| {
-            let needle: Vec<&str> = t.split(' ').collect();
-            let len = needle.len();
-            words
-                .windows(len)
-                .enumerate()
-                .filter(move |(_, w)| *w == needle.as_slice())
-                .map(move |(i, _)| i + len)
-        })
-        .collect();
+    // Folded text has words separated by single spaces, and a space at each end.
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    // Where the text after each trigger starts, in one pass over the words.
+    let mut hits: Vec<usize> = Vec::new();
+    for i in 0..words.len() {
+        for trigger in TRIGGERS {
+            if words[i..].starts_with(trigger) {
+                hits.push(i + trigger.len());
+            }
+        }
+    }
     hits.sort_unstable();
     hits.into_iter().find_map(|after| {
         (after..(after + REACH).min(words.len())).find_map(|i| date_at(&words[i..], reference))
