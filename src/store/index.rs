@@ -148,10 +148,12 @@ impl IndexSql for sqlx::SqliteConnection {
     }
 
     async fn newest_by_key(&mut self, keys: &[i64], newest: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+        // The keys drive the join, one primary key search each (they are distinct): `in`
+        // over the same list first built a temporary index of it.
         sqlx::query_as(
-            "select band_key, item_id from (select band_key, item_id, row_number() \
-             over (partition by band_key order by item_id desc) as place \
-             from item_bands where band_key in (select value from json_each($1))) ranked \
+            "select band_key, item_id from (select b.band_key, b.item_id, row_number() \
+             over (partition by b.band_key order by b.item_id desc) as place \
+             from json_each($1) k join item_bands b on b.band_key = k.value) ranked \
              where place <= $2",
         )
         .bind(json_list(keys.iter().copied()))
