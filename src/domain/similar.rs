@@ -122,20 +122,10 @@ impl Default for Signature {
     }
 }
 
-/// The words that make up an item: Unicode NFKD with combining marks dropped (so accents go),
-/// lower case, œ/æ/ß spelt out, split on anything not a letter or digit (so "l'Afrique" gives
-/// "afrique"), stop words and one-character tokens dropped.
-pub fn normalise_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    for_each_word(text, |w| {
-        words.push(w.to_owned());
-        true
-    });
-    words
-}
-
-/// Feeds the words of `text`, as [`normalise_words`] defines them, to `f` until it returns
-/// false: the text is only read as far as needed. Each word is lent from one buffer, reused.
+/// Feeds the words that make up an item to `f` until it returns false: Unicode NFKD with
+/// combining marks dropped (so accents go), lower case, œ/æ/ß spelt out, split on anything not
+/// a letter or digit (so "l'Afrique" gives "afrique"), stop words and one-character tokens
+/// dropped. The text is only read as far as needed; each word is lent from one buffer, reused.
 ///
 /// Each character is decomposed on its own (ASCII needs nothing): the same result as NFKD of
 /// the whole text once combining marks are dropped, as NFKD only adds their reordering, and
@@ -216,6 +206,10 @@ impl WordList {
         self.ends.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
     /// One 64-bit hash for the shingle of words `range`: FNV-1a over the words' bytes, each
     /// word followed by 0xFF (a byte UTF-8 never uses, so ["ab", "c"] and ["a", "bc"] differ),
     /// then the splitmix64 finaliser so every bit depends on every input byte.
@@ -249,7 +243,7 @@ pub fn signature(title: &str, text: &str) -> Signature {
         taken += 1;
         taken < TEXT_WORDS
     });
-    if words.len() == 0 {
+    if words.is_empty() {
         return Signature::EMPTY;
     }
     let mut slots = [u32::MAX; HASHES];
@@ -614,6 +608,16 @@ mod tests {
             band_keys(&Signature::EMPTY)[0],
             0x7d94_feb1_f188_33dd_u64 as i64
         );
+    }
+
+    /// The words of `text`, as [`for_each_word`] gives them.
+    fn normalise_words(text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        for_each_word(text, |w| {
+            words.push(w.to_owned());
+            true
+        });
+        words
     }
 
     /// The signature as it was first written, a `String` per word: the reference.
