@@ -149,11 +149,16 @@ async fn write_batches(
     // Taken at the first write and held until the pass ends: a statement on the pool would
     // pay two more round trips, the pool's checks of the connection it lends.
     let mut connection = None;
+    let (mut commits, mut total) = (0usize, 0usize);
     while queue.recv_many(&mut batch, GROUP).await > 0 {
         let writes: Vec<LedgerWrite> = batch
             .iter()
             .flat_map(|e: &Entry| e.writes.iter().cloned())
             .collect();
+        commits += 1;
+        total += writes.len();
+        metrics::counter!("relais_ledger_commits_total").increment(1);
+        metrics::counter!("relais_ledger_writes_total").increment(writes.len() as u64);
         let result = match &mut connection {
             Some(conn) => store.write_ledger(conn, &writes).await,
             None => match store.ledger_connection().await {
@@ -188,5 +193,6 @@ async fn write_batches(
         // stays `sending` and recovery makes it `unknown`, as after a crash.
         result?;
     }
+    tracing::debug!(commits, writes = total, "delivery ledger: pass written");
     Ok(())
 }

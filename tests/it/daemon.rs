@@ -297,6 +297,10 @@ async fn healthz_and_metrics_tell_how_the_work_goes() {
     );
     wait_until_sent(&env, &issue, 3, Duration::from_secs(30)).await;
     assert_eq!(daemon.metric(SENT).await, Some(3.0));
+    // The ledger: a mark and an outcome per message, in group commits of one or more.
+    assert_eq!(daemon.metric("relais_ledger_writes_total").await, Some(6.0));
+    let commits = daemon.metric("relais_ledger_commits_total").await;
+    assert!(commits >= Some(1.0) && commits <= Some(6.0), "{commits:?}");
     assert_eq!(
         daemon.metric("relais_deliveries{state=\"sent\"}").await,
         Some(3.0)
