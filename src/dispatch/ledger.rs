@@ -155,10 +155,6 @@ async fn write_batches(
             .iter()
             .flat_map(|e: &Entry| e.writes.iter().cloned())
             .collect();
-        commits += 1;
-        total += writes.len();
-        metrics::counter!("relais_ledger_commits_total").increment(1);
-        metrics::counter!("relais_ledger_writes_total").increment(writes.len() as u64);
         let result = match &mut connection {
             Some(conn) => store.write_ledger(conn, &writes).await,
             None => match store.ledger_connection().await {
@@ -192,6 +188,10 @@ async fn write_batches(
         // An outcome that could not be written is lost to the ledger: stop the pass, the row
         // stays `sending` and recovery makes it `unknown`, as after a crash.
         result?;
+        commits += 1;
+        total += writes.len();
+        metrics::counter!("relais_ledger_commits_total").increment(1);
+        metrics::counter!("relais_ledger_writes_total").increment(writes.len() as u64);
     }
     tracing::debug!(commits, writes = total, "delivery ledger: pass written");
     Ok(())
