@@ -48,18 +48,37 @@ const WAITING_ENTRIES: usize = 5_000;
 /// Time one feed may take between its body arriving and its items being ready to store.
 const DIGEST_BUDGET: Duration = Duration::from_secs(20);
 
-/// Digests run at once on one core fewer than the machine has (at least one): the core left
-/// is the store's. Each digest is a blocking thread, and with one per fetch slot (16) the
-/// scheduler gave the store's one writer (SQLite's thread, or PostgreSQL's backend) a
-/// seventeenth of the cores while they ran, so the writer, which every entry waits for, sat
-/// starved while entries piled up, then worked alone. A first fetch of 500 feeds of 50 new
-/// entries on 2 cores, in alternation: SQLite 8.63–9.03 s before, 7.41–8.08 s after;
-/// PostgreSQL 13.14–13.38 s before, 11.76–12.23 s after. A feed that takes its whole
-/// [`DIGEST_BUDGET`] holds up the others' digests that long on 2 cores.
+/// Digests run at once on every core, at a lower priority than the rest of the process and
+/// the database: the store's one writer (SQLite's thread, or PostgreSQL's backend), which
+/// every entry waits for, always gets a core when it has work, and digests take what it
+/// leaves. With one digest per fetch slot (16) at the same priority, the writer got a
+/// seventeenth of the cores and sat starved while entries piled up (0.10.6 bounded digests to
+/// one core fewer than the machine has); with one core fewer, a first fetch on 2 cores left
+/// the writer's core idle a third of the time while the one digest thread was the bottleneck.
+/// A first fetch of 500 feeds of 50 new entries on SQLite, 2 cores, in alternation: 3.43–4.32 s
+/// (median 3.70) with one digest thread, 3.21–3.91 s (median 3.33) with two at nice 9;
+/// PostgreSQL, whose writer is its backend, 5.63–6.41 s against 5.07–6.68 s, no change beyond
+/// the noise. A feed that takes its whole [`DIGEST_BUDGET`] no longer holds up every other
+/// digest on 2 cores.
 fn digest_threads() -> usize {
     std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
+        .map_or(1, |n| n.get())
         .max(1)
+}
+
+/// A digest thread's priority (`thread-priority`'s scale, 0 to 99): nice 9 on Linux, where
+/// the process runs at 0.
+const DIGEST_PRIORITY: u8 = 25;
+
+/// Lowers the calling thread's priority to [`DIGEST_PRIORITY`]; where the system refuses,
+/// the digest runs at the usual priority.
+fn yield_to_the_writer() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    if let Ok(value) = ThreadPriorityValue::try_from(DIGEST_PRIORITY) {
+        if let Err(e) = set_current_thread_priority(ThreadPriority::Crossplatform(value)) {
+            tracing::debug!("digest thread priority unchanged: {e:?}");
+        }
+    }
 }
 
 /// What one poll of one source did.
@@ -666,9 +685,12 @@ impl Watcher {
         Ok(())
     }
 
-    /// Runs `digest::digest_feed` on a blocking thread, off the async workers, once one of the
-    /// [`digest_threads`] is free, under `DIGEST_BUDGET` (counted from then). Dropping this
-    /// future stops the thread at its next check.
+    /// Runs `digest::digest_feed` on a thread of its own at a lower priority (see
+    /// [`digest_threads`]), off the async workers, once one of the [`digest_threads`] is free,
+    /// under `DIGEST_BUDGET` (counted from then). Dropping this future stops the thread at its
+    /// next check. A thread per feed, not tokio's blocking pool: a pool thread keeps its lowered
+    /// priority, and would pass it on to whatever blocking work it runs next (a password hash
+    /// behind a sign-in).
     async fn digest(
         &self,
         bytes: Vec<u8>,
@@ -681,21 +703,31 @@ impl Watcher {
         let budget = Budget::new(DIGEST_BUDGET);
         let _stop = budget.stop_on_drop();
         let (source, rules) = (config.clone(), self.rules.clone());
-        let job = tokio::task::spawn_blocking(move || {
-            digest::digest_feed(
-                &bytes,
-                &base,
-                content_type.as_deref(),
-                &source,
-                &rules,
-                now,
-                &budget,
-            )
-        });
-        match job.await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(e) => {
-                tracing::error!(source = %config.slug, "feed digest task failed: {e}");
+        let (done, digested) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("relais-digest".into())
+            .spawn(move || {
+                yield_to_the_writer();
+                let result = digest::digest_feed(
+                    &bytes,
+                    &base,
+                    content_type.as_deref(),
+                    &source,
+                    &rules,
+                    now,
+                    &budget,
+                );
+                let _ = done.send(result.map_err(|e| e.to_string()));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(source = %config.slug, "feed digest thread not started: {e}");
+            return Err("analyse du flux impossible (erreur interne)".into());
+        }
+        match digested.await {
+            Ok(result) => result,
+            // The thread ended without an answer: it panicked.
+            Err(_) => {
+                tracing::error!(source = %config.slug, "feed digest thread failed");
                 Err("analyse du flux impossible (erreur interne)".into())
             }
         }
