@@ -12,7 +12,8 @@
 #     times, peak memory and the ratio first fetch / parse + clean (target ≤ 3×); the first fetch
 #     is run RUNS times (default 3), each into a fresh database, and its median is compared.
 # Usage: scripts/bench-watch.sh [--ingest] [--sqlite-only]; --ingest runs the third part only.
-# RELAIS_BENCH_KEEP=1 keeps the work folder and the PostgreSQL database.
+# RELAIS_BENCH_KEEP=1 keeps the work folder and the PostgreSQL database; RELAIS_BENCH_PG_STATS=1
+# prints PostgreSQL's slowest statements of the last first fetch (needs pg_stat_statements).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -232,6 +233,23 @@ fresh_database() {
   "$target/release/relais" migrate >/dev/null 2>"$work/migrate.log" || { cat "$work/migrate.log" >&2; exit 1; }
 }
 
+# With RELAIS_BENCH_PG_STATS=1, where the server loads pg_stat_statements
+# (shared_preload_libraries): "reset" before a first fetch, "show" after it prints the
+# statements that took the most time in it, which is where PostgreSQL's writer spends the pass.
+statement_stats() {
+  [ "${RELAIS_BENCH_PG_STATS:-}" = 1 ] || return 0
+  local db=${pg_admin%/*}/$pg_db
+  if [ "$1" = reset ]; then
+    psql "$db" -qc "create extension if not exists pg_stat_statements" -c "select pg_stat_statements_reset()" \
+      >/dev/null 2>&1 || echo "  pg_stat_statements unavailable: add it to shared_preload_libraries" >&2
+    return 0
+  fi
+  echo "  statements of the last first fetch (ms of execution, calls, rows, MB of WAL):"
+  psql "$db" -AtF ' | ' -c "select round(total_exec_time), calls, rows, round(wal_bytes / 1e6, 1),
+      left(regexp_replace(query, '\s+', ' ', 'g'), 90) from pg_stat_statements
+      where query not like '%pg_stat_statements%' order by total_exec_time desc limit 8" 2>/dev/null | sed 's/^/    /'
+}
+
 # RUNS first fetches (default 3), each into a fresh database, then a second fetch after the
 # last; the median first fetch against the median parse + clean.
 ingest_on() {
@@ -244,11 +262,13 @@ ingest_on() {
     echo "-- $label"
     for _ in $(seq "${RUNS:-3}"); do
       fresh_database "$label"
+      [ "$label" = postgres ] && statement_stats reset
       timed_fetch
       read -r first first_kb <"$work/time"
       firsts+=("$first")
       peaks+=("$first_kb")
     done
+    [ "$label" = postgres ] && statement_stats show
     timed_fetch
     read -r second _ <"$work/time"
     python3 - "$label" "$second" "$parse_json" "${firsts[*]}" "${peaks[*]}" <<'PY'

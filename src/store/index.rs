@@ -192,9 +192,7 @@ impl IndexSql for sqlx::SqliteConnection {
     }
 
     async fn insert_bands(&mut self, keys: &[i64], ids: &[i64]) -> sqlx::Result<()> {
-        // In key order, the primary key's pages are visited once each, left to right.
-        let mut rows: Vec<(i64, i64)> = keys.iter().copied().zip(ids.iter().copied()).collect();
-        rows.sort_unstable();
+        let rows: Vec<(i64, i64)> = keys.iter().copied().zip(ids.iter().copied()).collect();
         sqlx::query(
             "insert into item_bands (band_key, item_id) \
              select value ->> 0, value ->> 1 from json_each($1) order by key",
@@ -348,6 +346,12 @@ pub(super) async fn write_bands<C: IndexSql + Send>(
     }
     let (keys, ids) = bands(batch);
     if !keys.is_empty() {
+        // In key order, the primary key's pages are visited once each, left to right (on
+        // PostgreSQL, inserting a first fetch's 400,000 keys: 1.05 s in the order of the items
+        // in pg_stat_statements, see the README's ingest figures).
+        let mut rows: Vec<(i64, i64)> = keys.into_iter().zip(ids).collect();
+        rows.sort_unstable();
+        let (keys, ids): (Vec<i64>, Vec<i64>) = rows.into_iter().unzip();
         conn.insert_bands(&keys, &ids).await?;
     }
     Ok(())
