@@ -66,19 +66,33 @@ fn digest_threads() -> usize {
         .max(1)
 }
 
-/// A digest thread's priority (`thread-priority`'s scale, 0 to 99): nice 9 on Linux, where
-/// the process runs at 0.
+/// A digest thread's priority (`thread-priority`'s scale, 0 to 99): nice [`DIGEST_NICE`] on
+/// Linux.
 const DIGEST_PRIORITY: u8 = 25;
+const DIGEST_NICE: i64 = 9;
 
 /// Lowers the calling thread's priority to [`DIGEST_PRIORITY`]; where the system refuses,
-/// the digest runs at the usual priority.
+/// the digest runs at the usual priority. Only ever lowers it: the scale sets a nice value,
+/// not an offset, so a process the operator already runs at nice 9 or more keeps its own
+/// (as root, setting it would raise the digests above the writer).
 fn yield_to_the_writer() {
     use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    if nice_of_this_thread().is_some_and(|nice| nice >= DIGEST_NICE) {
+        return;
+    }
     if let Ok(value) = ThreadPriorityValue::try_from(DIGEST_PRIORITY) {
         if let Err(e) = set_current_thread_priority(ThreadPriority::Crossplatform(value)) {
             tracing::debug!("digest thread priority unchanged: {e:?}");
         }
     }
+}
+
+/// The calling thread's nice value, from `/proc` (the 19th field of its `stat`); `None` where
+/// there is no such file.
+fn nice_of_this_thread() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(16)?.parse().ok()
 }
 
 /// What one poll of one source did.
@@ -784,4 +798,24 @@ fn jittered(wait: Duration) -> DateTime<Utc> {
     let wait = wait.clamp(MIN_INTERVAL, MAX_INTERVAL);
     let jitter = rand::thread_rng().gen_range(0.0..0.1) * wait.as_secs_f64();
     Utc::now() + chrono::Duration::milliseconds(((wait.as_secs_f64() + jitter) * 1000.0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_digest_thread_runs_below_the_writer_and_leaves_other_threads_alone() {
+        let before = nice_of_this_thread().unwrap();
+        let digest = std::thread::spawn(|| {
+            yield_to_the_writer();
+            nice_of_this_thread().unwrap()
+        })
+        .join()
+        .unwrap();
+        // Lowered to 9, or left where the tests already run lower than that.
+        assert_eq!(digest, before.max(DIGEST_NICE), "writer at nice {before}");
+        assert_eq!(nice_of_this_thread(), Some(before));
+    }
 }
