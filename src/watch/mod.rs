@@ -55,15 +55,13 @@ const DIGEST_BUDGET: Duration = Duration::from_secs(20);
 /// seventeenth of the cores and sat starved while entries piled up (0.10.6 bounded digests to
 /// one core fewer than the machine has); with one core fewer, a first fetch on 2 cores left
 /// the writer's core idle a third of the time while the one digest thread was the bottleneck.
-/// A first fetch of 500 feeds of 50 new entries on SQLite, 2 cores, in alternation: 3.43–4.32 s
-/// (median 3.70) with one digest thread, 3.21–3.91 s (median 3.33) with two at nice 9;
-/// PostgreSQL, whose writer is its backend, 5.63–6.41 s against 5.07–6.68 s, no change beyond
-/// the noise. A feed that takes its whole [`DIGEST_BUDGET`] no longer holds up every other
+/// A first fetch of 500 feeds of 50 new entries on SQLite, 2 cores, in alternation: median
+/// 3.70 s with one digest thread, 3.33 s with two at nice 10 (six pairs, an experimental
+/// build); as built, at nice 9, median 3.88 s against 3.77 s in six other pairs. PostgreSQL,
+/// whose writer is its backend: 5.63–6.41 s against 5.07–6.68 s, no change beyond the noise. A feed that takes its whole [`DIGEST_BUDGET`] no longer holds up every other
 /// digest on 2 cores.
 fn digest_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .max(1)
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// A digest thread's priority (`thread-priority`'s scale, 0 to 99): nice [`DIGEST_NICE`] on
