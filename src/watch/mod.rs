@@ -58,8 +58,9 @@ const DIGEST_BUDGET: Duration = Duration::from_secs(20);
 /// A first fetch of 500 feeds of 50 new entries on SQLite, 2 cores, in alternation: median
 /// 3.70 s with one digest thread, 3.33 s with two at nice 10 (six pairs, an experimental
 /// build); as built, at nice 9, median 3.88 s against 3.77 s in six other pairs. PostgreSQL,
-/// whose writer is its backend: 5.63–6.41 s against 5.07–6.68 s, no change beyond the noise. A feed that takes its whole [`DIGEST_BUDGET`] no longer holds up every other
-/// digest on 2 cores.
+/// whose writer is its backend: 5.63–6.41 s against 5.07–6.68 s, no change beyond the noise.
+/// A feed that takes its whole [`DIGEST_BUDGET`] no longer holds up every other digest on 2
+/// cores.
 fn digest_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
